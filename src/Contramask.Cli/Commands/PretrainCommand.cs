@@ -1,0 +1,131 @@
+using System.CommandLine;
+using Contramask.Data;
+using Contramask.Evaluation;
+using Contramask.Models;
+using Contramask.Objectives;
+using Contramask.Training;
+using Spectre.Console;
+
+namespace Contramask.Cli.Commands;
+
+/// <summary><c>contramask pretrain</c>: options → <see cref="PretrainConfig"/> → <see cref="Pretrainer"/>.</summary>
+public static class PretrainCommand
+{
+    static readonly Option<string> Data = new("--data") { Description = "Data spec: digits, idx:DIR, cifar:DIR, folder:DIR[,size=N][,channels=1|3]", DefaultValueFactory = _ => "digits" };
+    static readonly Option<string> MethodOption = new("--method") { Description = "contrastive | masked | fusion", DefaultValueFactory = _ => "fusion" };
+    static readonly Option<string> EncoderOption = new("--encoder") { Description = "convnet | resnet18 | vit-mini | vit-tiny | vit-small", DefaultValueFactory = _ => "convnet" };
+    static readonly Option<string?> Out = new("--out") { Description = "Run folder (default runs/METHOD-ENCODER)" };
+    static readonly Option<bool> Resume = new("--resume") { Description = "Continue the run in --out from its last checkpoint" };
+    static readonly Option<int?> Epochs = new("--epochs") { Description = "Passes over the training data (default: about 1,000 steps)" };
+    static readonly Option<double?> Budget = new("--budget") { Description = "Wall-clock budget in minutes; the LR schedule is fitted to it" };
+    static readonly Option<int?> BatchSize = new("--batch-size") { Description = "Images per step (default 256)" };
+    static readonly Option<double?> LearningRate = new("--lr") { Description = "Peak AdamW learning rate" };
+    static readonly Option<double?> WeightDecay = new("--weight-decay") { Description = "AdamW weight decay (default 0.05)" };
+    static readonly Option<double?> Temperature = new("--temperature") { Description = "InfoNCE temperature τ (default 0.2)" };
+    static readonly Option<double?> MaskRatio = new("--mask-ratio") { Description = "Fraction of patches hidden (default: masked 0.75 ViT / 0.6 CNN, fusion 0.5)" };
+    static readonly Option<double?> ContrastiveWeight = new("--contrastive-weight") { Description = "Fusion: weight of the InfoNCE term (default 1)" };
+    static readonly Option<double?> ReconstructionWeight = new("--reconstruction-weight") { Description = "Fusion: weight of the reconstruction term (default 1)" };
+    static readonly Option<double?> NoiseWeight = new("--noise-weight") { Description = "Share of CAN's denoising term in the reconstruction weight, 0–1 (default 0 = off)" };
+    static readonly Option<double?> CropScaleMin = new("--crop-scale-min") { Description = "Smallest random crop, as a fraction of the image area" };
+    static readonly Option<int?> Patch = new("--patch") { Description = "Patch side for masks and ViT tokens (default from the image size)" };
+    static readonly Option<double?> Width = new("--width") { Description = "Encoder width multiplier (ResNet-18, ConvNet)" };
+    static readonly Option<int> Seed = new("--seed") { Description = "Random seed", DefaultValueFactory = _ => 42 };
+    static readonly Option<int> Threads = new("--threads") { Description = "CPU threads (0 = all cores)", DefaultValueFactory = _ => 0 };
+    static readonly Option<string> Device = new("--device") { Description = "cpu, or cuda[:N] with a CUDA build of libtorch", DefaultValueFactory = _ => "cpu" };
+    static readonly Option<bool> NoEval = new("--no-eval") { Description = "Skip the kNN / linear-probe evaluation at the end" };
+    static readonly Option<bool> Quiet = new("--quiet") { Description = "No progress bar" };
+
+    public static Command Create()
+    {
+        var command = new Command("pretrain", "Pretrain an encoder on unlabeled images (labels, if any, are never used)");
+        foreach (var option in new Option[] { Data, MethodOption, EncoderOption, Out, Resume, Epochs, Budget, BatchSize, LearningRate, WeightDecay,
+                     Temperature, MaskRatio, ContrastiveWeight, ReconstructionWeight, NoiseWeight, CropScaleMin, Patch, Width, Seed, Threads, Device, NoEval, Quiet })
+            command.Add(option);
+        command.SetAction(Run);
+        return command;
+    }
+
+    static int Run(ParseResult args)
+    {
+        var method = ParseMethod(args.GetValue(MethodOption)!);
+        string encoderName = args.GetValue(EncoderOption)!;
+        string runFolder = args.GetValue(Out) ?? Path.Combine("runs", $"{method.ToString().ToLowerInvariant()}-{encoderName}");
+        bool quiet = args.GetValue(Quiet);
+        using var interruption = new Interruption();
+
+        Pretrainer trainer;
+        if (args.GetValue(Resume))
+        {
+            int? epochs = args.GetValue(Epochs);
+            double? budget = args.GetValue(Budget);
+            Func<PretrainConfig, PretrainConfig>? extend = epochs is null && budget is null ? null
+                : c => c with { Epochs = epochs ?? c.Epochs, BudgetMinutes = budget ?? c.BudgetMinutes };
+            trainer = Pretrainer.Resume(runFolder, warn: m => Cli.Warn(m), adjust: extend);
+            Cli.Info($"Resuming {runFolder} at step {trainer.Step} ({trainer.Config.Objective.Method}, {trainer.Config.Encoder})");
+        }
+        else
+        {
+            var spec = DataSpec.Parse(args.GetValue(Data)!).WithFullPath();
+            var skipped = new List<string>();
+            var data = spec.Load(skipped);
+            foreach (var s in skipped) Cli.Warn($"skipped {s}");
+            var config = ApplyOptions(args, PretrainConfig.DefaultsFor(data.Train, method, encoderName)) with { Data = spec.ToString() };
+            trainer = Pretrainer.Start(config, runFolder, data);
+            Cli.Info($"Pretraining {method} with {config.Encoder} on {data.Train} → {runFolder}");
+        }
+        using (trainer)
+        {
+            var result = ConsoleProgress.Run(report => trainer.Run(report, interruption.Token), method.ToString().ToLowerInvariant(), quiet);
+            Cli.Info($"{result.Status}: {result.Steps} steps, {result.Epochs} epochs in {result.Elapsed:hh\\:mm\\:ss}, {result.ImagesPerSecond:F0} img/s, final loss {result.FinalLoss:F4}");
+            if (result.Status == RunStatus.Interrupted)
+            {
+                Cli.Info($"Checkpoint saved. Continue with: contramask pretrain --out {runFolder} --resume");
+                return Interruption.ExitCode;
+            }
+            if (!args.GetValue(NoEval) && trainer.Data.Test is { HasLabels: true } && trainer.Data.Train.HasLabels)
+                EvaluateCommand.Print(EncoderEvaluator.EvaluateRun(runFolder, trainer.Data));
+        }
+        return 0;
+    }
+
+    static PretrainConfig ApplyOptions(ParseResult args, PretrainConfig config)
+    {
+        var objective = config.Objective with
+        {
+            Temperature = args.GetValue(Temperature) ?? config.Objective.Temperature,
+            MaskRatio = args.GetValue(MaskRatio) ?? config.Objective.MaskRatio,
+            WeightContrastive = args.GetValue(ContrastiveWeight) ?? config.Objective.WeightContrastive,
+            WeightReconstruction = args.GetValue(ReconstructionWeight) ?? config.Objective.WeightReconstruction,
+            WeightNoise = args.GetValue(NoiseWeight) ?? config.Objective.WeightNoise,
+        };
+        var encoder = config.Encoder with
+        {
+            Patch = args.GetValue(Patch) ?? config.Encoder.Patch,
+            Width = args.GetValue(Width) ?? config.Encoder.Width,
+        };
+        double? budget = args.GetValue(Budget);
+        return config with
+        {
+            Objective = objective,
+            Encoder = encoder,
+            Augmentation = config.Augmentation with { CropScaleMin = args.GetValue(CropScaleMin) ?? config.Augmentation.CropScaleMin },
+            // With a budget and no epoch count, time alone ends the run.
+            Epochs = args.GetValue(Epochs) ?? (budget is null ? config.Epochs : 100_000),
+            BudgetMinutes = budget,
+            BatchSize = args.GetValue(BatchSize) ?? config.BatchSize,
+            LearningRate = args.GetValue(LearningRate) ?? config.LearningRate,
+            WeightDecay = args.GetValue(WeightDecay) ?? config.WeightDecay,
+            Seed = args.GetValue(Seed),
+            Threads = args.GetValue(Threads),
+            Device = args.GetValue(Device)!,
+        };
+    }
+
+    public static Method ParseMethod(string name) => name.ToLowerInvariant() switch
+    {
+        "contrastive" or "simclr" => Method.Contrastive,
+        "masked" or "mae" or "simmim" => Method.Masked,
+        "fusion" or "can" => Method.Fusion,
+        _ => throw new ArgumentException($"unknown method '{name}'; expected contrastive, masked or fusion"),
+    };
+}

@@ -1,0 +1,48 @@
+using System.Runtime.InteropServices;
+
+namespace Contramask.Cli;
+
+/// <summary>
+/// Ctrl+C and SIGTERM: the first asks the run to stop after the current step and save a checkpoint; a second
+/// Ctrl+C exits at once (the last checkpoint on disk stays valid: checkpoints are written atomically).
+/// </summary>
+public sealed class Interruption : IDisposable
+{
+    public const int ExitCode = 130;
+    readonly CancellationTokenSource source = new();
+    readonly PosixSignalRegistration? sigterm;
+    int presses;
+
+    public Interruption()
+    {
+        Console.CancelKeyPress += OnCancel;
+        if (!OperatingSystem.IsWindows())
+            sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context => { context.Cancel = true; Request(); });
+    }
+
+    public CancellationToken Token => source.Token;
+
+    void OnCancel(object? sender, ConsoleCancelEventArgs e)
+    {
+        e.Cancel = true;
+        Request();
+    }
+
+    void Request()
+    {
+        if (Interlocked.Increment(ref presses) > 1)
+        {
+            Console.Error.WriteLine("Stopped at once; the last checkpoint written is intact.");
+            Environment.Exit(ExitCode);
+        }
+        Console.Error.WriteLine("Stopping after this step and saving a checkpoint (press Ctrl+C again to quit at once)...");
+        source.Cancel();
+    }
+
+    public void Dispose()
+    {
+        Console.CancelKeyPress -= OnCancel;
+        sigterm?.Dispose();
+        source.Dispose();
+    }
+}

@@ -1,0 +1,33 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Contramask.Models;
+
+/// <summary>
+/// The source article's small ConvNet, done right: two conv blocks (32 and 64 channels, each two 3×3 convs with
+/// batch norm, then 2×2 max pooling), a 128-channel conv, and global average pooling instead of a flatten into a
+/// fixed-size linear layer, so any input size works and the embedding is 128 wide.
+/// </summary>
+public sealed class ConvNet : ConvEncoder
+{
+    readonly Sequential layers;
+
+    public ConvNet(int channels, int width = 32) : base("convnet")
+    {
+        Width = width;
+        layers = nn.Sequential(
+            ConvBlock(channels, width), ConvBlock(width, width), nn.MaxPool2d(2),
+            ConvBlock(width, 2 * width), ConvBlock(2 * width, 2 * width), nn.MaxPool2d(2),
+            ConvBlock(2 * width, 4 * width));
+        RegisterComponents();
+    }
+
+    public int Width { get; }
+    public override int EmbeddingSize => 4 * Width;
+
+    static Sequential ConvBlock(int input, int output) => nn.Sequential(
+        nn.Conv2d(input, output, 3, padding: 1, bias: false), nn.BatchNorm2d(output), nn.ReLU(inplace: true));
+
+    public override Tensor FeatureMap(Tensor images) => layers.forward(images);
+}

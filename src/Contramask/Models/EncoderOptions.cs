@@ -1,0 +1,67 @@
+namespace Contramask.Models;
+
+/// <summary>
+/// Which encoder to build. Kinds: <c>convnet</c> (small CNN, 128-d), <c>resnet18</c> (CIFAR-style, 512·width-d),
+/// <c>vit</c> (patch, dim, depth, heads). The presets <c>vit-mini</c> (128 wide, 4 deep, 4 heads),
+/// <c>vit-tiny</c> (192, 6, 3) and <c>vit-small</c> (384, 12, 6) set the ViT shape.
+/// </summary>
+public sealed record EncoderOptions
+{
+    public string Kind { get; init; } = "convnet";
+    /// <summary>Channel multiplier: ResNet-18 width (1.0 = 64…512), ConvNet base width / 32.</summary>
+    public double Width { get; init; } = 1.0;
+    /// <summary>ViT patch side; 0 picks one from the image size.</summary>
+    public int Patch { get; init; }
+    public int Dim { get; init; } = 192;
+    public int Depth { get; init; } = 6;
+    public int Heads { get; init; } = 3;
+
+    public static readonly string[] Names = ["convnet", "resnet18", "vit-mini", "vit-tiny", "vit-small"];
+
+    public static EncoderOptions FromName(string name) => name.ToLowerInvariant() switch
+    {
+        "convnet" => new() { Kind = "convnet" },
+        "resnet18" => new() { Kind = "resnet18" },
+        "vit-mini" => new() { Kind = "vit", Dim = 128, Depth = 4, Heads = 4 },
+        "vit-tiny" or "vit" => new() { Kind = "vit", Dim = 192, Depth = 6, Heads = 3 },
+        "vit-small" => new() { Kind = "vit", Dim = 384, Depth = 12, Heads = 6 },
+        _ => throw new ArgumentException($"unknown encoder '{name}'; expected one of {string.Join(", ", Names)}"),
+    };
+
+    public bool IsVit => Kind == "vit";
+
+    /// <summary>
+    /// The patch side for masks and ViT tokens: the given one, else 2 for images up to 16 px (8×8 digits → 16
+    /// patches), 4 up to 32 px (MNIST → 49, CIFAR → 64), else side / 8.
+    /// </summary>
+    public int PatchFor(int height, int width)
+    {
+        int patch = Patch > 0 ? Patch : Math.Min(height, width) switch { <= 16 => 2, <= 32 => 4, var s => s / 8 };
+        if (height % patch != 0 || width % patch != 0)
+            throw new ArgumentException($"image size {height}×{width} is not divisible by the patch size {patch}; choose --patch to divide it");
+        return patch;
+    }
+
+    public ImageEncoder Build(int channels, int height, int width) => Kind switch
+    {
+        "convnet" => new ConvNet(channels, Math.Max(4, (int)Math.Round(32 * Width))),
+        "resnet18" => new ResNet18(channels, Width),
+        "vit" => new VisionTransformer(channels, height, width, PatchFor(height, width), Dim, Depth, Heads),
+        _ => throw new ArgumentException($"unknown encoder kind '{Kind}'"),
+    };
+
+    public void Validate()
+    {
+        if (Width is <= 0 or > 8) throw new ArgumentOutOfRangeException(null, $"encoder width {Width} is out of range: expected (0, 8]");
+        if (Patch < 0 || Patch > 64) throw new ArgumentOutOfRangeException(null, $"patch {Patch} is out of range: expected 1 to 64 (0 = automatic)");
+        if (Kind == "vit")
+        {
+            if (Dim < 8 || Dim % 4 != 0 || Dim > 2048) throw new ArgumentOutOfRangeException(null, $"ViT width {Dim} must be a multiple of 4 between 8 and 2048");
+            if (Depth is < 1 or > 48) throw new ArgumentOutOfRangeException(null, $"ViT depth {Depth} is out of range: expected 1 to 48");
+            if (Heads < 1 || Dim % Heads != 0) throw new ArgumentOutOfRangeException(null, $"ViT heads {Heads} must divide the width {Dim}");
+        }
+    }
+
+    public override string ToString() => Kind == "vit" ? $"vit(dim {Dim}, depth {Depth}, heads {Heads}, patch {(Patch == 0 ? "auto" : Patch)})"
+        : Kind == "resnet18" && Width != 1 ? $"resnet18(width {Width})" : Kind;
+}

@@ -1,0 +1,26 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Contramask.Models;
+
+/// <summary>
+/// An image encoder: N×C×H×W standardized images → N×<see cref="EmbeddingSize"/> embeddings (forward).
+/// CNNs derive from <see cref="ConvEncoder"/>, transformers from <see cref="VisionTransformer"/>; the masked and
+/// fused objectives use those to see masked inputs (SimMIM) or only the visible tokens (MAE).
+/// </summary>
+public abstract class ImageEncoder(string name) : nn.Module<Tensor, Tensor>(name)
+{
+    public abstract int EmbeddingSize { get; }
+}
+
+/// <summary>A CNN: a feature map N×D×h×w, globally average-pooled to the embedding (so any input size works).</summary>
+public abstract class ConvEncoder(string name) : ImageEncoder(name)
+{
+    public abstract Tensor FeatureMap(Tensor images);
+
+    public override Tensor forward(Tensor images)
+    {
+        using var map = FeatureMap(images);
+        return map.mean([2, 3]);
+    }
+}

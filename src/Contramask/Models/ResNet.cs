@@ -1,0 +1,70 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Contramask.Models;
+
+/// <summary>
+/// ResNet-18 (He et al. 2016) in its CIFAR form, as used by SimCLR's CIFAR experiments and solo-learn: a 3×3
+/// stride-1 stem without max pooling, four stages of two basic blocks (64, 128, 256, 512 channels × width), global
+/// average pooling. The embedding is 512 × width.
+/// </summary>
+public sealed class ResNet18 : ConvEncoder
+{
+    readonly Sequential stem, stages;
+
+    public ResNet18(int channels, double width = 1.0) : base("resnet18")
+    {
+        WidthMultiplier = width;
+        int[] planes = [64, 128, 256, 512];
+        planes = planes.Select(p => Math.Max(8, (int)Math.Round(p * width))).ToArray();
+        stem = nn.Sequential(nn.Conv2d(channels, planes[0], 3, padding: 1, bias: false), nn.BatchNorm2d(planes[0]), nn.ReLU(inplace: true));
+        var blocks = new List<nn.Module<Tensor, Tensor>>();
+        int input = planes[0];
+        for (int s = 0; s < 4; s++)
+        {
+            blocks.Add(new BasicBlock(input, planes[s], s == 0 ? 1 : 2));
+            blocks.Add(new BasicBlock(planes[s], planes[s], 1));
+            input = planes[s];
+        }
+        stages = nn.Sequential(blocks);
+        EmbeddingSize = planes[3];
+        RegisterComponents();
+    }
+
+    public double WidthMultiplier { get; }
+    public override int EmbeddingSize { get; }
+
+    public override Tensor FeatureMap(Tensor images)
+    {
+        using var x = stem.forward(images);
+        return stages.forward(x);
+    }
+
+    sealed class BasicBlock : nn.Module<Tensor, Tensor>
+    {
+        readonly Conv2d conv1, conv2;
+        readonly BatchNorm2d bn1, bn2;
+        readonly Sequential? shortcut;
+
+        public BasicBlock(int input, int output, int stride) : base("basic_block")
+        {
+            conv1 = nn.Conv2d(input, output, 3, stride: stride, padding: 1, bias: false);
+            bn1 = nn.BatchNorm2d(output);
+            conv2 = nn.Conv2d(output, output, 3, padding: 1, bias: false);
+            bn2 = nn.BatchNorm2d(output);
+            if (stride != 1 || input != output)
+                shortcut = nn.Sequential(nn.Conv2d(input, output, 1, stride: stride, bias: false), nn.BatchNorm2d(output));
+            RegisterComponents();
+        }
+
+        public override Tensor forward(Tensor x)
+        {
+            using var scope = NewDisposeScope();
+            var y = nn.functional.relu(bn1.forward(conv1.forward(x)), inplace: true);
+            y = bn2.forward(conv2.forward(y));
+            y = y + (shortcut is null ? x : shortcut.forward(x));
+            return nn.functional.relu(y, inplace: true).MoveToOuterDisposeScope();
+        }
+    }
+}

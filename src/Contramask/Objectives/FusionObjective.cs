@@ -1,0 +1,53 @@
+using Contramask.Models;
+using static TorchSharp.torch;
+
+namespace Contramask.Objectives;
+
+/// <summary>
+/// CAN (Mishra et al. 2022, "A simple, efficient and scalable contrastive masked autoencoder"): two augmented
+/// views, each masked independently; InfoNCE between the projected means of each view's visible features;
+/// reconstruction of the hidden patches of both views; optionally denoising of the visible ones.
+/// L = w_rec·[(1 − w_noise)·L_rec + w_noise·L_noise] + w_nce·L_nce (CAN eq. 4, with its weights as options).
+/// With a CNN the same holds through SimMIM input masking and the pooled feature map.
+/// </summary>
+public sealed class FusionObjective : SelfSupervisedObjective
+{
+    readonly MaskedBranch branch;
+    readonly ProjectionHead projection;
+
+    public FusionObjective(ImageEncoder encoder, ObjectiveOptions options, int channels, int height, int width, int patch, Generator generator)
+        : base("fusion", encoder, options, generator)
+    {
+        branch = MaskedBranch.For(encoder, options, channels, height, width, patch);
+        projection = new ProjectionHead(encoder.EmbeddingSize, options.ProjectionHidden, options.ProjectionOutput);
+        RegisterComponents();
+    }
+
+    public override int ViewCount => 2;
+    public override bool WantsStrongViews => true;
+
+    public override LossTerms Loss(IReadOnlyList<Tensor> views)
+    {
+        // Both views go through the encoder as one batch (one mask draw per sample and view).
+        long n = views[0].shape[0];
+        var images = cat([views[0], views[1]], 0);
+        using var mask = RandomMask(2 * n, branch);
+        bool denoise = Options.WeightNoise > 0;
+        var (input, noise, level) = denoise ? AddNoise(images) : (images, null, null);
+        var (pooled, predictions) = branch.Forward(input, mask, level);
+
+        var z = projection.forward(pooled);
+        var contrastive = NtXentLoss.Compute(z[..(int)n], z[(int)n..], Options.Temperature);
+        var reconstruction = ReconstructionLoss.OnPatches(predictions, images, branch.Patch, mask.Mask, Options.NormalizeTargets);
+        var components = new Dictionary<string, Tensor> { ["contrastive"] = contrastive, ["reconstruction"] = reconstruction };
+        var reconstructionTerm = reconstruction;
+        if (denoise)
+        {
+            var denoising = ReconstructionLoss.OnPatches(predictions, noise!, branch.Patch, 1 - mask.Mask, Options.NormalizeTargets);
+            components["denoise"] = denoising;
+            reconstructionTerm = (1 - Options.WeightNoise) * reconstruction + Options.WeightNoise * denoising;
+        }
+        var total = Options.WeightReconstruction * reconstructionTerm + Options.WeightContrastive * contrastive;
+        return new LossTerms(total, components);
+    }
+}

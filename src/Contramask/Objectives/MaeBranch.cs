@@ -1,0 +1,61 @@
+using Contramask.Models;
+using Contramask.Views;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Contramask.Objectives;
+
+/// <summary>
+/// MAE's asymmetric encoder-decoder (He et al. 2021, §3): the ViT encodes only the visible tokens; a light decoder
+/// receives them projected to its width, plus a learned mask token at every hidden position, unshuffled into
+/// patch order, with fixed positions; it predicts each patch's pixels.
+/// </summary>
+public sealed class MaeBranch : MaskedBranch
+{
+    readonly VisionTransformer encoder;
+    readonly Linear decoderEmbedding, predictor;
+    readonly Parameter maskToken;
+    readonly ModuleList<TransformerBlock> decoderBlocks;
+    readonly LayerNorm decoderNorm;
+    readonly Sequential noiseEmbedding;
+    readonly Tensor decoderPositions;
+    readonly int decoderDim;
+    readonly double noiseStdMax;
+
+    public MaeBranch(VisionTransformer encoder, ObjectiveOptions options) : base("mae")
+    {
+        this.encoder = encoder;
+        decoderDim = options.DecoderDim;
+        noiseStdMax = options.NoiseStdMax;
+        decoderEmbedding = nn.Linear(encoder.Dim, decoderDim);
+        maskToken = nn.Parameter(nn.init.normal_(empty(1, 1, decoderDim), std: 0.02));
+        decoderBlocks = nn.ModuleList(Enumerable.Range(0, options.DecoderDepth).Select(_ => new TransformerBlock(decoderDim, options.DecoderHeads)).ToArray());
+        decoderNorm = nn.LayerNorm(decoderDim, eps: 1e-6);
+        predictor = nn.Linear(decoderDim, encoder.Patch * encoder.Patch * encoder.Channels);
+        noiseEmbedding = nn.Sequential(nn.Linear(decoderDim, decoderDim), nn.ReLU(), nn.Linear(decoderDim, decoderDim));
+        decoderPositions = PositionEmbedding.SinCos2D(decoderDim, encoder.GridHeight, encoder.GridWidth);
+        register_buffer("decoder_positions", decoderPositions, persistent: false);
+        RegisterComponents();
+    }
+
+    public override int Patch => encoder.Patch;
+    public override int GridHeight => encoder.GridHeight;
+    public override int GridWidth => encoder.GridWidth;
+
+    public override (Tensor Pooled, Tensor Predictions) Forward(Tensor images, PatchMask mask, Tensor? noiseLevel)
+    {
+        using var scope = NewDisposeScope();
+        var visible = encoder.EncodeVisible(images, mask.KeepIndices);
+        var pooled = visible.mean([1]);
+        long n = visible.shape[0], hidden = mask.PatchCount - mask.VisibleCount;
+        var x = decoderEmbedding.forward(visible);
+        x = cat([x, maskToken.expand(n, hidden, decoderDim)], 1);
+        x = x.gather(1, mask.RestoreIndices.unsqueeze(-1).expand(-1, -1, decoderDim)) + decoderPositions;
+        if (noiseLevel is not null)
+            x = x + noiseEmbedding.forward(NoiseFeatures(noiseLevel, noiseStdMax, decoderDim)).unsqueeze(1);
+        foreach (var block in decoderBlocks) x = block.forward(x);
+        var predictions = predictor.forward(decoderNorm.forward(x));
+        return (pooled.MoveToOuterDisposeScope(), predictions.MoveToOuterDisposeScope());
+    }
+}

@@ -1,0 +1,49 @@
+namespace Contramask.Objectives;
+
+/// <summary>The self-supervised objectives Contramask trains.</summary>
+public enum Method { Contrastive, Masked, Fusion }
+
+/// <summary>
+/// Settings of the objective; defaults follow the papers scaled to small data (see each field). Method-dependent
+/// defaults (mask ratio) come from <see cref="ForMethod"/>.
+/// </summary>
+public sealed record ObjectiveOptions
+{
+    public Method Method { get; init; } = Method.Fusion;
+    /// <summary>InfoNCE temperature τ (SimCLR: 0.1–0.5; CAN: 0.1).</summary>
+    public double Temperature { get; init; } = 0.2;
+    /// <summary>Fraction of patches hidden (MAE 0.75, CAN 0.5, SimMIM 0.6).</summary>
+    public double MaskRatio { get; init; } = 0.5;
+    public double WeightContrastive { get; init; } = 1.0;
+    public double WeightReconstruction { get; init; } = 1.0;
+    /// <summary>Share of the denoising term inside the reconstruction weight (CAN: 0.3); 0 turns it off.</summary>
+    public double WeightNoise { get; init; } = 0.0;
+    /// <summary>Largest noise standard deviation (in standardized pixel units) for the denoising term.</summary>
+    public double NoiseStdMax { get; init; } = 0.2;
+    public int ProjectionHidden { get; init; } = 512;
+    public int ProjectionOutput { get; init; } = 128;
+    public int DecoderDim { get; init; } = 128;
+    public int DecoderDepth { get; init; } = 2;
+    public int DecoderHeads { get; init; } = 4;
+    public bool NormalizeTargets { get; init; } = true;
+
+    public static ObjectiveOptions ForMethod(Method method, bool vit) => method switch
+    {
+        Method.Contrastive => new() { Method = method },
+        Method.Masked => new() { Method = method, MaskRatio = vit ? 0.75 : 0.6 },
+        _ => new() { Method = method, MaskRatio = 0.5 },
+    };
+
+    public void Validate()
+    {
+        if (Temperature is <= 0 or > 10) throw new ArgumentOutOfRangeException(null, $"temperature {Temperature} is out of range: expected (0, 10]");
+        if (MaskRatio is < 0 or >= 1) throw new ArgumentOutOfRangeException(null, $"mask ratio {MaskRatio} is out of range: expected [0, 1)");
+        foreach (var (name, w) in new[] { ("contrastive weight", WeightContrastive), ("reconstruction weight", WeightReconstruction) })
+            if (w < 0 || w > 1000) throw new ArgumentOutOfRangeException(null, $"{name} {w} is out of range: expected [0, 1000]");
+        if (WeightNoise is < 0 or > 1) throw new ArgumentOutOfRangeException(null, $"noise weight {WeightNoise} is out of range: expected [0, 1]");
+        if (NoiseStdMax is <= 0 or > 10) throw new ArgumentOutOfRangeException(null, $"noise std {NoiseStdMax} is out of range: expected (0, 10]");
+        if (DecoderDim < 8 || DecoderDim % 4 != 0 || DecoderDim % DecoderHeads != 0)
+            throw new ArgumentOutOfRangeException(null, $"decoder width {DecoderDim} must be a multiple of 4 and of the decoder heads ({DecoderHeads})");
+        if (DecoderDepth is < 1 or > 16) throw new ArgumentOutOfRangeException(null, $"decoder depth {DecoderDepth} is out of range: expected 1 to 16");
+    }
+}

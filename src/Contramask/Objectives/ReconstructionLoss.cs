@@ -1,0 +1,23 @@
+using Contramask.Views;
+using static TorchSharp.torch;
+
+namespace Contramask.Objectives;
+
+/// <summary>
+/// Patch regression losses of MAE (He et al. 2021, §3 "Reconstruction target"): mean squared error per patch,
+/// against per-patch normalized pixels, averaged over the selected patches only.
+/// </summary>
+public static class ReconstructionLoss
+{
+    /// <param name="predictions">N×L×(p·p·C) decoder outputs.</param>
+    /// <param name="targets">N×C×H×W images (or noise) to regress.</param>
+    /// <param name="weights">N×L, 1 for patches that count (the masked ones for reconstruction).</param>
+    public static Tensor OnPatches(Tensor predictions, Tensor targets, int patch, Tensor weights, bool normalizeTargets = true)
+    {
+        using var scope = NewDisposeScope();
+        var target = Patches.Patchify(targets, patch);
+        if (normalizeTargets) target = Patches.NormalizePerPatch(target);
+        var perPatch = (predictions - target).square().mean([-1]);
+        return ((perPatch * weights).sum() / weights.sum().clamp_min(1)).MoveToOuterDisposeScope();
+    }
+}

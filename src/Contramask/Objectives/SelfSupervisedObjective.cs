@@ -1,0 +1,60 @@
+using Contramask.Models;
+using Contramask.Views;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Contramask.Objectives;
+
+/// <summary>The loss of one step: the total to minimize, and each named component on its own (for logging).</summary>
+public sealed record LossTerms(Tensor Total, IReadOnlyDictionary<string, Tensor> Components);
+
+/// <summary>
+/// A self-supervised objective: the encoder being trained plus the heads its loss needs. It takes
+/// <see cref="ViewCount"/> augmented, standardized views of a batch and returns the loss; randomness it needs
+/// (masks, noise) comes from the generator it was given, so a run repeats with its seed.
+/// </summary>
+public abstract class SelfSupervisedObjective : nn.Module
+{
+    protected SelfSupervisedObjective(string name, ImageEncoder encoder, ObjectiveOptions options, Generator generator) : base(name)
+    {
+        Encoder = encoder;
+        Options = options;
+        Generator = generator;
+    }
+
+    public ImageEncoder Encoder { get; }
+    public ObjectiveOptions Options { get; }
+    protected Generator Generator { get; }
+
+    /// <summary>How many augmented views of each sample a step needs (1 or 2).</summary>
+    public abstract int ViewCount { get; }
+    /// <summary>Whether the views should be strongly augmented (contrastive terms need it).</summary>
+    public abstract bool WantsStrongViews { get; }
+
+    public abstract LossTerms Loss(IReadOnlyList<Tensor> views);
+
+    /// <summary>Builds the objective <paramref name="options"/> name around <paramref name="encoder"/>.</summary>
+    public static SelfSupervisedObjective Create(ObjectiveOptions options, ImageEncoder encoder, int channels, int height, int width, int patch, Generator generator)
+    {
+        options.Validate();
+        return options.Method switch
+        {
+            Method.Contrastive => new ContrastiveObjective(encoder, options, generator),
+            Method.Masked => new MaskedObjective(encoder, options, channels, height, width, patch, generator),
+            Method.Fusion => new FusionObjective(encoder, options, channels, height, width, patch, generator),
+            _ => throw new ArgumentOutOfRangeException(nameof(options), options.Method, "unknown method"),
+        };
+    }
+
+    /// <summary>CAN's noise: σ ~ U[0, σ_max] per sample, x + σ·ε. Returns the noisy images, the noise and σ.</summary>
+    protected (Tensor Noisy, Tensor Noise, Tensor Level) AddNoise(Tensor images)
+    {
+        long n = images.shape[0];
+        var level = rand(n, generator: Generator).mul_(Options.NoiseStdMax).to(images.device);
+        var noise = randn(images.shape, generator: Generator).to(images.device).mul_(level.view(n, 1, 1, 1));
+        return (images + noise, noise, level);
+    }
+
+    protected PatchMask RandomMask(long batch, MaskedBranch branch) =>
+        PatchMask.Random(batch, branch.GridHeight, branch.GridWidth, Options.MaskRatio, Generator, Encoder.parameters().First().device);
+}

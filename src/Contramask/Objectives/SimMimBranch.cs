@@ -1,0 +1,63 @@
+using Contramask.Models;
+using Contramask.Views;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace Contramask.Objectives;
+
+/// <summary>
+/// SimMIM (Xie et al. 2022) for CNNs: hidden patches of the input are replaced by a learned per-channel value
+/// (a CNN has no tokens to drop), the whole image goes through the encoder, and a light head of 1×1 convolutions
+/// on the feature map, resampled to the patch grid, predicts each patch's pixels. The pooled embedding is the
+/// global mean of that feature map.
+/// </summary>
+public sealed class SimMimBranch : MaskedBranch
+{
+    readonly ConvEncoder encoder;
+    readonly Parameter maskValue;
+    readonly Conv2d hidden, predictor;
+    readonly Sequential noiseEmbedding;
+    readonly int height, width, patch, headDim;
+    readonly double noiseStdMax;
+
+    public SimMimBranch(ConvEncoder encoder, ObjectiveOptions options, int channels, int height, int width, int patch) : base("simmim")
+    {
+        if (height % patch != 0 || width % patch != 0)
+            throw new ArgumentException($"image size {height}×{width} is not divisible by the mask patch size {patch}");
+        this.encoder = encoder; this.height = height; this.width = width; this.patch = patch;
+        headDim = options.DecoderDim;
+        noiseStdMax = options.NoiseStdMax;
+        maskValue = nn.Parameter(zeros(1, channels, 1, 1));
+        hidden = nn.Conv2d(encoder.EmbeddingSize, headDim, 1);
+        predictor = nn.Conv2d(headDim, patch * patch * channels, 1);
+        noiseEmbedding = nn.Sequential(nn.Linear(headDim, headDim), nn.ReLU(), nn.Linear(headDim, headDim));
+        RegisterComponents();
+    }
+
+    public override int Patch => patch;
+    public override int GridHeight => height / patch;
+    public override int GridWidth => width / patch;
+
+    public override (Tensor Pooled, Tensor Predictions) Forward(Tensor images, PatchMask mask, Tensor? noiseLevel)
+    {
+        using var scope = NewDisposeScope();
+        var pixelMask = mask.PixelMask(height, width);
+        var input = images * (1 - pixelMask) + maskValue * pixelMask;
+        var map = encoder.FeatureMap(input);
+        var pooled = map.mean([2, 3]);
+        if (map.shape[2] != GridHeight || map.shape[3] != GridWidth)
+            map = map.shape[2] > GridHeight
+                ? F.adaptive_avg_pool2d(map, [GridHeight, GridWidth])
+                : F.interpolate(map, [GridHeight, GridWidth], mode: InterpolationMode.Bilinear, align_corners: false);
+        var x = hidden.forward(map);
+        if (noiseLevel is not null)
+            x = x + noiseEmbedding.forward(NoiseFeatures(noiseLevel, noiseStdMax, headDim)).unsqueeze(-1).unsqueeze(-1);
+        var predictions = predictor.forward(F.gelu(x));
+        long n = predictions.shape[0];
+        // N×P×h×w → N×L×P with L in row-major patch order, as Patches.Patchify lays out targets.
+        predictions = predictions.flatten(2).transpose(1, 2);
+        return (pooled.MoveToOuterDisposeScope(), predictions.MoveToOuterDisposeScope());
+    }
+}

@@ -1,0 +1,92 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Contramask.Data;
+using Contramask.Models;
+using Contramask.Objectives;
+using Contramask.Views;
+
+namespace Contramask.Training;
+
+/// <summary>
+/// Everything that defines a pretraining run; saved as <c>config.json</c> and inside each checkpoint, so a run
+/// can be resumed or evaluated without the original command line.
+/// </summary>
+public sealed record PretrainConfig
+{
+    /// <summary>Data spec (see <see cref="DataSpec"/>); paths are stored absolute.</summary>
+    public string Data { get; init; } = "digits";
+    public EncoderOptions Encoder { get; init; } = new();
+    public ObjectiveOptions Objective { get; init; } = new();
+    public AugmentationOptions Augmentation { get; init; } = new();
+    /// <summary>Passes over the training split; with a budget, the most it may run.</summary>
+    public int Epochs { get; init; } = 20;
+    /// <summary>Wall-clock limit in minutes; the learning-rate schedule then follows elapsed time.</summary>
+    public double? BudgetMinutes { get; init; }
+    public int BatchSize { get; init; } = 256;
+    /// <summary>Peak AdamW learning rate.</summary>
+    public double LearningRate { get; init; } = 1e-3;
+    public double WeightDecay { get; init; } = 0.05;
+    /// <summary>Fraction of the run spent in linear warm-up before the cosine decay.</summary>
+    public double WarmupFraction { get; init; } = 0.05;
+    /// <summary>Gradient clipping by global norm; 0 disables it.</summary>
+    public double ClipNorm { get; init; } = 3.0;
+    public int Seed { get; init; } = 42;
+    public double CheckpointMinutes { get; init; } = 5;
+    public int Threads { get; init; }
+    public string Device { get; init; } = "cpu";
+    /// <summary>Patch side of masks and ViT tokens, resolved from the image size when the run starts.</summary>
+    public int Patch { get; init; }
+    /// <summary>Per-channel statistics of the training images, filled in when the run starts.</summary>
+    public ImageNormalization? Normalization { get; init; }
+
+    public void Validate()
+    {
+        Encoder.Validate();
+        Objective.Validate();
+        Augmentation.Validate();
+        if (Epochs is < 1 or > 100_000) throw new ArgumentOutOfRangeException(null, $"epochs {Epochs} is out of range: expected 1 to 100000");
+        if (BudgetMinutes is double b && (b <= 0 || b > 60 * 24 * 30)) throw new ArgumentOutOfRangeException(null, $"budget {b} minutes is out of range: expected (0, 43200]");
+        if (BatchSize is < 2 or > 65536) throw new ArgumentOutOfRangeException(null, $"batch size {BatchSize} is out of range: expected 2 to 65536");
+        if (LearningRate is <= 0 or > 10) throw new ArgumentOutOfRangeException(null, $"learning rate {LearningRate} is out of range: expected (0, 10]");
+        if (WeightDecay is < 0 or > 10) throw new ArgumentOutOfRangeException(null, $"weight decay {WeightDecay} is out of range: expected [0, 10]");
+        if (WarmupFraction is < 0 or >= 1) throw new ArgumentOutOfRangeException(null, $"warm-up fraction {WarmupFraction} is out of range: expected [0, 1)");
+        if (ClipNorm is < 0 or > 1e6) throw new ArgumentOutOfRangeException(null, $"clip norm {ClipNorm} is out of range: expected [0, 1e6] (0 = off)");
+        if (CheckpointMinutes is <= 0 or > 1440) throw new ArgumentOutOfRangeException(null, $"checkpoint interval {CheckpointMinutes} minutes is out of range: expected (0, 1440]");
+        if (Threads is < 0 or > 1024) throw new ArgumentOutOfRangeException(null, $"threads {Threads} is out of range: expected 0 (all cores) to 1024");
+    }
+
+    public static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    public static PretrainConfig FromJson(string json, string source) =>
+        JsonSerializer.Deserialize<PretrainConfig>(json, Json) ?? throw new DataFormatException(source, "empty configuration");
+
+    /// <summary>
+    /// Defaults for a data set: a small ConvNet, strong views for contrastive terms (flips only for colour),
+    /// and an epoch count that gives a short run about a thousand steps on small data.
+    /// </summary>
+    public static PretrainConfig DefaultsFor(ImageDataset train, Method method, string encoderName = "convnet")
+    {
+        var encoder = EncoderOptions.FromName(encoderName);
+        var objective = ObjectiveOptions.ForMethod(method, encoder.IsVit);
+        int batch = Math.Min(256, Math.Max(2, train.Count / 2));
+        int stepsPerEpoch = Math.Max(1, train.Count / batch);
+        int epochs = Math.Clamp(1000 / stepsPerEpoch, 1, 200);
+        return new PretrainConfig
+        {
+            Encoder = encoder,
+            Objective = objective,
+            Augmentation = method == Method.Masked ? AugmentationOptions.Light(train.Channels) : AugmentationOptions.Contrastive(train.Channels),
+            BatchSize = batch,
+            Epochs = epochs,
+            LearningRate = encoder.IsVit ? 5e-4 : 1e-3,
+        };
+    }
+}

@@ -1,0 +1,51 @@
+namespace Contramask.Views;
+
+/// <summary>
+/// Strength of the random views. SimCLR (Chen et al. 2020, §3) found crop plus colour distortion the crucial
+/// pair; for grey digits colour reduces to brightness/contrast, and horizontal flips change a digit's meaning, so
+/// they are off by default for one-channel data.
+/// </summary>
+public sealed record AugmentationOptions
+{
+    /// <summary>Smallest crop area as a fraction of the image (random resized crop).</summary>
+    public double CropScaleMin { get; init; } = 0.35;
+    public double CropScaleMax { get; init; } = 1.0;
+    /// <summary>Aspect ratio range of the crop, sampled log-uniformly.</summary>
+    public double AspectMin { get; init; } = 3.0 / 4;
+    public double AspectMax { get; init; } = 4.0 / 3;
+    public bool HorizontalFlip { get; init; } = false;
+    /// <summary>Brightness and contrast factors drawn from [1 − j, 1 + j].</summary>
+    public double Jitter { get; init; } = 0.4;
+    /// <summary>Saturation factor range [1 − s, 1 + s] (RGB only).</summary>
+    public double Saturation { get; init; } = 0.4;
+    public double JitterProbability { get; init; } = 0.8;
+    /// <summary>Probability of turning an RGB view grey.</summary>
+    public double GreyProbability { get; init; } = 0.2;
+    public double BlurProbability { get; init; } = 0.3;
+    /// <summary>Standard deviation (unit pixel scale) of additive Gaussian noise, drawn per sample from [0, max].</summary>
+    public double NoiseMax { get; init; } = 0.05;
+
+    /// <summary>Strong views for contrastive learning; flips only for colour images.</summary>
+    public static AugmentationOptions Contrastive(int channels) => new() { HorizontalFlip = channels == 3 };
+
+    /// <summary>Light views for masked modeling (MAE uses only random resized crop with scale 0.2–1 and flips).</summary>
+    public static AugmentationOptions Light(int channels) => new()
+    {
+        CropScaleMin = 0.5, HorizontalFlip = channels == 3, Jitter = 0, Saturation = 0, JitterProbability = 0,
+        GreyProbability = 0, BlurProbability = 0, NoiseMax = 0,
+    };
+
+    /// <summary>Range checks with messages that name the allowed range.</summary>
+    public void Validate()
+    {
+        Check(CropScaleMin > 0 && CropScaleMin <= CropScaleMax && CropScaleMax <= 1, $"crop scale [{CropScaleMin}, {CropScaleMax}] must satisfy 0 < min ≤ max ≤ 1");
+        Check(AspectMin > 0 && AspectMin <= AspectMax, $"aspect range [{AspectMin}, {AspectMax}] must satisfy 0 < min ≤ max");
+        Check(Jitter is >= 0 and < 1, $"jitter {Jitter} must be in [0, 1)");
+        Check(Saturation is >= 0 and <= 1, $"saturation {Saturation} must be in [0, 1]");
+        foreach (var (name, p) in new[] { ("jitter probability", JitterProbability), ("grey probability", GreyProbability), ("blur probability", BlurProbability) })
+            Check(p is >= 0 and <= 1, $"{name} {p} must be in [0, 1]");
+        Check(NoiseMax is >= 0 and <= 1, $"noise {NoiseMax} must be in [0, 1]");
+    }
+
+    static void Check(bool ok, string message) { if (!ok) throw new ArgumentOutOfRangeException(null, message); }
+}

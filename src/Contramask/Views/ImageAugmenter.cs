@@ -1,0 +1,97 @@
+using TorchSharp;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace Contramask.Views;
+
+/// <summary>
+/// Random views of a batch, each sample with its own draw (crop scale and aspect, position, flip, brightness,
+/// contrast, saturation, grey, blur, noise), computed on tensors from one seeded generator so runs repeat.
+/// Crop, translation and flip are one affine transform per sample, applied by a single grid_sample
+/// (Jaderberg et al. 2015, spatial transformers); this replaces per-image crop loops.
+/// </summary>
+public sealed class ImageAugmenter(AugmentationOptions options, Generator generator)
+{
+    public AugmentationOptions Options { get; } = options;
+
+    /// <summary>Float images in [0, 1], N×C×H×W → a random view of each, same shape, in [0, 1].</summary>
+    public Tensor Augment(Tensor images)
+    {
+        using var scope = NewDisposeScope();
+        long n = images.shape[0], channels = images.shape[1];
+        var x = RandomResizedCrop(images);
+        if (Options.JitterProbability > 0 && (Options.Jitter > 0 || (channels == 3 && Options.Saturation > 0)))
+            x = ColourJitter(x);
+        if (channels == 3 && Options.GreyProbability > 0)
+        {
+            var grey = Luma(x).expand(-1, 3, -1, -1);
+            var pick = Uniform(n).lt(Options.GreyProbability).view(n, 1, 1, 1);
+            x = where(pick, grey, x);
+        }
+        if (Options.BlurProbability > 0) x = RandomBlur(x);
+        if (Options.NoiseMax > 0)
+        {
+            var sigma = Uniform(n).mul_(Options.NoiseMax).view(n, 1, 1, 1);
+            x = x + randn(x.shape, generator: generator).mul_(sigma);
+        }
+        return x.clamp_(0, 1).MoveToOuterDisposeScope();
+    }
+
+    Tensor Uniform(long n) => rand(n, generator: generator);
+    Tensor Uniform(long n, double low, double high) => rand(n, generator: generator).mul_(high - low).add_(low);
+
+    Tensor RandomResizedCrop(Tensor x)
+    {
+        long n = x.shape[0];
+        var area = Uniform(n, Options.CropScaleMin, Options.CropScaleMax);
+        var ratio = Uniform(n, Math.Log(Options.AspectMin), Math.Log(Options.AspectMax)).exp_();
+        // Crop width and height as fractions of the image; affine_grid maps output [-1, 1] onto [c − w, c + w].
+        var w = (area * ratio).sqrt_().clamp_(max: 1);
+        var h = (area / ratio).sqrt_().clamp_(max: 1);
+        var cx = Uniform(n, -1, 1).mul_(1 - w);
+        var cy = Uniform(n, -1, 1).mul_(1 - h);
+        var flip = Options.HorizontalFlip ? where(Uniform(n).lt(0.5), -1f, 1f) : ones(n);
+        var zero = zeros(n);
+        var theta = stack([w * flip, zero, cx, zero, h, cy], 1).view(n, 2, 3);
+        var grid = F.affine_grid(theta, x.shape, align_corners: false);
+        return F.grid_sample(x, grid, GridSampleMode.Bilinear, GridSamplePaddingMode.Border, align_corners: false);
+    }
+
+    Tensor ColourJitter(Tensor x)
+    {
+        long n = x.shape[0];
+        var apply = Uniform(n).lt(Options.JitterProbability).to_type(ScalarType.Float32);
+        // Factor 1 means "unchanged": samples that skip jitter get 1 + 0 · (draw − 1).
+        Tensor Factor(double spread) => (Uniform(n, 1 - spread, 1 + spread) - 1).mul_(apply).add_(1).view(n, 1, 1, 1);
+        var brightness = Factor(Options.Jitter);
+        var contrast = Factor(Options.Jitter);
+        x = x * brightness;
+        var mean = Luma(x).mean([1, 2, 3], keepdim: true);
+        x = (x - mean).mul_(contrast).add_(mean);
+        if (x.shape[1] == 3 && Options.Saturation > 0)
+        {
+            var grey = Luma(x);
+            x = (x - grey).mul_(Factor(Options.Saturation)).add_(grey);
+        }
+        return x.clamp_(0, 1);
+    }
+
+    /// <summary>Blends each sample with a Gaussian-blurred copy by a random amount (0 for samples not drawn).</summary>
+    Tensor RandomBlur(Tensor x)
+    {
+        long n = x.shape[0], c = x.shape[1], side = Math.Min(x.shape[2], x.shape[3]);
+        int k = side <= 32 ? 3 : (int)(side / 20) * 2 + 1;
+        double sigma = Math.Max(0.5, k / 3.0);
+        var offsets = arange(k, ScalarType.Float32) - (k - 1) / 2f;
+        var g = (-(offsets * offsets) / (float)(2 * sigma * sigma)).exp_();
+        g = g / g.sum();
+        var kernel = outer(g, g).expand(c, 1, k, k).contiguous();
+        var padded = F.pad(x, [k / 2, k / 2, k / 2, k / 2], PaddingModes.Replicate);
+        var blurred = F.conv2d(padded, kernel, groups: c);
+        var amount = (Uniform(n).lt(Options.BlurProbability).to_type(ScalarType.Float32) * Uniform(n)).view(n, 1, 1, 1);
+        return x + (blurred - x).mul_(amount);
+    }
+
+    static Tensor Luma(Tensor x) => x.shape[1] == 1 ? x
+        : x[.., 0..1] * 0.299f + x[.., 1..2] * 0.587f + x[.., 2..3] * 0.114f;
+}
