@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Contramask.Cli.Commands;
 using Contramask.Data;
+using Spectre.Console;
 
 namespace Contramask.Cli;
 
@@ -20,6 +21,8 @@ public static class CliApp
 
     public static int Run(string[] args)
     {
+        // Bind Spectre.Console to the current stdout (it otherwise keeps the writer it first saw).
+        AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Out) });
         try
         {
             return CreateRoot().Parse(args).Invoke(new InvocationConfiguration { ProcessTerminationTimeout = null, EnableDefaultExceptionHandler = false });

@@ -22,7 +22,7 @@ public static class PretrainCommand
     static readonly Option<double?> LearningRate = new("--lr") { Description = "Peak AdamW learning rate" };
     static readonly Option<double?> WeightDecay = new("--weight-decay") { Description = "AdamW weight decay (default 0.05)" };
     static readonly Option<double?> Temperature = new("--temperature") { Description = "InfoNCE temperature τ (default 0.2)" };
-    static readonly Option<double?> MaskRatio = new("--mask-ratio") { Description = "Fraction of patches hidden (default: masked 0.75 ViT / 0.6 CNN, fusion 0.5)" };
+    static readonly Option<double?> MaskRatio = new("--mask-ratio") { Description = "Fraction of patches hidden (default: masked 0.75 ViT / 0.6 CNN, fusion 0.5 ViT / 0.25 CNN)" };
     static readonly Option<double?> ContrastiveWeight = new("--contrastive-weight") { Description = "Fusion: weight of the InfoNCE term (default 1)" };
     static readonly Option<double?> ReconstructionWeight = new("--reconstruction-weight") { Description = "Fusion: weight of the reconstruction term (default 1)" };
     static readonly Option<double?> NoiseWeight = new("--noise-weight") { Description = "Share of CAN's denoising term in the reconstruction weight, 0–1 (default 0 = off)" };

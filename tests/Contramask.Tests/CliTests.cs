@@ -1,0 +1,64 @@
+using Contramask.Cli;
+
+namespace Contramask.Tests;
+
+[Collection("console")]
+public class CliTests
+{
+    static (int Code, string Out, string Error) Run(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var (oldOut, oldError) = (Console.Out, Console.Error);
+        Console.SetOut(output);
+        Console.SetError(error);
+        try { return (CliApp.Run(args), output.ToString(), error.ToString()); }
+        finally { Console.SetOut(oldOut); Console.SetError(oldError); }
+    }
+
+    [Theory]
+    [InlineData("pretrain --data mnist:x", "unknown data kind 'mnist'")]
+    [InlineData("pretrain --data idx:/no/such/folder", "/no/such/folder: folder not found")]
+    [InlineData("pretrain --method jepa", "unknown method 'jepa'")]
+    [InlineData("pretrain --encoder vgg", "unknown encoder 'vgg'")]
+    [InlineData("pretrain --lr -1 --epochs 1", "learning rate -1 is out of range")]
+    [InlineData("pretrain --mask-ratio 1.5", "mask ratio 1.5 is out of range")]
+    [InlineData("evaluate --run /no/such/run", "no checkpoint")]
+    public void Bad_input_gives_one_clear_line_and_exit_code_2(string commandLine, string expected)
+    {
+        var (code, _, error) = Run(commandLine.Split(' '));
+        Assert.Equal(CliApp.BadInputExitCode, code);
+        Assert.Contains(expected, error);
+        Assert.DoesNotContain("   at ", error); // no stack trace
+    }
+
+    [Fact]
+    public void Bad_idx_file_names_the_file()
+    {
+        var folder = Fixture.TempFolder();
+        File.Copy(Fixture.Path("bad", "wrong-magic-idx3-ubyte"), Path.Combine(folder, "train-images-idx3-ubyte"));
+        var (code, _, error) = Run("pretrain", "--data", $"idx:{folder}", "--out", Path.Combine(folder, "run"));
+        Assert.Equal(CliApp.BadInputExitCode, code);
+        Assert.Contains(Path.Combine(folder, "train-images-idx3-ubyte"), error);
+        Assert.Contains("magic number", error);
+        Assert.False(Directory.Exists(Path.Combine(folder, "run")));
+    }
+
+    [Fact]
+    public void Pretrain_then_evaluate_a_tiny_run_from_the_command_line()
+    {
+        var folder = Path.Combine(Fixture.TempFolder(), "run");
+        var (code, output, error) = Run("pretrain", "--data", $"idx:{Fixture.Path("idx")}", "--method", "masked", "--epochs", "2",
+            "--batch-size", "16", "--out", folder, "--quiet", "--threads", "2");
+        Assert.True(code == 0, error);
+        Assert.Contains("Finished: 8 steps", output);
+        Assert.Contains("pretrained", output);
+        (code, output, error) = Run("evaluate", "--run", folder);
+        Assert.True(code == 0, error);
+        Assert.Contains("random-init", output);
+        Assert.True(File.Exists(Path.Combine(folder, "evaluation.json")));
+        (code, _, error) = Run("pretrain", "--out", folder, "--data", $"idx:{Fixture.Path("idx")}");
+        Assert.Equal(CliApp.BadInputExitCode, code);
+        Assert.Contains("--resume", error);
+    }
+}

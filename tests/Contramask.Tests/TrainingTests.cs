@@ -1,0 +1,154 @@
+using System.IO.Compression;
+using Contramask.Data;
+using Contramask.Evaluation;
+using Contramask.Objectives;
+using Contramask.Training;
+using static TorchSharp.torch;
+
+namespace Contramask.Tests;
+
+public class TrainingTests
+{
+    static PretrainConfig Small(ImageDataset train, Method method, int epochs) =>
+        PretrainConfig.DefaultsFor(train, method) with { Epochs = epochs, BatchSize = 64, Threads = 2 };
+
+    [Fact]
+    public void Short_fusion_pretraining_on_digits_beats_the_random_init_encoder()
+    {
+        var data = DigitsDataset.Load();
+        var folder = Fixture.TempFolder();
+        using (var trainer = Pretrainer.Start(Small(data.Train, Method.Fusion, 8), folder, data))
+        {
+            var result = trainer.Run();
+            Assert.Equal(RunStatus.Finished, result.Status);
+            Assert.Equal(8 * (data.Train.Count / 64), result.Steps);
+        }
+        var report = EncoderEvaluator.EvaluateRun(folder, data);
+        // Measured: kNN 93.0% vs 90.0%, linear 96.7% vs 91.6% (8 epochs, batch 64, seed 42).
+        Assert.True(report.Pretrained.Knn20 >= report.RandomInit.Knn20 + 0.02, $"kNN {report.Pretrained.Knn20:P1} vs random {report.RandomInit.Knn20:P1}");
+        Assert.True(report.Pretrained.LinearProbe >= report.RandomInit.LinearProbe + 0.03, $"linear {report.Pretrained.LinearProbe:P1} vs random {report.RandomInit.LinearProbe:P1}");
+        Assert.True(File.Exists(Path.Combine(folder, RunFiles.EvaluationFileName)));
+        var metrics = File.ReadAllLines(Path.Combine(folder, MetricsLog.FileName));
+        Assert.Equal(8 * (data.Train.Count / 64), metrics.Length);
+        Assert.Contains("\"loss_contrastive\":", metrics[0]);
+        Assert.Contains("\"loss_reconstruction\":", metrics[0]);
+    }
+
+    [Fact]
+    public void A_resumed_run_continues_where_it_stopped_with_its_optimizer_state()
+    {
+        var data = DigitsDataset.Load();
+        var small = data with { Train = data.Train.Subset(Enumerable.Range(0, 256).ToArray()) };
+        var config = Small(small.Train, Method.Contrastive, 4);
+
+        // Straight: 4 epochs × 4 steps.
+        var straightFolder = Fixture.TempFolder();
+        using (var straight = Pretrainer.Start(config, straightFolder, small)) straight.Run();
+
+        // Stopped after the 6th step by cancellation, then resumed.
+        var folder = Fixture.TempFolder();
+        using var cancel = new CancellationTokenSource();
+        using (var first = Pretrainer.Start(config, folder, small))
+        {
+            var result = first.Run(p => { if (p.Step == 6) cancel.Cancel(); }, cancel.Token);
+            Assert.Equal(RunStatus.Interrupted, result.Status);
+            Assert.Equal(6, result.Steps);
+        }
+        using (var resumed = Pretrainer.Resume(folder, small))
+        {
+            Assert.Equal(6, resumed.Step);
+            var result = resumed.Run();
+            Assert.Equal(RunStatus.Finished, result.Status);
+            Assert.Equal(16, result.Steps);
+        }
+        // Same data order, same views, same optimizer moments: the resumed weights match the straight run.
+        using var a = LoadWeights(straightFolder, small);
+        using var b = LoadWeights(folder, small);
+        foreach (var ((name, p), (_, q)) in a.named_parameters().Zip(b.named_parameters()))
+            Assert.True(p.allclose(q, rtol: 1e-4, atol: 1e-5), $"parameter {name} differs after resume");
+        Assert.Equal(16, File.ReadAllLines(Path.Combine(folder, MetricsLog.FileName)).Length);
+    }
+
+    static Objectives.SelfSupervisedObjective LoadWeights(string folder, DataSplits data)
+    {
+        var (state, path) = Checkpoint.ReadState(folder);
+        var c = state.Config;
+        var objective = SelfSupervisedObjective.Create(c.Objective, c.Encoder.Build(1, 8, 8), 1, 8, 8, c.Patch, new Generator(1));
+        Checkpoint.LoadInto(path, objective, null);
+        return objective;
+    }
+
+    [Fact]
+    public void A_torn_checkpoint_falls_back_to_the_previous_one()
+    {
+        var data = DigitsDataset.Load();
+        var small = data with { Train = data.Train.Subset(Enumerable.Range(0, 128).ToArray()) };
+        var folder = Fixture.TempFolder();
+        using (var t = Pretrainer.Start(Small(small.Train, Method.Masked, 1), folder, small)) t.Run();
+        using (var t = Pretrainer.Resume(folder, small, adjust: c => c with { Epochs = 2 })) t.Run();
+        Assert.True(File.Exists(Path.Combine(folder, Checkpoint.PreviousFileName)));
+
+        // Tear the newest checkpoint in half: reading it must fail cleanly and fall back.
+        var newest = Path.Combine(folder, Checkpoint.FileName);
+        var bytes = File.ReadAllBytes(newest);
+        File.WriteAllBytes(newest, bytes[..(bytes.Length / 2)]);
+        var warnings = new List<string>();
+        var (state, path) = Checkpoint.ReadState(folder, warnings.Add);
+        Assert.EndsWith(Checkpoint.PreviousFileName, path);
+        Assert.Equal(2, state.Step);
+        Assert.Single(warnings);
+        Assert.Contains("unreadable", warnings[0]);
+
+        File.Delete(Path.Combine(folder, Checkpoint.PreviousFileName));
+        var error = Assert.Throws<DataFormatException>(() => Checkpoint.ReadState(folder));
+        Assert.Contains("unreadable", error.Message);
+    }
+
+    [Fact]
+    public void Starting_over_an_existing_run_is_refused()
+    {
+        var data = DigitsDataset.Load();
+        var small = data with { Train = data.Train.Subset(Enumerable.Range(0, 64).ToArray()) };
+        var folder = Fixture.TempFolder();
+        var config = Small(small.Train, Method.Contrastive, 1);
+        using (var t = Pretrainer.Start(config, folder, small)) t.Run();
+        var error = Assert.Throws<InvalidOperationException>(() => Pretrainer.Start(config, folder, small));
+        Assert.Contains("--resume", error.Message);
+    }
+
+    [Fact]
+    public void Budget_stops_the_run_and_the_schedule_warms_up_then_decays()
+    {
+        Assert.Equal(0.5e-3, LearningRateSchedule.At(0.05, 1e-3, 0.1), 9);
+        Assert.Equal(1e-3, LearningRateSchedule.At(0.1, 1e-3, 0.1), 9);
+        Assert.Equal(1e-5, LearningRateSchedule.At(1.0, 1e-3, 0.1), 9);
+        Assert.True(LearningRateSchedule.At(0.6, 1e-3, 0.1) < LearningRateSchedule.At(0.4, 1e-3, 0.1));
+
+        var data = DigitsDataset.Load();
+        var folder = Fixture.TempFolder();
+        var config = Small(data.Train, Method.Masked, 1000) with { BudgetMinutes = 0.05 };
+        using var trainer = Pretrainer.Start(config, folder, data);
+        var result = trainer.Run();
+        Assert.Equal(RunStatus.Finished, result.Status);
+        Assert.InRange(result.Elapsed.TotalSeconds, 3, 10);
+        Assert.True(result.Steps < 1000 * trainer.StepsPerEpoch);
+    }
+
+    [Fact]
+    public void Checkpoint_holds_config_state_weights_and_optimizer()
+    {
+        var data = DigitsDataset.Load();
+        var small = data with { Train = data.Train.Subset(Enumerable.Range(0, 64).ToArray()) };
+        var folder = Fixture.TempFolder();
+        using (var t = Pretrainer.Start(Small(small.Train, Method.Fusion, 1) with { Data = "digits" }, folder, small)) t.Run();
+        using var zip = ZipFile.OpenRead(Path.Combine(folder, Checkpoint.FileName));
+        Assert.Equal(["model.bin", "optimizer.bin", "state.json"], zip.Entries.Select(e => e.Name).Order());
+        var (state, _) = Checkpoint.ReadState(folder);
+        Assert.Equal("digits", state.Config.Data);
+        Assert.Equal(Method.Fusion, state.Config.Objective.Method);
+        Assert.NotNull(state.Config.Normalization);
+        Assert.True(state.Finished);
+        Assert.NotEmpty(state.GeneratorState);
+        Assert.False(File.Exists(Path.Combine(folder, Checkpoint.FileName + ".tmp")));
+    }
+}
