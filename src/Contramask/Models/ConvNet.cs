@@ -5,9 +5,10 @@ using static TorchSharp.torch;
 namespace Contramask.Models;
 
 /// <summary>
-/// The source article's small ConvNet, done right: two conv blocks (32 and 64 channels, each two 3×3 convs with
-/// batch norm, then 2×2 max pooling), a 128-channel conv, and global average pooling instead of a flatten into a
-/// fixed-size linear layer, so any input size works and the embedding is 128 wide.
+/// The source article's small ConvNet, done right: 3×3 convolutions with batch norm and ReLU at 32, 64 and 128
+/// channels, 2×2 max pooling after the first two, and global average pooling instead of a flatten into a
+/// fixed-size linear layer, so any input size works and the embedding is 128 wide. On 28×28 inputs it costs
+/// 7.4 M multiply-adds per image (two convolutions per stage would triple that for little gain).
 /// </summary>
 public sealed class ConvNet : ConvEncoder
 {
@@ -17,8 +18,8 @@ public sealed class ConvNet : ConvEncoder
     {
         Width = width;
         layers = nn.Sequential(
-            ConvBlock(channels, width), ConvBlock(width, width), nn.MaxPool2d(2),
-            ConvBlock(width, 2 * width), ConvBlock(2 * width, 2 * width), nn.MaxPool2d(2),
+            ConvBlock(channels, width), nn.MaxPool2d(2),
+            ConvBlock(width, 2 * width), nn.MaxPool2d(2),
             ConvBlock(2 * width, 4 * width));
         RegisterComponents();
     }

@@ -31,12 +31,15 @@ public sealed record EncoderOptions
     public bool IsVit => Kind == "vit";
 
     /// <summary>
-    /// The patch side for masks and ViT tokens: the given one, else 2 for images up to 16 px (8×8 digits → 16
-    /// patches), 4 up to 32 px (MNIST → 49, CIFAR → 64), else side / 8.
+    /// The patch side for masks and ViT tokens: the given one, else the smallest divisor p ≥ 2 of the side that
+    /// gives at most 4 patches per side up to 28 px (8×8 digits → 2, MNIST → 7, as the reference ViT of
+    /// DESIGN.md §6) and at most 8 beyond (CIFAR → 4). Few tokens keep a ViT fast on a CPU.
     /// </summary>
     public int PatchFor(int height, int width)
     {
-        int patch = Patch > 0 ? Patch : Math.Min(height, width) switch { <= 16 => 2, <= 32 => 4, var s => s / 8 };
+        int side = Math.Min(height, width);
+        int perSide = side <= 28 ? 4 : 8;
+        int patch = Patch > 0 ? Patch : Enumerable.Range(2, Math.Max(1, side - 1)).FirstOrDefault(p => side % p == 0 && side / p <= perSide, side);
         if (height % patch != 0 || width % patch != 0)
             throw new ArgumentException($"image size {height}×{width} is not divisible by the patch size {patch}; choose --patch to divide it");
         return patch;
