@@ -15,7 +15,7 @@ public static class KnnClassifier
         using var scope = NewDisposeScope();
         k = Math.Min(k, (int)bank.shape[0]);
         var normalizedBank = F.normalize(bank, dim: 1);
-        var labels = tensor(bankLabels);
+        var labels = tensor(bankLabels).to(bank.device);
         var predictions = new List<long>();
         for (long start = 0; start < queries.shape[0]; start += 512)
         {
@@ -23,8 +23,8 @@ public static class KnnClassifier
             var q = F.normalize(queries.narrow(0, start, Math.Min(512, queries.shape[0] - start)), dim: 1);
             var (similarity, index) = q.matmul(normalizedBank.T).topk(k, dim: 1);
             var weights = (similarity / temperature).exp_();
-            var votes = zeros(q.shape[0], classes).scatter_add_(1, labels[index], weights);
-            predictions.AddRange(votes.argmax(1).data<long>().ToArray());
+            var votes = zeros(q.shape[0], classes, device: bank.device).scatter_add_(1, labels[index], weights);
+            predictions.AddRange(votes.argmax(1).cpu().data<long>().ToArray());
         }
         return predictions.ToArray();
     }

@@ -13,11 +13,14 @@ namespace Contramask.Views;
 public sealed class ImageAugmenter(AugmentationOptions options, Generator generator)
 {
     public AugmentationOptions Options { get; } = options;
+    // Random draws come from the CPU generator and move to the images' device (CUDA cannot use a CPU generator).
+    Device device = CPU;
 
     /// <summary>Float images in [0, 1], N×C×H×W → a random view of each, same shape, in [0, 1].</summary>
     public Tensor Augment(Tensor images)
     {
         using var scope = NewDisposeScope();
+        device = images.device;
         long n = images.shape[0], channels = images.shape[1];
         var x = RandomResizedCrop(images);
         if (Options.JitterProbability > 0 && (Options.Jitter > 0 || (channels == 3 && Options.Saturation > 0)))
@@ -32,13 +35,13 @@ public sealed class ImageAugmenter(AugmentationOptions options, Generator genera
         if (Options.NoiseMax > 0)
         {
             var sigma = Uniform(n).mul_(Options.NoiseMax).view(n, 1, 1, 1);
-            x = x + randn(x.shape, generator: generator).mul_(sigma);
+            x = x + randn(x.shape, generator: generator).to(device).mul_(sigma);
         }
         return x.clamp_(0, 1).MoveToOuterDisposeScope();
     }
 
-    Tensor Uniform(long n) => rand(n, generator: generator);
-    Tensor Uniform(long n, double low, double high) => rand(n, generator: generator).mul_(high - low).add_(low);
+    Tensor Uniform(long n) => rand(n, generator: generator).to(device);
+    Tensor Uniform(long n, double low, double high) => Uniform(n).mul_(high - low).add_(low);
 
     Tensor RandomResizedCrop(Tensor x)
     {
@@ -50,8 +53,8 @@ public sealed class ImageAugmenter(AugmentationOptions options, Generator genera
         var h = (area / ratio).sqrt_().clamp_(max: 1);
         var cx = Uniform(n, -1, 1).mul_(1 - w);
         var cy = Uniform(n, -1, 1).mul_(1 - h);
-        var flip = Options.HorizontalFlip ? where(Uniform(n).lt(0.5), -1f, 1f) : ones(n);
-        var zero = zeros(n);
+        var flip = Options.HorizontalFlip ? where(Uniform(n).lt(0.5), -1f, 1f) : ones(n, device: device);
+        var zero = zeros(n, device: device);
         var theta = stack([w * flip, zero, cx, zero, h, cy], 1).view(n, 2, 3);
         var grid = F.affine_grid(theta, x.shape, align_corners: false);
         return F.grid_sample(x, grid, GridSampleMode.Bilinear, GridSamplePaddingMode.Border, align_corners: false);
@@ -82,7 +85,7 @@ public sealed class ImageAugmenter(AugmentationOptions options, Generator genera
         long n = x.shape[0], c = x.shape[1], side = Math.Min(x.shape[2], x.shape[3]);
         int k = side <= 32 ? 3 : (int)(side / 20) * 2 + 1;
         double sigma = Math.Max(0.5, k / 3.0);
-        var offsets = arange(k, ScalarType.Float32) - (k - 1) / 2f;
+        var offsets = arange(k, ScalarType.Float32, device: device) - (k - 1) / 2f;
         var g = (-(offsets * offsets) / (float)(2 * sigma * sigma)).exp_();
         g = g / g.sum();
         var kernel = outer(g, g).expand(c, 1, k, k).contiguous();
