@@ -71,11 +71,12 @@ public static class PretrainCommand
             foreach (var s in skipped) Cli.Warn($"skipped {s}");
             var config = ApplyOptions(args, PretrainConfig.DefaultsFor(data.Train, method, encoderName)) with { Data = spec.ToString() };
             trainer = Pretrainer.Start(config, runFolder, data);
-            Cli.Info($"Pretraining {method} with {config.Encoder} on {data.Train} → {runFolder}");
+            Cli.Info($"Pretraining {method} with {trainer.Config.Encoder} on {data.Train} → {runFolder}");
         }
         using (trainer)
         {
-            var result = ConsoleProgress.Run(report => trainer.Run(report, interruption.Token), method.ToString().ToLowerInvariant(), quiet);
+            var title = trainer.Config.Objective.Method.ToString().ToLowerInvariant();
+            var result = ConsoleProgress.Run(report => trainer.Run(report, interruption.Token), title, quiet);
             Cli.Info($"{result.Status}: {result.Steps} steps, {result.Epochs} epochs in {result.Elapsed:hh\\:mm\\:ss}, {result.ImagesPerSecond:F0} img/s, final loss {result.FinalLoss:F4}");
             if (result.Status == RunStatus.Interrupted)
             {

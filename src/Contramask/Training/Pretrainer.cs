@@ -66,9 +66,11 @@ public sealed class Pretrainer : IDisposable
         data ??= DataSpec.Parse(config.Data).Load();
         var train = data.Train;
         if (train.Count < 2) throw new DataFormatException(config.Data, $"the training split holds {train.Count} image(s); pretraining needs at least 2");
+        int patch = config.Encoder.PatchFor(train.Height, train.Width);
         config = config with
         {
-            Patch = config.Encoder.PatchFor(train.Height, train.Width),
+            Patch = patch,
+            Encoder = config.Encoder with { Patch = patch },
             Normalization = config.Normalization ?? ImageNormalization.FromDataset(train),
         };
         RunFiles.WriteAllTextAtomic(Path.Combine(runFolder, RunFiles.ConfigFileName), config.ToJson());
