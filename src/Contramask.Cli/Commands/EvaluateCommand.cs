@@ -13,7 +13,7 @@ public static class EvaluateCommand
 
     public static Command Create()
     {
-        var command = new Command("evaluate", "kNN (k = 20) and linear-probe test accuracy of a pretrained encoder vs. random weights");
+        var command = new Command("evaluate", "Evaluate a run's frozen encoder (linear probe, kNN, few labels, k-means, health) beside random weights and raw pixels");
         command.Add(Run);
         command.Add(Data);
         command.SetAction(args =>
@@ -28,12 +28,29 @@ public static class EvaluateCommand
         return command;
     }
 
+    /// <summary>One row per metric, one column per feature set, so it fits an 80-column terminal.</summary>
     public static void Print(EvaluationReport report)
     {
+        var scores = report.All.ToList();
         var table = new Table().Title($"{report.Method} · {Markup.Escape(report.Encoder)} · {report.PretrainSteps} steps · {report.TrainCount} train / {report.TestCount} test")
-            .AddColumn("encoder").AddColumn(new TableColumn("kNN-20").RightAligned()).AddColumn(new TableColumn("linear probe").RightAligned()).AddColumn(new TableColumn("seconds").RightAligned());
-        foreach (var s in new[] { report.Pretrained, report.RandomInit })
-            table.AddRow(s.Encoder, $"{100 * s.Knn20:F2}%", $"{100 * s.LinearProbe:F2}%", $"{s.Seconds:F1}");
+            .AddColumn("test metric");
+        foreach (var s in scores) table.AddColumn(new TableColumn(s.Name).RightAligned());
+        void Row(string name, Func<ProtocolScores, string> cell) => table.AddRow([name, .. scores.Select(cell)]);
+        Row("linear probe %", s => Pct(s.Linear));
+        Row("kNN-20 %", s => Pct(s.Knn20));
+        Row("kNN-200 %", s => Pct(s.Knn200));
+        Row("linear, 1% labels", s => Pct(s.Linear1Pct, s.Linear1PctStd));
+        Row("linear, 10% labels", s => Pct(s.Linear10Pct, s.Linear10PctStd));
+        Row("kNN-20, 1% labels", s => Pct(s.Knn20_1Pct, s.Knn20_1PctStd));
+        Row("kNN-20, 10% labels", s => Pct(s.Knn20_10Pct, s.Knn20_10PctStd));
+        Row("k-means NMI / ARI", s => $"{s.Nmi:F3} / {s.Ari:F3}");
+        Row("alignment (lower better)", s => s.Alignment is double a ? $"{a:F3}" : "–");
+        Row("uniformity (lower better)", s => $"{s.Uniformity:F3}");
+        Row("effective rank / dims", s => $"{s.EffectiveRank:F1} / {s.Dimensions}");
+        Row("seconds", s => $"{s.Seconds:F0}");
         AnsiConsole.Write(table);
     }
+
+    static string Pct(double value) => $"{100 * value:F2}";
+    static string Pct(double value, double std) => $"{100 * value:F1} ± {100 * std:F1}";
 }

@@ -5,29 +5,60 @@ using static TorchSharp.torch;
 
 namespace Contramask.Evaluation;
 
-/// <summary>Frozen embeddings of a whole dataset: the encoder in eval mode, no gradients, one dispose scope per batch.</summary>
+/// <summary>
+/// Frozen features of a whole dataset, batch by batch under no_grad with one dispose scope per batch.
+/// A featurizer maps unit-range images (N×C×H×W floats in [0, 1]) to N×D features.
+/// </summary>
 public static class EmbeddingExtractor
 {
+    /// <summary>An encoder as a featurizer: standardize with the run's statistics, encode in eval mode.</summary>
+    public static Func<Tensor, Tensor> Featurizer(ImageEncoder encoder, ImageNormalization normalization)
+    {
+        var device = encoder.parameters().First().device;
+        return unit => encoder.forward(normalization.Apply(unit.to(device)));
+    }
+
+    /// <summary>Raw pixels as features (the baseline every encoder must beat).</summary>
+    public static Tensor RawPixels(Tensor unit) => unit.flatten(1);
+
     /// <returns>N×D float32 tensor on the CPU; the caller owns it.</returns>
     public static Tensor Extract(ImageEncoder encoder, ImageDataset data, ImageNormalization normalization, int batchSize = 512, Action<int, int>? progress = null)
     {
-        var device = encoder.parameters().First().device;
         bool wasTraining = encoder.training;
         encoder.eval();
-        var result = empty(data.Count, encoder.EmbeddingSize);
+        try { return Extract(Featurizer(encoder, normalization), data, batchSize, progress); }
+        finally { if (wasTraining) encoder.train(); }
+    }
+
+    public static Tensor Extract(Func<Tensor, Tensor> featurizer, ImageDataset data, int batchSize = 512, Action<int, int>? progress = null)
+    {
+        var indices = Enumerable.Range(0, data.Count).ToArray();
+        return Extract(featurizer, data, indices, batchSize, null, progress);
+    }
+
+    /// <summary>Features of the records at <paramref name="indices"/>, optionally of a random view of each.</summary>
+    public static Tensor Extract(Func<Tensor, Tensor> featurizer, ImageDataset data, int[] indices, int batchSize = 512,
+        ImageAugmenter? augmenter = null, Action<int, int>? progress = null)
+    {
+        Tensor? result = null;
         using (no_grad())
         {
-            var indices = Enumerable.Range(0, data.Count).ToArray();
-            for (int start = 0; start < data.Count; start += batchSize)
+            for (int start = 0; start < indices.Length; start += batchSize)
             {
                 using var scope = NewDisposeScope();
-                int count = Math.Min(batchSize, data.Count - start);
-                var images = normalization.Apply(ImageNormalization.ToUnit(data.Batch(indices.AsSpan(start, count))).to(device));
-                result[start..(start + count)] = encoder.forward(images).cpu();
-                progress?.Invoke(start + count, data.Count);
+                int count = Math.Min(batchSize, indices.Length - start);
+                var images = ImageNormalization.ToUnit(data.Batch(indices.AsSpan(start, count)));
+                if (augmenter is not null) images = augmenter.Augment(images);
+                var features = featurizer(images).cpu();
+                if (result is null)
+                {
+                    result = empty(indices.Length, features.shape[1]);
+                    result.MoveToOuterDisposeScope();
+                }
+                result[start..(start + count)] = features;
+                progress?.Invoke(start + count, indices.Length);
             }
         }
-        if (wasTraining) encoder.train();
-        return result;
+        return result ?? empty(0, 0);
     }
 }

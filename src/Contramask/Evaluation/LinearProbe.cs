@@ -6,7 +6,7 @@ namespace Contramask.Evaluation;
 
 /// <summary>
 /// The linear evaluation protocol (Zhang et al. 2016; SimCLR §B.6): multinomial logistic regression on frozen,
-/// standardized embeddings, fitted full-batch with Adam and an L2 penalty. Standardization statistics come from
+/// standardized embeddings, fitted with mini-batch Adam and an L2 penalty. Standardization statistics come from
 /// the training embeddings only.
 /// </summary>
 public sealed class LinearProbe : IDisposable
@@ -15,9 +15,16 @@ public sealed class LinearProbe : IDisposable
 
     LinearProbe(Tensor mean, Tensor std, Tensor weight, Tensor bias) { this.mean = mean; this.std = std; this.weight = weight; this.bias = bias; }
 
-    public static LinearProbe Fit(Tensor features, long[] labels, int classes, double l2 = 1e-4, int iterations = 500, double learningRate = 0.01, int seed = 0)
+    /// <summary>
+    /// Fits with mini-batch Adam and a cosine-decayed learning rate: at least <paramref name="epochs"/> passes and
+    /// at least <paramref name="minimumSteps"/> steps. Full-batch steps over 60,000 rows cost ≈0.2 s each here;
+    /// thirty passes in batches of 1,024 reach the same test accuracy (MNIST raw pixels: 92.6%) far sooner.
+    /// </summary>
+    public static LinearProbe Fit(Tensor features, long[] labels, int classes, double l2 = 1e-4, int epochs = 30,
+        double learningRate = 0.01, int seed = 0, int batchSize = 1024, int minimumSteps = 300)
     {
         using var scope = NewDisposeScope();
+        long n = features.shape[0];
         var mean = features.mean([0], keepdim: true);
         var std = features.std(0, keepdim: true).clamp_min(1e-6);
         var x = (features - mean) / std;
@@ -26,16 +33,55 @@ public sealed class LinearProbe : IDisposable
         var weight = nn.Parameter(randn(x.shape[1], classes, generator: generator) * 0.01f);
         var bias = nn.Parameter(zeros(classes));
         using var optimizer = optim.Adam([weight, bias], learningRate);
-        for (int i = 0; i < iterations; i++)
+        int batch = (int)Math.Min(n, batchSize);
+        int stepsPerEpoch = (int)((n + batch - 1) / batch);
+        int steps = Math.Max(minimumSteps, epochs * stepsPerEpoch);
+        Tensor order = arange(n);
+        for (int step = 0; step < steps; step++)
         {
-            using var step = NewDisposeScope();
+            using var stepScope = NewDisposeScope();
+            int position = step % stepsPerEpoch;
+            if (position == 0 && batch < n) order = randperm(n, generator: generator).MoveToOuterDisposeScope();
+            var index = order.narrow(0, position * batch, Math.Min(batch, n - position * batch));
+            foreach (var group in optimizer.ParamGroups)
+                group.LearningRate = learningRate * 0.5 * (1 + Math.Cos(Math.PI * step / steps));
             optimizer.zero_grad();
-            var loss = F.cross_entropy(x.matmul(weight) + bias, y) + (float)l2 * weight.square().sum();
+            var loss = F.cross_entropy(x[index].matmul(weight) + bias, y[index]) + (float)l2 * weight.square().sum();
             loss.backward();
             optimizer.step();
         }
         return new LinearProbe(mean.MoveToOuterDisposeScope(), std.MoveToOuterDisposeScope(),
             weight.detach().MoveToOuterDisposeScope(), bias.detach().MoveToOuterDisposeScope());
+    }
+
+    /// <summary>The L2 penalties tried by <see cref="FitSelectingL2"/>.</summary>
+    public static readonly double[] L2Grid = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2];
+
+    /// <summary>
+    /// Picks the L2 penalty on a stratified validation slice of the training features (never the test split),
+    /// then refits on all training features with it.
+    /// </summary>
+    public static (LinearProbe Probe, double L2) FitSelectingL2(Tensor features, long[] labels, int classes, int seed = 0, double validationFraction = 0.1)
+    {
+        var intLabels = labels.Select(l => (int)l).ToArray();
+        var (trainIdx, validationIdx) = FewLabelSplit.TrainValidation(intLabels, validationFraction, seed);
+        double best = 1e-4;
+        // With too few examples left to learn every class, fall back to a middle penalty.
+        if (trainIdx.Select(i => intLabels[i]).Distinct().Count() == classes && validationIdx.Length >= classes)
+        {
+            using var trainX = features.index_select(0, tensor(trainIdx.Select(i => (long)i).ToArray()));
+            using var validationX = features.index_select(0, tensor(validationIdx.Select(i => (long)i).ToArray()));
+            var trainY = trainIdx.Select(i => labels[i]).ToArray();
+            var validationY = validationIdx.Select(i => labels[i]).ToArray();
+            double bestAccuracy = -1;
+            foreach (var l2 in L2Grid)
+            {
+                using var candidate = Fit(trainX, trainY, classes, l2, seed: seed);
+                double accuracy = candidate.Accuracy(validationX, validationY);
+                if (accuracy > bestAccuracy) { bestAccuracy = accuracy; best = l2; }
+            }
+        }
+        return (Fit(features, labels, classes, best, seed: seed), best);
     }
 
     public long[] Predict(Tensor features)

@@ -5,7 +5,7 @@ using Contramask.Training;
 namespace Contramask.Evaluation;
 
 /// <summary>One row of a comparison: a method's scores next to the random-init baseline of the same encoder.</summary>
-public sealed record ComparisonRow(string Method, string Encoder, long Steps, double PretrainSeconds, EncoderScores Pretrained, EncoderScores RandomInit);
+public sealed record ComparisonRow(string Method, string Encoder, long Steps, double PretrainSeconds, ProtocolScores Pretrained, ProtocolScores RandomInit);
 
 /// <summary>
 /// Pretrains each method in turn on the same data with the same encoder and seed, and evaluates each: what
@@ -29,7 +29,7 @@ public static class MethodComparison
             using var trainer = Pretrainer.Start(config, folder, data);
             var result = runWithProgress is null ? trainer.Run(null, cancel) : runWithProgress(method, report => trainer.Run(report, cancel));
             if (result.Status == RunStatus.Interrupted) break;
-            var report = EncoderEvaluator.EvaluateRun(folder, data);
+            var report = EncoderEvaluator.EvaluateRun(folder, data, rawPixels: false);
             rows.Add(new ComparisonRow(method.ToString().ToLowerInvariant(), report.Encoder, result.Steps, result.Elapsed.TotalSeconds, report.Pretrained, report.RandomInit));
         }
         return rows;

@@ -1,0 +1,42 @@
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace Contramask.Evaluation;
+
+/// <summary>
+/// Geometry of an embedding, to catch collapse. On L2-normalized features (Wang &amp; Isola 2020,
+/// "Understanding contrastive representation learning through alignment and uniformity"):
+/// alignment = E ‖f(x) − f(x⁺)‖² over two views of the same image (lower = views agree);
+/// uniformity = log E exp(−2 ‖f(x) − f(y)‖²) over pairs of different images (lower = more spread out).
+/// Effective rank (Roy &amp; Vetterli 2007) = exp(entropy of the normalized singular values) of the centred
+/// embeddings: how many dimensions are really used (1 = collapsed).
+/// </summary>
+public static class RepresentationHealth
+{
+    public static double Alignment(Tensor view1, Tensor view2)
+    {
+        using var scope = NewDisposeScope();
+        return (F.normalize(view1, dim: 1) - F.normalize(view2, dim: 1)).square().sum(1).mean().item<float>();
+    }
+
+    public static double Uniformity(Tensor features, double t = 2.0)
+    {
+        using var scope = NewDisposeScope();
+        var z = F.normalize(features, dim: 1);
+        long n = z.shape[0];
+        // Each unordered pair of distinct points once: the strict upper triangle of the distance matrix.
+        var pairs = ones(n, n, dtype: ScalarType.Bool).triu(1);
+        var squared = cdist(z, z).pow_(2).masked_select(pairs);
+        return Math.Log(squared.mul_(-t).exp_().mean().item<float>());
+    }
+
+    public static double EffectiveRank(Tensor features)
+    {
+        using var scope = NewDisposeScope();
+        var centred = features - features.mean([0], keepdim: true);
+        var singular = linalg.svdvals(centred.to_type(ScalarType.Float64));
+        var p = singular / singular.sum().clamp_min(1e-12);
+        var entropy = -(p * p.clamp_min(1e-30).log()).sum();
+        return Math.Exp(entropy.item<double>());
+    }
+}
