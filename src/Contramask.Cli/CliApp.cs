@@ -15,6 +15,7 @@ public static class CliApp
         var root = new RootCommand("Contramask: self-supervised (contrastive, masked, fused) pretraining of image encoders for data mining");
         root.Add(PretrainCommand.Create());
         root.Add(EvaluateCommand.Create());
+        root.Add(BenchmarkCommand.Create());
         root.Add(DemoCommand.Create());
         return root;
     }

@@ -32,11 +32,11 @@ public static class DemoCommand
                 runWithProgress: (method, train) => ConsoleProgress.Run(train, method.ToString().ToLowerInvariant(), args.GetValue(Quiet)),
                 cancel: interruption.Token);
             var table = new Table().Title($"Contramask demo · digits · {rows.FirstOrDefault()?.Encoder} · {epochs} epochs each")
-                .AddColumn("method").AddColumn(new TableColumn("kNN-20").RightAligned()).AddColumn(new TableColumn("linear probe").RightAligned()).AddColumn(new TableColumn("linear, 10% labels").RightAligned())
-                .AddColumn(new TableColumn("random-init kNN / linear").RightAligned()).AddColumn(new TableColumn("steps").RightAligned()).AddColumn(new TableColumn("seconds").RightAligned());
+                .AddColumn("method").AddColumn(new TableColumn("kNN-20").RightAligned()).AddColumn(new TableColumn("linear").RightAligned()).AddColumn(new TableColumn("lin. 10%").RightAligned())
+                .AddColumn(new TableColumn("random kNN/lin.").RightAligned()).AddColumn(new TableColumn("steps").RightAligned()).AddColumn(new TableColumn("s").RightAligned());
             foreach (var r in rows)
                 table.AddRow(r.Method, $"{100 * r.Pretrained.Knn20:F1}%", $"{100 * r.Pretrained.Linear:F1}%", $"{100 * r.Pretrained.Linear10Pct:F1}%",
-                    $"{100 * r.RandomInit.Knn20:F1}% / {100 * r.RandomInit.Linear:F1}%", r.Steps.ToString(), $"{r.PretrainSeconds + r.Pretrained.Seconds + r.RandomInit.Seconds:F0}");
+                    $"{100 * r.RandomInit.Knn20:F1} / {100 * r.RandomInit.Linear:F1}", r.Steps.ToString(), $"{r.PretrainSeconds + r.Pretrained.Seconds + r.RandomInit.Seconds:F0}");
             AnsiConsole.Write(table);
             Cli.Info($"Total {clock.Elapsed.TotalSeconds:F0} s. Runs are in {args.GetValue(Out)}; try: contramask evaluate --run {Path.Combine(args.GetValue(Out)!, "fusion")}");
             return rows.Count == 3 ? 0 : Interruption.ExitCode;

@@ -12,7 +12,7 @@ namespace Contramask.Cli.Commands;
 public static class PretrainCommand
 {
     static readonly Option<string> Data = new("--data") { Description = "Data spec: digits, idx:DIR, cifar:DIR, folder:DIR[,size=N][,channels=1|3]", DefaultValueFactory = _ => "digits" };
-    static readonly Option<string> MethodOption = new("--method") { Description = "contrastive | masked | fusion", DefaultValueFactory = _ => "fusion" };
+    static readonly Option<string> MethodOption = new("--method") { Description = "contrastive | masked | fusion (supervised: the labelled baseline)", DefaultValueFactory = _ => "fusion" };
     static readonly Option<string> EncoderOption = new("--encoder") { Description = "convnet | resnet18 | vit-mini | vit-tiny | vit-small", DefaultValueFactory = _ => "convnet" };
     static readonly Option<string?> Out = new("--out") { Description = "Run folder (default runs/METHOD-ENCODER)" };
     static readonly Option<bool> Resume = new("--resume") { Description = "Continue the run in --out from its last checkpoint" };
@@ -127,6 +127,7 @@ public static class PretrainCommand
         "contrastive" or "simclr" => Method.Contrastive,
         "masked" or "mae" or "simmim" => Method.Masked,
         "fusion" or "can" => Method.Fusion,
-        _ => throw new ArgumentException($"unknown method '{name}'; expected contrastive, masked or fusion"),
+        "supervised" => Method.Supervised,
+        _ => throw new ArgumentException($"unknown method '{name}'; expected contrastive, masked or fusion (or supervised, the labelled baseline)"),
     };
 }

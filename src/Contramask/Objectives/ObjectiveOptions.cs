@@ -1,7 +1,10 @@
 namespace Contramask.Objectives;
 
-/// <summary>The self-supervised objectives Contramask trains.</summary>
-public enum Method { Contrastive, Masked, Fusion }
+/// <summary>
+/// The objectives Contramask trains. <see cref="Supervised"/> is not self-supervised: it is the ceiling baseline
+/// (the same encoder trained with all labels for the same budget).
+/// </summary>
+public enum Method { Contrastive, Masked, Fusion, Supervised }
 
 /// <summary>
 /// Settings of the objective; defaults follow the papers scaled to small data (see each field). Method-dependent
@@ -26,10 +29,12 @@ public sealed record ObjectiveOptions
     public int DecoderDepth { get; init; } = 2;
     public int DecoderHeads { get; init; } = 4;
     public bool NormalizeTargets { get; init; } = true;
+    /// <summary>Number of classes (supervised baseline only; set from the data).</summary>
+    public int Classes { get; init; }
 
     public static ObjectiveOptions ForMethod(Method method, bool vit) => method switch
     {
-        Method.Contrastive => new() { Method = method },
+        Method.Contrastive or Method.Supervised => new() { Method = method },
         Method.Masked => new() { Method = method, MaskRatio = vit ? 0.75 : 0.6 },
         // CAN's 0.5 for ViTs. A CNN sees the hidden patches as filled-in pixels (no compute is saved) and its
         // contrastive term suffers from heavy masking: 0.25 beat 0.5 on the digits (kNN 95.8% vs 93.6%, 40 epochs).

@@ -33,6 +33,12 @@ public abstract class SelfSupervisedObjective : nn.Module
 
     public abstract LossTerms Loss(IReadOnlyList<Tensor> views);
 
+    /// <summary>Whether <see cref="Loss(IReadOnlyList{Tensor}, Tensor)"/> needs the batch's labels (supervised baseline only).</summary>
+    public virtual bool NeedsLabels => false;
+
+    /// <summary>The loss given labels; self-supervised objectives ignore them.</summary>
+    public virtual LossTerms Loss(IReadOnlyList<Tensor> views, Tensor labels) => Loss(views);
+
     /// <summary>Builds the objective <paramref name="options"/> name around <paramref name="encoder"/>.</summary>
     public static SelfSupervisedObjective Create(ObjectiveOptions options, ImageEncoder encoder, int channels, int height, int width, int patch, Generator generator)
     {
@@ -42,6 +48,7 @@ public abstract class SelfSupervisedObjective : nn.Module
             Method.Contrastive => new ContrastiveObjective(encoder, options, generator),
             Method.Masked => new MaskedObjective(encoder, options, channels, height, width, patch, generator),
             Method.Fusion => new FusionObjective(encoder, options, channels, height, width, patch, generator),
+            Method.Supervised => new SupervisedObjective(encoder, options, generator),
             _ => throw new ArgumentOutOfRangeException(nameof(options), options.Method, "unknown method"),
         };
     }

@@ -83,7 +83,7 @@ public sealed record PretrainConfig
         {
             Encoder = encoder,
             Objective = objective,
-            Augmentation = method == Method.Masked ? AugmentationOptions.Light(train.Channels) : AugmentationOptions.Contrastive(train.Channels),
+            Augmentation = method is Method.Masked or Method.Supervised ? AugmentationOptions.Light(train.Channels) : AugmentationOptions.Contrastive(train.Channels),
             BatchSize = batch,
             Epochs = epochs,
             LearningRate = encoder.IsVit ? 5e-4 : 1e-3,

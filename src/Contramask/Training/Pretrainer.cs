@@ -66,6 +66,11 @@ public sealed class Pretrainer : IDisposable
         data ??= DataSpec.Parse(config.Data).Load();
         var train = data.Train;
         if (train.Count < 2) throw new DataFormatException(config.Data, $"the training split holds {train.Count} image(s); pretraining needs at least 2");
+        if (config.Objective.Method == Method.Supervised)
+        {
+            if (!train.HasLabels) throw new DataFormatException(config.Data, "the supervised baseline needs labels, and this training split has none");
+            config = config with { Objective = config.Objective with { Classes = train.ClassCount } };
+        }
         int patch = config.Encoder.PatchFor(train.Height, train.Width);
         config = config with
         {
@@ -153,7 +158,7 @@ public sealed class Pretrainer : IDisposable
                 for (int v = 0; v < Objective.ViewCount; v++)
                     views.Add(normalization.Apply(augmenter.Augment(images)));
                 optimizer.zero_grad();
-                var loss = Objective.Loss(views);
+                var loss = Objective.NeedsLabels ? Objective.Loss(views, Data.Train.LabelBatch(indices).to(device)) : Objective.Loss(views);
                 loss.Total.backward();
                 if (Config.ClipNorm > 0) nn.utils.clip_grad_norm_(Objective.parameters(), Config.ClipNorm);
                 optimizer.step();

@@ -1,0 +1,54 @@
+using System.CommandLine;
+using Contramask.Data;
+using Contramask.Evaluation;
+using Contramask.Objectives;
+
+namespace Contramask.Cli.Commands;
+
+/// <summary><c>contramask benchmark</c>: every method (and encoder) under the same wall-clock budget, with baselines.</summary>
+public static class BenchmarkCommand
+{
+    static readonly Option<string> Data = new("--data") { Description = "Labelled data spec (train and test splits)", DefaultValueFactory = _ => "digits" };
+    static readonly Option<double> Budget = new("--budget") { Description = "Minutes of pretraining per method and encoder", DefaultValueFactory = _ => 10 };
+    static readonly Option<string> Methods = new("--methods") { Description = "Comma-separated: contrastive,masked,fusion", DefaultValueFactory = _ => "contrastive,masked,fusion" };
+    static readonly Option<string> Encoders = new("--encoders") { Description = "Comma-separated encoders (convnet, resnet18, vit-mini, vit-tiny, vit-small)", DefaultValueFactory = _ => "convnet" };
+    static readonly Option<string> Baselines = new("--baselines") { Description = "Comma-separated: raw,random,supervised (or none)", DefaultValueFactory = _ => "raw,random,supervised" };
+    static readonly Option<string?> Out = new("--out") { Description = "Output folder (default runs/benchmark-DATA)" };
+    static readonly Option<int> Seed = new("--seed") { DefaultValueFactory = _ => 42 };
+    static readonly Option<int> Threads = new("--threads") { Description = "CPU threads (0 = all cores)", DefaultValueFactory = _ => 0 };
+    static readonly Option<bool> Quiet = new("--quiet") { Description = "No progress bars" };
+
+    public static Command Create()
+    {
+        var command = new Command("benchmark", "Pretrain each method for the same wall-clock budget, evaluate all with the same protocol, write benchmark.json and benchmark.md");
+        foreach (var option in new Option[] { Data, Budget, Methods, Encoders, Baselines, Out, Seed, Threads, Quiet }) command.Add(option);
+        command.SetAction(args =>
+        {
+            double budget = args.GetValue(Budget);
+            if (budget is <= 0 or > 1440) throw new ArgumentOutOfRangeException(null, $"budget {budget} minutes is out of range: expected (0, 1440]");
+            var spec = DataSpec.Parse(args.GetValue(Data)!).WithFullPath();
+            var plan = new BenchmarkPlan
+            {
+                BudgetMinutes = budget,
+                Methods = List(args.GetValue(Methods)!).Select(PretrainCommand.ParseMethod).ToArray(),
+                Encoders = List(args.GetValue(Encoders)!).Select(e => { Models.EncoderOptions.FromName(e); return e; }).ToArray(),
+                Baselines = List(args.GetValue(Baselines)!).Where(b => b != "none").Select(b => b is "raw" or "random" or "supervised" ? b
+                    : throw new ArgumentException($"unknown baseline '{b}'; expected raw, random, supervised or none")).ToArray(),
+                Seed = args.GetValue(Seed),
+                Threads = args.GetValue(Threads),
+            };
+            string outFolder = args.GetValue(Out) ?? Path.Combine("runs", "benchmark-" + spec.Kind);
+            var data = spec.Load();
+            Cli.Info($"Benchmark on {data.Train} / {data.Test?.Count ?? 0} test, {budget} min per run → {outFolder}");
+            using var interruption = new Interruption();
+            var records = Benchmark.Run(data, spec.ToString(), plan, outFolder, "contramask " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)),
+                log: m => Cli.Info(m), runWithProgress: (name, train) => ConsoleProgress.Run(train, name, args.GetValue(Quiet)), cancel: interruption.Token);
+            Console.WriteLine(Benchmark.Markdown(records, spec.ToString(), plan, null));
+            Cli.Info($"Written {Path.Combine(outFolder, Benchmark.JsonFileName)} and {Benchmark.MarkdownFileName}");
+            return interruption.Token.IsCancellationRequested ? Interruption.ExitCode : 0;
+        });
+        return command;
+    }
+
+    static string[] List(string value) => value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(v => v.ToLowerInvariant()).ToArray();
+}
