@@ -26,6 +26,7 @@ public static class PretrainCommand
     static readonly Option<double?> ContrastiveWeight = new("--contrastive-weight") { Description = "Fusion: weight of the InfoNCE term (default 1)" };
     static readonly Option<double?> ReconstructionWeight = new("--reconstruction-weight") { Description = "Fusion: weight of the reconstruction term (default 1)" };
     static readonly Option<double?> NoiseWeight = new("--noise-weight") { Description = "Share of CAN's denoising term in the reconstruction weight, 0–1 (default 0 = off)" };
+    static readonly Option<int?> MaskedViews = new("--masked-views") { Description = "Fusion: 2 = mask both views (CAN), 1 = mask the first and contrast it with the clean second" };
     static readonly Option<double?> CropScaleMin = new("--crop-scale-min") { Description = "Smallest random crop, as a fraction of the image area" };
     static readonly Option<int?> Patch = new("--patch") { Description = "Patch side for masks and ViT tokens (default from the image size)" };
     static readonly Option<double?> Width = new("--width") { Description = "Encoder width multiplier (ResNet-18, ConvNet)" };
@@ -39,7 +40,7 @@ public static class PretrainCommand
     {
         var command = new Command("pretrain", "Pretrain an encoder on unlabeled images (labels, if any, are never used)");
         foreach (var option in new Option[] { Data, MethodOption, EncoderOption, Out, Resume, Epochs, Budget, BatchSize, LearningRate, WeightDecay,
-                     Temperature, MaskRatio, ContrastiveWeight, ReconstructionWeight, NoiseWeight, CropScaleMin, Patch, Width, Seed, Threads, Device, NoEval, Quiet })
+                     Temperature, MaskRatio, ContrastiveWeight, ReconstructionWeight, NoiseWeight, MaskedViews, CropScaleMin, Patch, Width, Seed, Threads, Device, NoEval, Quiet })
             command.Add(option);
         command.SetAction(Run);
         return command;
@@ -84,7 +85,7 @@ public static class PretrainCommand
                 return Interruption.ExitCode;
             }
             if (!args.GetValue(NoEval) && trainer.Data.Test is { HasLabels: true } && trainer.Data.Train.HasLabels)
-                EvaluateCommand.Print(EncoderEvaluator.EvaluateRun(runFolder, trainer.Data));
+                EvaluateCommand.Print(EncoderEvaluator.EvaluateRun(runFolder, trainer.Data, rawPixels: false, progress: quiet ? null : m => Cli.Info(m)));
         }
         return 0;
     }
@@ -98,6 +99,7 @@ public static class PretrainCommand
             WeightContrastive = args.GetValue(ContrastiveWeight) ?? config.Objective.WeightContrastive,
             WeightReconstruction = args.GetValue(ReconstructionWeight) ?? config.Objective.WeightReconstruction,
             WeightNoise = args.GetValue(NoiseWeight) ?? config.Objective.WeightNoise,
+            MaskedViews = args.GetValue(MaskedViews) ?? config.Objective.MaskedViews,
         };
         var encoder = config.Encoder with
         {

@@ -28,16 +28,17 @@ public sealed class FusionObjective : SelfSupervisedObjective
 
     public override LossTerms Loss(IReadOnlyList<Tensor> views)
     {
-        // Both views go through the encoder as one batch (one mask draw per sample and view).
         long n = views[0].shape[0];
-        var images = cat([views[0], views[1]], 0);
-        using var mask = RandomMask(2 * n, branch);
+        bool bothMasked = Options.MaskedViews == 2;
+        // Both views through the masked branch as one batch (CAN), or only the first (asymmetric variant).
+        var images = bothMasked ? cat([views[0], views[1]], 0) : views[0];
+        using var mask = RandomMask(images.shape[0], branch);
         bool denoise = Options.WeightNoise > 0;
         var (input, noise, level) = denoise ? AddNoise(images) : (images, null, null);
         var (pooled, predictions) = branch.Forward(input, mask, level);
 
-        var z = projection.forward(pooled);
-        var contrastive = NtXentLoss.Compute(z[..(int)n], z[(int)n..], Options.Temperature);
+        var (first, second) = bothMasked ? (pooled[..(int)n], pooled[(int)n..]) : (pooled, Encoder.forward(views[1]));
+        var contrastive = NtXentLoss.Compute(projection.forward(first), projection.forward(second), Options.Temperature);
         var reconstruction = ReconstructionLoss.OnPatches(predictions, images, branch.Patch, mask.Mask, Options.NormalizeTargets);
         var components = new Dictionary<string, Tensor> { ["contrastive"] = contrastive, ["reconstruction"] = reconstruction };
         var reconstructionTerm = reconstruction;

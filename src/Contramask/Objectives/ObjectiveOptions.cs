@@ -29,6 +29,12 @@ public sealed record ObjectiveOptions
     public int DecoderDepth { get; init; } = 2;
     public int DecoderHeads { get; init; } = 4;
     public bool NormalizeTargets { get; init; } = true;
+    /// <summary>
+    /// Fusion: how many of the two views are masked. 2 is CAN (both masked, both reconstructed); 1 masks and
+    /// reconstructs the first view only and contrasts it with the clean second view (the clean view as target,
+    /// as in CMAE's and MSN's asymmetric designs).
+    /// </summary>
+    public int MaskedViews { get; init; } = 2;
     /// <summary>Number of classes (supervised baseline only; set from the data).</summary>
     public int Classes { get; init; }
 
@@ -51,6 +57,7 @@ public sealed record ObjectiveOptions
         if (NoiseStdMax is <= 0 or > 10) throw new ArgumentOutOfRangeException(null, $"noise std {NoiseStdMax} is out of range: expected (0, 10]");
         if (DecoderDim < 8 || DecoderDim % 4 != 0 || DecoderDim % DecoderHeads != 0)
             throw new ArgumentOutOfRangeException(null, $"decoder width {DecoderDim} must be a multiple of 4 and of the decoder heads ({DecoderHeads})");
+        if (MaskedViews is not (1 or 2)) throw new ArgumentOutOfRangeException(null, $"masked views {MaskedViews} is out of range: expected 1 or 2");
         if (DecoderDepth is < 1 or > 16) throw new ArgumentOutOfRangeException(null, $"decoder depth {DecoderDepth} is out of range: expected 1 to 16");
     }
 }
