@@ -86,7 +86,9 @@ public sealed record PretrainConfig
             Augmentation = method is Method.Masked or Method.Supervised ? AugmentationOptions.Light(train.Channels) : AugmentationOptions.Contrastive(train.Channels),
             BatchSize = batch,
             Epochs = epochs,
-            LearningRate = encoder.IsVit ? 5e-4 : 1e-3,
+            // docs/TUNING.md: on MNIST at a 3-minute budget the CNN's contrastive and fusion runs gained ≈0.4–0.7
+            // points of linear accuracy from 1e-3 to 3e-3–6e-3; masked modeling and ViTs were not swept.
+            LearningRate = encoder.IsVit ? 5e-4 : method is Method.Contrastive or Method.Fusion ? 6e-3 : 1e-3,
         };
     }
 }
