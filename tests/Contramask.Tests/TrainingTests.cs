@@ -23,7 +23,7 @@ public class TrainingTests
             Assert.Equal(RunStatus.Finished, result.Status);
             Assert.Equal(20 * (data.Train.Count / 128), result.Steps);
         }
-        var report = EncoderEvaluator.EvaluateRun(folder, data, rawPixels: false);
+        var report = EncoderEvaluator.EvaluateRun(folder, data, raw: false);
         // Measured: kNN 95.5% vs 92.8%, linear 98.1% vs 94.4% (20 epochs, batch 128, seed 42).
         Assert.True(report.Pretrained.Knn20 >= report.RandomInit.Knn20 + 0.02, $"kNN {report.Pretrained.Knn20:P1} vs random {report.RandomInit.Knn20:P1}");
         Assert.True(report.Pretrained.Linear >= report.RandomInit.Linear + 0.03, $"linear {report.Pretrained.Linear:P1} vs random {report.RandomInit.Linear:P1}");

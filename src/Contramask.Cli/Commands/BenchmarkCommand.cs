@@ -11,7 +11,7 @@ public static class BenchmarkCommand
     static readonly Option<string> Data = new("--data") { Description = "Labelled data spec (train and test splits)", DefaultValueFactory = _ => "digits" };
     static readonly Option<double> Budget = new("--budget") { Description = "Minutes of pretraining per method and encoder", DefaultValueFactory = _ => 10 };
     static readonly Option<string> Methods = new("--methods") { Description = "Comma-separated: contrastive,masked,fusion", DefaultValueFactory = _ => "contrastive,masked,fusion" };
-    static readonly Option<string> Encoders = new("--encoders") { Description = "Comma-separated encoders (convnet, resnet18, vit-mini, vit-tiny, vit-small)", DefaultValueFactory = _ => "convnet" };
+    static readonly Option<string?> Encoders = new("--encoders") { Description = "Comma-separated encoders: images convnet (default), resnet18, vit-mini, vit-tiny, vit-small; tables mlp (default), ft-transformer" };
     static readonly Option<string> Baselines = new("--baselines") { Description = "Comma-separated: raw,random,supervised (or none)", DefaultValueFactory = _ => "raw,random,supervised" };
     static readonly Option<string?> Out = new("--out") { Description = "Output folder (default runs/benchmark-DATA)" };
     static readonly Option<int> Seed = new("--seed") { DefaultValueFactory = _ => 42 };
@@ -31,14 +31,14 @@ public static class BenchmarkCommand
             {
                 BudgetMinutes = budget,
                 Methods = List(args.GetValue(Methods)!).Select(PretrainCommand.ParseMethod).ToArray(),
-                Encoders = List(args.GetValue(Encoders)!).Select(e => { Models.EncoderOptions.FromName(e); return e; }).ToArray(),
+                Encoders = args.GetValue(Encoders) is string encoders ? List(encoders).Select(e => { Models.EncoderOptions.FromName(e); return e; }).ToArray() : null,
                 Baselines = List(args.GetValue(Baselines)!).Where(b => b != "none").Select(b => b is "raw" or "random" or "supervised" ? b
                     : throw new ArgumentException($"unknown baseline '{b}'; expected raw, random, supervised or none")).ToArray(),
                 Seed = args.GetValue(Seed),
                 Threads = args.GetValue(Threads),
             };
             string outFolder = args.GetValue(Out) ?? Path.Combine("runs", "benchmark-" + spec.Kind);
-            var data = spec.Load();
+            var data = spec.LoadAny();
             Cli.Info($"Benchmark on {data.Train} / {data.Test?.Count ?? 0} test, {budget} min per run → {outFolder}");
             using var interruption = new Interruption();
             var records = Benchmark.Run(data, spec.ToString(), plan, outFolder, "contramask " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)),

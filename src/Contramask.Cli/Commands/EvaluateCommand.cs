@@ -13,14 +13,15 @@ public static class EvaluateCommand
 
     public static Command Create()
     {
-        var command = new Command("evaluate", "Evaluate a run's frozen encoder (linear probe, kNN, few labels, k-means, health) beside random weights and raw pixels");
+        var command = new Command("evaluate", "Evaluate a run's frozen encoder (linear probe, kNN, few labels, k-means, health) beside random weights and the raw inputs");
         command.Add(Run);
         command.Add(Data);
         command.SetAction(args =>
         {
             string runFolder = args.GetValue(Run)!;
             var spec = args.GetValue(Data);
-            var data = spec is null ? null : DataSpec.Parse(spec).Load();
+            // A table is encoded with the run's own schema and statistics, never refitted on the new data.
+            var data = spec is null ? null : DataSpec.Parse(spec).LoadAny(Training.Checkpoint.ReadState(runFolder).State.Config.Table);
             Print(EncoderEvaluator.EvaluateRun(runFolder, data, m => Cli.Warn(m)));
             Cli.Info($"Written {Path.Combine(runFolder, Training.RunFiles.EvaluationFileName)}");
             return 0;

@@ -11,9 +11,12 @@ namespace Contramask.Cli.Commands;
 /// <summary><c>contramask pretrain</c>: options → <see cref="PretrainConfig"/> → <see cref="Pretrainer"/>.</summary>
 public static class PretrainCommand
 {
-    static readonly Option<string> Data = new("--data") { Description = "Data spec: digits, idx:DIR, cifar:DIR, folder:DIR[,size=N][,channels=1|3]", DefaultValueFactory = _ => "digits" };
+    static readonly Option<string> Data = new("--data") { Description = "Data spec: digits, idx:DIR, cifar:DIR, folder:DIR[,size=N][,channels=1|3], csv:FILE[,header=no][,test=0.2|split=N|testfile=FILE]", DefaultValueFactory = _ => "digits" };
+    static readonly Option<string?> Label = new("--label") { Description = "Tables: the label column (kept out of the features, used only by evaluation)" };
+    static readonly Option<string?> Id = new("--id") { Description = "Tables: the record-id column (kept out of the features)" };
+    static readonly Option<string?> Schema = new("--schema") { Description = "Tables: JSON file overriding inferred column kinds: {\"columns\": {\"zip\": \"categorical\", \"notes\": \"ignore\"}}" };
     static readonly Option<string> MethodOption = new("--method") { Description = "contrastive | masked | fusion (supervised: the labelled baseline)", DefaultValueFactory = _ => "fusion" };
-    static readonly Option<string> EncoderOption = new("--encoder") { Description = "convnet | resnet18 | vit-mini | vit-tiny | vit-small", DefaultValueFactory = _ => "convnet" };
+    static readonly Option<string?> EncoderOption = new("--encoder") { Description = "Images: convnet (default) | resnet18 | vit-mini | vit-tiny | vit-small; tables: mlp (default) | ft-transformer" };
     static readonly Option<string?> Out = new("--out") { Description = "Run folder (default runs/METHOD-ENCODER)" };
     static readonly Option<bool> Resume = new("--resume") { Description = "Continue the run in --out from its last checkpoint" };
     static readonly Option<int?> Epochs = new("--epochs") { Description = "Passes over the training data (default: about 1,000 steps)" };
@@ -27,6 +30,7 @@ public static class PretrainCommand
     static readonly Option<double?> ReconstructionWeight = new("--reconstruction-weight") { Description = "Fusion: weight of the reconstruction term (default 1)" };
     static readonly Option<double?> NoiseWeight = new("--noise-weight") { Description = "Share of CAN's denoising term in the reconstruction weight, 0–1 (default 0 = off)" };
     static readonly Option<int?> MaskedViews = new("--masked-views") { Description = "Fusion: 2 = mask both views (CAN), 1 = mask the first and contrast it with the clean second" };
+    static readonly Option<double?> CorruptionRate = new("--corruption-rate") { Description = "Tables, contrastive: fraction of each row's features replaced from other rows (SCARF, default 0.3)" };
     static readonly Option<double?> CropScaleMin = new("--crop-scale-min") { Description = "Smallest random crop, as a fraction of the image area" };
     static readonly Option<int?> Patch = new("--patch") { Description = "Patch side for masks and ViT tokens (default from the image size)" };
     static readonly Option<double?> Width = new("--width") { Description = "Encoder width multiplier (ResNet-18, ConvNet)" };
@@ -38,9 +42,9 @@ public static class PretrainCommand
 
     public static Command Create()
     {
-        var command = new Command("pretrain", "Pretrain an encoder on unlabeled images (labels, if any, are never used)");
-        foreach (var option in new Option[] { Data, MethodOption, EncoderOption, Out, Resume, Epochs, Budget, BatchSize, LearningRate, WeightDecay,
-                     Temperature, MaskRatio, ContrastiveWeight, ReconstructionWeight, NoiseWeight, MaskedViews, CropScaleMin, Patch, Width, Seed, Threads, Device, NoEval, Quiet })
+        var command = new Command("pretrain", "Pretrain an encoder on unlabeled images or table rows (labels, if any, are never used)");
+        foreach (var option in new Option[] { Data, Label, Id, Schema, MethodOption, EncoderOption, Out, Resume, Epochs, Budget, BatchSize, LearningRate, WeightDecay,
+                     Temperature, MaskRatio, ContrastiveWeight, ReconstructionWeight, NoiseWeight, MaskedViews, CorruptionRate, CropScaleMin, Patch, Width, Seed, Threads, Device, NoEval, Quiet })
             command.Add(option);
         command.SetAction(Run);
         return command;
@@ -49,7 +53,9 @@ public static class PretrainCommand
     static int Run(ParseResult args)
     {
         var method = ParseMethod(args.GetValue(MethodOption)!);
-        string encoderName = args.GetValue(EncoderOption)!;
+        var spec = DataSpec.Parse(args.GetValue(Data)!).With("label", args.GetValue(Label)).With("id", args.GetValue(Id))
+            .With("schema", args.GetValue(Schema)).WithFullPath();
+        string encoderName = args.GetValue(EncoderOption) ?? (spec.IsTable ? "mlp" : "convnet");
         string runFolder = args.GetValue(Out) ?? Path.Combine("runs", $"{method.ToString().ToLowerInvariant()}-{encoderName}");
         bool quiet = args.GetValue(Quiet);
         using var interruption = new Interruption();
@@ -66,9 +72,8 @@ public static class PretrainCommand
         }
         else
         {
-            var spec = DataSpec.Parse(args.GetValue(Data)!).WithFullPath();
             var skipped = new List<string>();
-            var data = spec.Load(skipped);
+            var data = spec.LoadAny(skipped: skipped);
             foreach (var s in skipped) Cli.Warn($"skipped {s}");
             var config = ApplyOptions(args, PretrainConfig.DefaultsFor(data.Train, method, encoderName)) with { Data = spec.ToString() };
             trainer = Pretrainer.Start(config, runFolder, data);
@@ -85,7 +90,7 @@ public static class PretrainCommand
                 return Interruption.ExitCode;
             }
             if (!args.GetValue(NoEval) && trainer.Data.Test is { HasLabels: true } && trainer.Data.Train.HasLabels)
-                EvaluateCommand.Print(EncoderEvaluator.EvaluateRun(runFolder, trainer.Data, rawPixels: false, progress: quiet ? null : m => Cli.Info(m)));
+                EvaluateCommand.Print(EncoderEvaluator.EvaluateRun(runFolder, trainer.Data, raw: false, progress: quiet ? null : m => Cli.Info(m)));
         }
         return 0;
     }
@@ -112,6 +117,7 @@ public static class PretrainCommand
             Objective = objective,
             Encoder = encoder,
             Augmentation = config.Augmentation with { CropScaleMin = args.GetValue(CropScaleMin) ?? config.Augmentation.CropScaleMin },
+            TableViews = config.TableViews with { CorruptionRate = args.GetValue(CorruptionRate) ?? config.TableViews.CorruptionRate },
             // With a budget and no epoch count, time alone ends the run.
             Epochs = args.GetValue(Epochs) ?? (budget is null ? config.Epochs : 100_000),
             BudgetMinutes = budget,

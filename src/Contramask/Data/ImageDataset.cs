@@ -8,7 +8,7 @@ namespace Contramask.Data;
 /// record id per image (a file path, or "source:index"). Pixels stay bytes until a batch is drawn: MNIST's 60,000
 /// images are 47 MB as bytes, four times that as floats.
 /// </summary>
-public sealed class ImageDataset
+public sealed class ImageDataset : IRecordSet
 {
     public ImageDataset(byte[] pixels, int count, int channels, int height, int width,
         int[]? labels = null, IReadOnlyList<string>? classNames = null, IReadOnlyList<string>? recordIds = null,
@@ -53,14 +53,11 @@ public sealed class ImageDataset
         return tensor(buffer, new long[] { indices.Length, Channels, Height, Width });
     }
 
+    /// <summary>The images at <paramref name="indices"/> as floats in [0, 1].</summary>
+    public Tensor Inputs(ReadOnlySpan<int> indices) => Views.ImageNormalization.ToUnit(Batch(indices));
+
     /// <summary>Labels at <paramref name="indices"/> as int64; throws if the dataset has none.</summary>
-    public Tensor LabelBatch(ReadOnlySpan<int> indices)
-    {
-        if (Labels is null) throw new InvalidOperationException($"{Source} has no labels");
-        var result = new long[indices.Length];
-        for (int i = 0; i < indices.Length; i++) result[i] = Labels[indices[i]];
-        return tensor(result);
-    }
+    public Tensor LabelBatch(ReadOnlySpan<int> indices) => ((IRecordSet)this).LabelBatch(indices);
 
     /// <summary>A new dataset with the records at <paramref name="indices"/>, in that order.</summary>
     public ImageDataset Subset(IReadOnlyList<int> indices, string? source = null)
@@ -108,5 +105,9 @@ public sealed class ImageDataset
         $"{Source}: {Count} images {Channels}×{Height}×{Width}" + (HasLabels ? $", {ClassCount} classes" : ", unlabeled");
 }
 
-/// <summary>A training split (pretraining sees it without labels) and an optional test split.</summary>
-public sealed record DataSplits(ImageDataset Train, ImageDataset? Test);
+/// <summary>Image splits: a training split (pretraining sees it without labels) and an optional test split.</summary>
+public sealed record DataSplits(ImageDataset Train, ImageDataset? Test) : ISplits
+{
+    IRecordSet ISplits.Train => Train;
+    IRecordSet? ISplits.Test => Test;
+}

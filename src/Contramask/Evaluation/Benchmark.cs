@@ -32,7 +32,8 @@ public sealed record BenchmarkRecord(string Dataset, string Method, string Encod
 public sealed record BenchmarkPlan
 {
     public IReadOnlyList<Method> Methods { get; init; } = [Method.Contrastive, Method.Masked, Method.Fusion];
-    public IReadOnlyList<string> Encoders { get; init; } = ["convnet"];
+    /// <summary>Encoders to compare (default: convnet for images, mlp for tables).</summary>
+    public IReadOnlyList<string>? Encoders { get; init; }
     public double BudgetMinutes { get; init; } = 10;
     /// <summary>Baselines: "raw" (pixels), "random" (each encoder untrained), "supervised" (each encoder, all labels, same budget).</summary>
     public IReadOnlyList<string> Baselines { get; init; } = ["raw", "random", "supervised"];
@@ -52,7 +53,7 @@ public static class Benchmark
     public const string JsonFileName = "benchmark.json";
     public const string MarkdownFileName = "benchmark.md";
 
-    public static IReadOnlyList<BenchmarkRecord> Run(DataSplits data, string dataSpec, BenchmarkPlan plan, string outFolder,
+    public static IReadOnlyList<BenchmarkRecord> Run(ISplits data, string dataSpec, BenchmarkPlan plan, string outFolder,
         string? command = null, Action<string>? log = null,
         Func<string, Func<Action<TrainingProgress>, PretrainResult>, PretrainResult>? runWithProgress = null, CancellationToken cancel = default)
     {
@@ -61,24 +62,24 @@ public static class Benchmark
         RunFiles.EnsureWritable(outFolder);
         Runtime.TorchRuntime.Initialize(plan.Threads);
         var records = new List<BenchmarkRecord>();
-        var normalization = ImageNormalization.FromDataset(data.Train);
         void Save() => Write(records, dataSpec, plan, outFolder, command);
 
         if (plan.Baselines.Contains("raw"))
         {
-            log?.Invoke("baseline: raw pixels");
-            records.Add(new BenchmarkRecord(dataSpec, "raw", "pixels", 0, 0, 0, 0, EncoderEvaluator.ScoreRawPixels(data, plan.Seed, log)));
+            bool table = data.Train is TableDataset;
+            log?.Invoke($"baseline: raw {(table ? "features" : "pixels")}");
+            records.Add(new BenchmarkRecord(dataSpec, "raw", table ? "features" : "pixels", 0, 0, 0, 0, EncoderEvaluator.ScoreRaw(data, plan.Seed, log)));
             Save();
         }
-        foreach (var encoder in plan.Encoders)
+        foreach (var encoder in plan.Encoders ?? [data.Train is TableDataset ? "mlp" : "convnet"])
         {
             if (plan.Baselines.Contains("random"))
             {
                 log?.Invoke($"baseline: random-init {encoder}");
                 var defaults = PretrainConfig.DefaultsFor(data.Train, Method.Contrastive, encoder);
                 manual_seed(plan.Seed);
-                using var random = defaults.Encoder.Build(data.Train.Channels, data.Train.Height, data.Train.Width);
-                records.Add(new BenchmarkRecord(dataSpec, "random", encoder, 0, 0, 0, 0, EncoderEvaluator.Score(random, "random-init", data, normalization, plan.Seed, log)));
+                using var random = ModelFactory.BuildEncoder(defaults, data.Train);
+                records.Add(new BenchmarkRecord(dataSpec, "random", encoder, 0, 0, 0, 0, EncoderEvaluator.Score(random, "random-init", data, defaults, plan.Seed, log)));
                 Save();
             }
             var methods = plan.Methods.ToList();
@@ -96,7 +97,7 @@ public static class Benchmark
         return records;
     }
 
-    static BenchmarkRecord? TrainAndScore(DataSplits data, string dataSpec, BenchmarkPlan plan, Method method, string encoder, string folder,
+    static BenchmarkRecord? TrainAndScore(ISplits data, string dataSpec, BenchmarkPlan plan, Method method, string encoder, string folder,
         Action<string>? log, Func<string, Func<Action<TrainingProgress>, PretrainResult>, PretrainResult>? runWithProgress, CancellationToken cancel)
     {
         string name = $"{method.ToString().ToLowerInvariant()} {encoder}";
@@ -120,7 +121,7 @@ public static class Benchmark
             result = runWithProgress is null ? trainer.Run(null, cancel) : runWithProgress(name, report => trainer.Run(report, cancel));
             if (result.Status == RunStatus.Interrupted) return null;
             log?.Invoke($"{name}: {result.Steps} steps, {result.ImagesPerSecond:F0} img/s; evaluating");
-            var scores = EncoderEvaluator.Score(trainer.Encoder, name, data, trainer.Config.Normalization!, plan.Seed, log);
+            var scores = EncoderEvaluator.Score(trainer.Encoder, name, data, trainer.Config, plan.Seed, log);
             double epochs = (double)result.Steps * trainer.BatchSize / data.Train.Count;
             var record = new BenchmarkRecord(dataSpec, method.ToString().ToLowerInvariant(), encoder, result.Elapsed.TotalSeconds, result.Steps, epochs, result.ImagesPerSecond, scores);
             RunFiles.WriteAllTextAtomic(recordPath, JsonSerializer.Serialize(record, PretrainConfig.Json));
@@ -144,9 +145,9 @@ public static class Benchmark
         md.AppendLine(c, $"Budget {plan.BudgetMinutes} min of pretraining per method and encoder, seed {plan.Seed}, {Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC.");
         if (command is not null) md.AppendLine(c, $"Command: `{command}`");
         md.AppendLine();
-        md.AppendLine("Test accuracy in %; few-label columns are the mean ± std over 3 stratified draws. Baselines: raw = pixels, random = untrained encoder, supervised = all labels, same budget.");
+        md.AppendLine("Test accuracy in %; few-label columns are the mean ± std over 3 stratified draws; rec/s = images or rows per second of pretraining. Baselines: raw = pixels or standardized features, random = untrained encoder, supervised = all labels, same budget.");
         md.AppendLine();
-        md.AppendLine("| method | encoder | epochs | img/s | linear | kNN-20 | kNN-200 | linear 1% | linear 10% | kNN-20 1% | NMI | ARI | align | uniform | eff. rank |");
+        md.AppendLine("| method | encoder | epochs | rec/s | linear | kNN-20 | kNN-200 | linear 1% | linear 10% | kNN-20 1% | NMI | ARI | align | uniform | eff. rank |");
         md.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         foreach (var r in records)
         {

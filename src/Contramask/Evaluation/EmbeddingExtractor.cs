@@ -7,19 +7,35 @@ namespace Contramask.Evaluation;
 
 /// <summary>
 /// Frozen features of a whole dataset, batch by batch under no_grad with one dispose scope per batch.
-/// A featurizer maps unit-range images (N×C×H×W floats in [0, 1]) to N×D features.
+/// A featurizer maps model inputs (<see cref="IRecordSet.Inputs"/>: unit-range images, or packed table rows) to N×D features.
 /// </summary>
 public static class EmbeddingExtractor
 {
-    /// <summary>An encoder as a featurizer: standardize with the run's statistics, encode in eval mode.</summary>
+    /// <summary>An image encoder as a featurizer: standardize with the run's statistics, encode in eval mode.</summary>
     public static Func<Tensor, Tensor> Featurizer(ImageEncoder encoder, ImageNormalization normalization)
     {
         var device = encoder.parameters().First().device;
         return unit => encoder.forward(normalization.Apply(unit.to(device)));
     }
 
-    /// <summary>Raw pixels as features (the baseline every encoder must beat).</summary>
+    /// <summary>Raw pixels as features (the baseline every image encoder must beat).</summary>
     public static Tensor RawPixels(Tensor unit) => unit.flatten(1);
+
+    /// <summary>
+    /// Raw table features (the baseline every table encoder must beat): the standardized numbers, every feature's
+    /// missing flag, and one-hot categories (the unknown code included).
+    /// </summary>
+    public static Func<Tensor, Tensor> RawTableFeatures(TableLayout layout) => rows =>
+    {
+        var parts = new List<Tensor> { layout.Numeric(rows), layout.MissingFlags(rows) };
+        if (layout.CategoricalColumns.Length > 0)
+        {
+            var codes = layout.Codes(rows);
+            for (int c = 0; c < layout.CategoricalColumns.Length; c++)
+                parts.Add(nn.functional.one_hot(codes[.., c], layout.Cardinalities[c]).to(ScalarType.Float32));
+        }
+        return cat(parts, 1);
+    };
 
     /// <returns>N×D float32 tensor on the CPU; the caller owns it.</returns>
     public static Tensor Extract(ImageEncoder encoder, ImageDataset data, ImageNormalization normalization, int batchSize = 512, Action<int, int>? progress = null)
@@ -30,15 +46,15 @@ public static class EmbeddingExtractor
         finally { if (wasTraining) encoder.train(); }
     }
 
-    public static Tensor Extract(Func<Tensor, Tensor> featurizer, ImageDataset data, int batchSize = 512, Action<int, int>? progress = null)
+    public static Tensor Extract(Func<Tensor, Tensor> featurizer, IRecordSet data, int batchSize = 512, Action<int, int>? progress = null)
     {
         var indices = Enumerable.Range(0, data.Count).ToArray();
         return Extract(featurizer, data, indices, batchSize, null, progress);
     }
 
     /// <summary>Features of the records at <paramref name="indices"/>, optionally of a random view of each.</summary>
-    public static Tensor Extract(Func<Tensor, Tensor> featurizer, ImageDataset data, int[] indices, int batchSize = 512,
-        ImageAugmenter? augmenter = null, Action<int, int>? progress = null)
+    public static Tensor Extract(Func<Tensor, Tensor> featurizer, IRecordSet data, int[] indices, int batchSize = 512,
+        Func<Tensor, Tensor>? view = null, Action<int, int>? progress = null)
     {
         Tensor? result = null;
         using (no_grad())
@@ -47,9 +63,9 @@ public static class EmbeddingExtractor
             {
                 using var scope = NewDisposeScope();
                 int count = Math.Min(batchSize, indices.Length - start);
-                var images = ImageNormalization.ToUnit(data.Batch(indices.AsSpan(start, count)));
-                if (augmenter is not null) images = augmenter.Augment(images);
-                var features = featurizer(images).cpu();
+                var inputs = data.Inputs(indices.AsSpan(start, count));
+                if (view is not null) inputs = view(inputs);
+                var features = featurizer(inputs).cpu();
                 if (result is null)
                 {
                     result = empty(indices.Length, features.shape[1]);

@@ -16,7 +16,7 @@ public sealed record ComparisonRow(string Method, string Encoder, long Steps, do
 /// </summary>
 public static class MethodComparison
 {
-    public static IReadOnlyList<ComparisonRow> Run(DataSplits data, string outFolder, int epochs, string encoder = "convnet",
+    public static IReadOnlyList<ComparisonRow> Run(ISplits data, string outFolder, int epochs, string encoder = "convnet",
         string dataSpec = "digits", IEnumerable<Method>? methods = null, Func<Method, Func<Action<TrainingProgress>, PretrainResult>, PretrainResult>? runWithProgress = null,
         CancellationToken cancel = default)
     {
@@ -29,7 +29,7 @@ public static class MethodComparison
             using var trainer = Pretrainer.Start(config, folder, data);
             var result = runWithProgress is null ? trainer.Run(null, cancel) : runWithProgress(method, report => trainer.Run(report, cancel));
             if (result.Status == RunStatus.Interrupted) break;
-            var report = EncoderEvaluator.EvaluateRun(folder, data, rawPixels: false);
+            var report = EncoderEvaluator.EvaluateRun(folder, data, raw: false);
             rows.Add(new ComparisonRow(method.ToString().ToLowerInvariant(), report.Encoder, result.Steps, result.Elapsed.TotalSeconds, report.Pretrained, report.RandomInit));
         }
         return rows;

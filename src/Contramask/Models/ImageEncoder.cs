@@ -8,10 +8,7 @@ namespace Contramask.Models;
 /// CNNs derive from <see cref="ConvEncoder"/>, transformers from <see cref="VisionTransformer"/>; the masked and
 /// fused objectives use those to see masked inputs (SimMIM) or only the visible tokens (MAE).
 /// </summary>
-public abstract class ImageEncoder(string name) : nn.Module<Tensor, Tensor>(name)
-{
-    public abstract int EmbeddingSize { get; }
-}
+public abstract class ImageEncoder(string name) : Encoder(name);
 
 /// <summary>A CNN: a feature map N×D×h×w, globally average-pooled to the embedding (so any input size works).</summary>
 public abstract class ConvEncoder(string name) : ImageEncoder(name)

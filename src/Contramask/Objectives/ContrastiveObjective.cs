@@ -5,13 +5,14 @@ namespace Contramask.Objectives;
 
 /// <summary>
 /// SimCLR (Chen et al. 2020): two strongly augmented views of each sample, encoded and projected, pulled together
-/// and pushed from every other view in the batch by NT-Xent.
+/// and pushed from every other view in the batch by NT-Xent. With table rows the views are SCARF corruptions
+/// (Bahri et al. 2021), which is SCARF's whole method.
 /// </summary>
 public sealed class ContrastiveObjective : SelfSupervisedObjective
 {
     readonly ProjectionHead projection;
 
-    public ContrastiveObjective(ImageEncoder encoder, ObjectiveOptions options, Generator generator)
+    public ContrastiveObjective(Encoder encoder, ObjectiveOptions options, Generator generator)
         : base("contrastive", encoder, options, generator)
     {
         projection = new ProjectionHead(encoder.EmbeddingSize, options.ProjectionHidden, options.ProjectionOutput);

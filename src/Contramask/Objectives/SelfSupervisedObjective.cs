@@ -15,14 +15,14 @@ public sealed record LossTerms(Tensor Total, IReadOnlyDictionary<string, Tensor>
 /// </summary>
 public abstract class SelfSupervisedObjective : nn.Module
 {
-    protected SelfSupervisedObjective(string name, ImageEncoder encoder, ObjectiveOptions options, Generator generator) : base(name)
+    protected SelfSupervisedObjective(string name, Encoder encoder, ObjectiveOptions options, Generator generator) : base(name)
     {
         Encoder = encoder;
         Options = options;
         Generator = generator;
     }
 
-    public ImageEncoder Encoder { get; }
+    public Encoder Encoder { get; }
     public ObjectiveOptions Options { get; }
     protected Generator Generator { get; }
 
@@ -48,6 +48,21 @@ public abstract class SelfSupervisedObjective : nn.Module
             Method.Contrastive => new ContrastiveObjective(encoder, options, generator),
             Method.Masked => new MaskedObjective(encoder, options, channels, height, width, patch, generator),
             Method.Fusion => new FusionObjective(encoder, options, channels, height, width, patch, generator),
+            Method.Supervised => new SupervisedObjective(encoder, options, generator),
+            _ => throw new ArgumentOutOfRangeException(nameof(options), options.Method, "unknown method"),
+        };
+    }
+
+    /// <summary>Builds the table objective <paramref name="options"/> name around a table encoder.</summary>
+    public static SelfSupervisedObjective CreateForTable(ObjectiveOptions options, TableEncoder encoder, Generator generator)
+    {
+        options.Validate();
+        return options.Method switch
+        {
+            // SCARF is SimCLR with corrupted rows as the views: the corruption happens where views are made.
+            Method.Contrastive => new ContrastiveObjective(encoder, options, generator),
+            Method.Masked => new TableMaskedObjective(encoder, options, generator),
+            Method.Fusion => new TableFusionObjective(encoder, options, generator),
             Method.Supervised => new SupervisedObjective(encoder, options, generator),
             _ => throw new ArgumentOutOfRangeException(nameof(options), options.Method, "unknown method"),
         };

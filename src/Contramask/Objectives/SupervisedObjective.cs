@@ -15,7 +15,7 @@ public sealed class SupervisedObjective : SelfSupervisedObjective
 {
     readonly Linear classifier;
 
-    public SupervisedObjective(ImageEncoder encoder, ObjectiveOptions options, Generator generator)
+    public SupervisedObjective(Encoder encoder, ObjectiveOptions options, Generator generator)
         : base("supervised", encoder, options, generator)
     {
         if (options.Classes < 2) throw new ArgumentException($"the supervised baseline needs labelled data with at least 2 classes (got {options.Classes})");

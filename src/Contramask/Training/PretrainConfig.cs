@@ -17,7 +17,10 @@ public sealed record PretrainConfig
     public string Data { get; init; } = "digits";
     public EncoderOptions Encoder { get; init; } = new();
     public ObjectiveOptions Objective { get; init; } = new();
+    /// <summary>Random views of images.</summary>
     public AugmentationOptions Augmentation { get; init; } = new();
+    /// <summary>Random views of table rows.</summary>
+    public TableViewOptions TableViews { get; init; } = new();
     /// <summary>Passes over the training split; with a budget, the most it may run.</summary>
     public int Epochs { get; init; } = 20;
     /// <summary>Wall-clock limit in minutes; the learning-rate schedule then follows elapsed time.</summary>
@@ -38,12 +41,15 @@ public sealed record PretrainConfig
     public int Patch { get; init; }
     /// <summary>Per-channel statistics of the training images, filled in when the run starts.</summary>
     public ImageNormalization? Normalization { get; init; }
+    /// <summary>Tables: the schema fitted on the training rows when the run starts, reused to encode any later data.</summary>
+    public TableSchema? Table { get; init; }
 
     public void Validate()
     {
         Encoder.Validate();
         Objective.Validate();
         Augmentation.Validate();
+        TableViews.Validate();
         if (Epochs is < 1 or > 100_000) throw new ArgumentOutOfRangeException(null, $"epochs {Epochs} is out of range: expected 1 to 100000");
         if (BudgetMinutes is double b && (b <= 0 || b > 60 * 24 * 30)) throw new ArgumentOutOfRangeException(null, $"budget {b} minutes is out of range: expected (0, 43200]");
         if (BatchSize is < 2 or > 65536) throw new ArgumentOutOfRangeException(null, $"batch size {BatchSize} is out of range: expected 2 to 65536");
@@ -68,13 +74,44 @@ public sealed record PretrainConfig
     public static PretrainConfig FromJson(string json, string source) =>
         JsonSerializer.Deserialize<PretrainConfig>(json, Json) ?? throw new DataFormatException(source, "empty configuration");
 
+    /// <summary>Defaults for images or table rows (see the two overloads).</summary>
+    public static PretrainConfig DefaultsFor(IRecordSet train, Method method, string? encoderName = null) => train switch
+    {
+        TableDataset table => DefaultsFor(table, method, encoderName ?? "mlp"),
+        ImageDataset images => DefaultsFor(images, method, encoderName ?? "convnet"),
+        _ => throw new ArgumentException($"no defaults for {train.GetType().Name}"),
+    };
+
     /// <summary>
-    /// Defaults for a data set: a small ConvNet, strong views for contrastive terms (flips only for colour),
+    /// Defaults for a table: the residual MLP, SCARF-strength views for the contrastive method and light ones
+    /// otherwise (masked and fused objectives corrupt inside), about a thousand steps on small data.
+    /// </summary>
+    public static PretrainConfig DefaultsFor(TableDataset train, Method method, string encoderName = "mlp")
+    {
+        var encoder = EncoderOptions.FromName(encoderName);
+        if (!encoder.IsTable) throw new ArgumentException($"encoder '{encoderName}' is for images; tables take mlp or ft-transformer");
+        int batch = Math.Min(256, Math.Max(2, train.Count / 2));
+        int stepsPerEpoch = Math.Max(1, train.Count / batch);
+        return new PretrainConfig
+        {
+            Encoder = encoder,
+            Objective = ObjectiveOptions.ForTableMethod(method),
+            TableViews = method == Method.Contrastive ? TableViewOptions.Contrastive() : TableViewOptions.Light(),
+            BatchSize = batch,
+            Epochs = Math.Clamp(1000 / stepsPerEpoch, 1, 200),
+            LearningRate = 1e-3,
+            WeightDecay = 1e-5,
+        };
+    }
+
+    /// <summary>
+    /// Defaults for images: a small ConvNet, strong views for contrastive terms (flips only for colour),
     /// and an epoch count that gives a short run about a thousand steps on small data.
     /// </summary>
     public static PretrainConfig DefaultsFor(ImageDataset train, Method method, string encoderName = "convnet")
     {
         var encoder = EncoderOptions.FromName(encoderName);
+        if (encoder.IsTable) throw new ArgumentException($"encoder '{encoderName}' is for tables; images take convnet, resnet18 or a vit");
         var objective = ObjectiveOptions.ForMethod(method, encoder.IsVit);
         int batch = Math.Min(256, Math.Max(2, train.Count / 2));
         int stepsPerEpoch = Math.Max(1, train.Count / batch);

@@ -23,73 +23,80 @@ public sealed class Pretrainer : IDisposable
 {
     readonly AdamW optimizer;
     readonly Generator generator;
-    readonly ImageAugmenter augmenter;
+    readonly Func<Tensor, Tensor> makeView;
     readonly Device device;
     long step;
     int epoch, batchInEpoch;
     double elapsedBefore;
     bool finished;
 
-    Pretrainer(PretrainConfig config, DataSplits data, string runFolder)
+    Pretrainer(PretrainConfig config, ISplits data, string runFolder)
     {
         Config = config;
         Data = data;
         RunFolder = runFolder;
         device = TorchRuntime.ParseDevice(config.Device);
-        var train = data.Train;
         manual_seed(config.Seed);
         generator = new Generator((ulong)config.Seed);
-        var encoder = config.Encoder.Build(train.Channels, train.Height, train.Width);
-        Objective = SelfSupervisedObjective.Create(config.Objective, encoder, train.Channels, train.Height, train.Width, config.Patch, generator);
+        var encoder = ModelFactory.BuildEncoder(config, data.Train);
+        Objective = ModelFactory.BuildObjective(config, encoder, data.Train, generator);
         Objective.to(device);
         optimizer = CreateOptimizer(Objective, config);
-        augmenter = new ImageAugmenter(config.Augmentation, generator);
+        makeView = ModelFactory.ViewMaker(config, data.Train, generator);
     }
 
     public PretrainConfig Config { get; }
-    public DataSplits Data { get; }
+    /// <summary>The run's data: <see cref="DataSplits"/> for images, <see cref="TableSplits"/> for tables.</summary>
+    public ISplits Data { get; }
     public string RunFolder { get; }
     public SelfSupervisedObjective Objective { get; }
-    public ImageEncoder Encoder => Objective.Encoder;
+    public Encoder Encoder => Objective.Encoder;
     public long Step => step;
     public int BatchSize => Math.Min(Config.BatchSize, Data.Train.Count);
     public int StepsPerEpoch => Math.Max(1, Data.Train.Count / BatchSize);
 
     /// <summary>Starts a new run in <paramref name="runFolder"/> (which must not hold a checkpoint yet).</summary>
-    public static Pretrainer Start(PretrainConfig config, string runFolder, DataSplits? data = null)
+    public static Pretrainer Start(PretrainConfig config, string runFolder, ISplits? data = null)
     {
         config.Validate();
         if (File.Exists(Path.Combine(runFolder, Checkpoint.FileName)))
             throw new InvalidOperationException($"{runFolder} already holds a run; resume it (--resume) or choose another output folder");
         RunFiles.EnsureWritable(runFolder);
         TorchRuntime.Initialize(config.Threads);
-        data ??= DataSpec.Parse(config.Data).Load();
+        data ??= DataSpec.Parse(config.Data).LoadAny();
         var train = data.Train;
-        if (train.Count < 2) throw new DataFormatException(config.Data, $"the training split holds {train.Count} image(s); pretraining needs at least 2");
+        if (train.Count < 2) throw new DataFormatException(config.Data, $"the training split holds {train.Count} record(s); pretraining needs at least 2");
         if (config.Objective.Method == Method.Supervised)
         {
             if (!train.HasLabels) throw new DataFormatException(config.Data, "the supervised baseline needs labels, and this training split has none");
             config = config with { Objective = config.Objective with { Classes = train.ClassCount } };
         }
-        int patch = config.Encoder.PatchFor(train.Height, train.Width);
-        config = config with
+        if (config.Encoder.IsTable != train is TableDataset)
+            throw new ArgumentException($"encoder {config.Encoder} does not suit {(train is TableDataset ? "a table; tables take mlp or ft-transformer" : "images; images take convnet, resnet18 or a vit")}");
+        if (train is ImageDataset images)
         {
-            Patch = patch,
-            Encoder = config.Encoder with { Patch = patch },
-            Normalization = config.Normalization ?? ImageNormalization.FromDataset(train),
-        };
+            int patch = config.Encoder.PatchFor(images.Height, images.Width);
+            config = config with
+            {
+                Patch = patch,
+                Encoder = config.Encoder with { Patch = patch },
+                Normalization = config.Normalization ?? ImageNormalization.FromDataset(images),
+            };
+        }
+        else if (train is TableDataset table)
+            config = config with { Table = table.Schema };
         RunFiles.WriteAllTextAtomic(Path.Combine(runFolder, RunFiles.ConfigFileName), config.ToJson());
         return new Pretrainer(config, data, runFolder);
     }
 
     /// <summary>Continues the run in <paramref name="runFolder"/> from its newest good checkpoint.</summary>
-    public static Pretrainer Resume(string runFolder, DataSplits? data = null, Action<string>? warn = null, Func<PretrainConfig, PretrainConfig>? adjust = null)
+    public static Pretrainer Resume(string runFolder, ISplits? data = null, Action<string>? warn = null, Func<PretrainConfig, PretrainConfig>? adjust = null)
     {
         var (state, path) = Checkpoint.ReadState(runFolder, warn);
         var config = adjust is null ? state.Config : adjust(state.Config);
         config.Validate();
         TorchRuntime.Initialize(config.Threads);
-        data ??= DataSpec.Parse(config.Data).Load();
+        data ??= DataSpec.Parse(config.Data).LoadAny(config.Table);
         var trainer = new Pretrainer(config, data, runFolder);
         Checkpoint.LoadInto(path, trainer.Objective, trainer.optimizer);
         trainer.step = state.Step;
@@ -133,7 +140,6 @@ public sealed class Pretrainer : IDisposable
         var stepClock = new Stopwatch();
         double smoothedStepSeconds = 0;
         using var log = new MetricsLog(RunFolder);
-        var normalization = Config.Normalization ?? ImageNormalization.FromDataset(Data.Train);
         int[] order = EpochOrder(epoch);
         var status = RunStatus.Finished;
 
@@ -153,10 +159,10 @@ public sealed class Pretrainer : IDisposable
             using (var scope = NewDisposeScope())
             {
                 var indices = order.AsSpan(batchInEpoch * BatchSize, BatchSize);
-                var images = ImageNormalization.ToUnit(Data.Train.Batch(indices)).to(device);
+                var inputs = Data.Train.Inputs(indices).to(device);
                 var views = new List<Tensor>();
                 for (int v = 0; v < Objective.ViewCount; v++)
-                    views.Add(normalization.Apply(augmenter.Augment(images)));
+                    views.Add(makeView(inputs));
                 optimizer.zero_grad();
                 var loss = Objective.NeedsLabels ? Objective.Loss(views, Data.Train.LabelBatch(indices).to(device)) : Objective.Loss(views);
                 loss.Total.backward();

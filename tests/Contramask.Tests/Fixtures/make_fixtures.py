@@ -75,3 +75,29 @@ for b in range(1, 6):
 open('cifar/test_batch.bin', 'wb').write(cifar_record(3, 99) + cifar_record(8, 98))
 open('cifar/batches.meta.txt', 'w').write('\n'.join(['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']) + '\n')
 open('bad/cifar-truncated.bin', 'wb').write(cifar_record(1, 1)[:2000])
+
+# Tables. digits.csv: the 8×8 digits (BSD-3; see THIRD-PARTY-NOTICES.md) from the library's embedded resource, as
+# a headerless table (64 pixel counts, then the digit). mixed.csv: hand-made, numbers, text, missing values, a label.
+os.makedirs('tables', exist_ok=True)
+open('tables/digits.csv', 'w').write(gzip.open('../../../src/Contramask/Data/Resources/digits.csv.gz', 'rt').read().strip() + '\n')
+import random as _random
+rng = _random.Random(7)
+cities = ['Lyon', 'Porto', 'Turin', 'Graz']
+rows = ['id,age,city,income,rooms,note,label']
+for i in range(40):
+    city = cities[i % 4]
+    age = '' if i % 9 == 3 else ('NA' if i % 13 == 5 else str(20 + (i * 7) % 50))
+    income = '?' if i % 11 == 4 else f'{1000 + rng.random() * 3000:.2f}'
+    rooms = str(1 + i % 4)
+    note = '"has, comma"' if i % 10 == 0 else ('NaN' if i % 10 == 1 else 'plain')
+    label = 'yes' if (i % 4) < 2 else 'no'
+    rows.append(f'r{i},{age},{city},{income},{rooms},{note},{label}')
+open('tables/mixed.csv', 'w').write('\n'.join(rows) + '\n')
+bad = rows[:6] + ['r99,30,Lyon,1000.00,2,plain'] + rows[6:]
+open('tables/ragged.csv', 'w').write('\n'.join(bad) + '\n')
+text = rows[:25] + ['r98,thirty,Lyon,1000.00,2,plain,yes'] + rows[25:]
+open('tables/not-a-number.csv', 'w').write('\n'.join(text) + '\n')
+open('tables/empty.csv', 'w').write('')
+open('tables/latin1.csv', 'wb').write(('\n'.join(rows[:4]) + '\nr77,30,Malm\xf6,1000.00,2,plain,yes\n').encode('latin-1'))
+one = [r if i == 0 else r.rsplit(',', 1)[0] + ',yes' for i, r in enumerate(rows)]
+open('tables/one-class.csv', 'w').write('\n'.join(one) + '\n')
