@@ -12,10 +12,12 @@ public static class CliApp
 
     public static RootCommand CreateRoot()
     {
-        var root = new RootCommand("Contramask: self-supervised (contrastive, masked, fused) pretraining of image encoders for data mining");
+        var root = new RootCommand("Contramask: self-supervised (contrastive, masked, fused) pretraining of image and table encoders, and mining of their embeddings");
         root.Add(PretrainCommand.Create());
         root.Add(EvaluateCommand.Create());
         root.Add(BenchmarkCommand.Create());
+        root.Add(EmbedCommand.Create());
+        root.Add(MineCommand.Create());
         root.Add(DemoCommand.Create());
         return root;
     }

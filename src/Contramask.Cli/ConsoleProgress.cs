@@ -40,6 +40,31 @@ public static class ConsoleProgress
         return result!;
     }
 
+    /// <summary>A progress bar for a counted job (embedding records); plain lines when output is redirected.</summary>
+    public static T Count<T>(string title, bool quiet, Func<Action<long, long>, T> work)
+    {
+        if (quiet) return work((_, _) => { });
+        if (!AnsiConsole.Profile.Capabilities.Interactive)
+        {
+            var last = DateTime.MinValue;
+            return work((done, total) =>
+            {
+                if (DateTime.UtcNow - last < TimeSpan.FromSeconds(5) && done < total) return;
+                last = DateTime.UtcNow;
+                Console.WriteLine($"{title}: {done:N0}/{total:N0}");
+            });
+        }
+        T? result = default;
+        AnsiConsole.Progress().AutoClear(false)
+            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+            .Start(context =>
+            {
+                var task = context.AddTask(Markup.Escape(title), maxValue: 1);
+                result = work((done, total) => { task.MaxValue = Math.Max(1, total); task.Value = done; });
+            });
+        return result!;
+    }
+
     static string Describe(TrainingProgress p)
     {
         var parts = new List<string> { p.TotalSteps is long total ? $"step {p.Step}/{total}" : $"step {p.Step}", $"ep {p.Epoch}" };

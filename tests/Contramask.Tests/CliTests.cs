@@ -61,4 +61,39 @@ public class CliTests
         Assert.Equal(CliApp.BadInputExitCode, code);
         Assert.Contains("--resume", error);
     }
+
+    [Fact]
+    public void Pretrain_resume_and_evaluate_a_table_from_the_command_line()
+    {
+        var folder = Path.Combine(Fixture.TempFolder(), "table-run");
+        var csv = Fixture.Path("tables", "mixed.csv");
+        var (code, output, error) = Run("pretrain", "--data", $"csv:{csv},split=30", "--label", "label", "--id", "id", "--method", "fusion",
+            "--epochs", "2", "--batch-size", "8", "--out", folder, "--quiet", "--threads", "2");
+        Assert.True(code == 0, error);
+        Assert.Contains("Finished: 6 steps", output);
+        // The fitted schema is kept with the run.
+        var config = Contramask.Training.PretrainConfig.FromJson(File.ReadAllText(Path.Combine(folder, "config.json")), "config.json");
+        Assert.Equal("5 features (2 numeric, 3 categorical), label 'label' with 2 classes", config.Table!.ToString());
+        (code, output, error) = Run("pretrain", "--out", folder, "--resume", "--epochs", "3", "--quiet");
+        Assert.True(code == 0, error);
+        Assert.Contains("Finished: 9 steps", output);
+        (code, output, error) = Run("evaluate", "--run", folder);
+        Assert.True(code == 0, error);
+        Assert.Contains("raw features", output);
+    }
+
+    [Theory]
+    [InlineData("mixed.csv", "--label,nosuch", "label column 'nosuch' does not exist")]
+    [InlineData("mixed.csv", "--encoder,convnet", "encoder 'convnet' is for images")]
+    [InlineData(null, "--label,label", "--label applies to tables")]
+    public void Bad_table_options_give_one_clear_line(string? table, string options, string expected)
+    {
+        var data = table is null ? "digits" : $"csv:{Fixture.Path("tables", table)}";
+        var args = new List<string> { "pretrain", "--data", data, "--epochs", "1", "--out", Path.Combine(Fixture.TempFolder(), "r") };
+        args.AddRange(options.Split(','));
+        var (code, _, error) = Run([.. args]);
+        Assert.Equal(CliApp.BadInputExitCode, code);
+        Assert.Contains(expected, error);
+        Assert.DoesNotContain("   at ", error);
+    }
 }

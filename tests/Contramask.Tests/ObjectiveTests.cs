@@ -164,6 +164,27 @@ public class ObjectiveTests
         Assert.Equal(encoder.EmbeddingSize, encoder.forward(views[0]).shape[1]);
     }
 
+    [Theory]
+    [InlineData("convnet", 1)]
+    [InlineData("convnet", 2)]
+    [InlineData("vit-mini", 1)]
+    [InlineData("vit-mini", 2)]
+    public void Fusion_masks_one_or_both_views_with_either_encoder(string encoderName, int maskedViews)
+    {
+        using var g = new Generator(3);
+        manual_seed(3);
+        var encoderOptions = EncoderOptions.FromName(encoderName);
+        using var encoder = encoderOptions.Build(1, 8, 8);
+        var options = ObjectiveOptions.ForMethod(Method.Fusion, encoderOptions.IsVit) with { MaskedViews = maskedViews };
+        using var objective = SelfSupervisedObjective.Create(options, encoder, 1, 8, 8, 2, g);
+        var views = Enumerable.Range(0, 2).Select(_ => randn(4, 1, 8, 8, generator: g)).ToList();
+        var loss = objective.Loss(views);
+        loss.Total.backward();
+        Assert.True(float.IsFinite(loss.Total.item<float>()));
+        Assert.Equal(["contrastive", "reconstruction"], loss.Components.Keys.Order());
+        Assert.Contains(encoder.parameters(), p => p.grad is not null && p.grad.abs().sum().item<float>() > 0);
+    }
+
     [Fact]
     public void Supervised_baseline_needs_and_uses_labels()
     {

@@ -35,6 +35,19 @@ public class TrainingTests
     }
 
     [Fact]
+    public void The_supervised_baseline_trains_on_images_with_their_labels()
+    {
+        var data = DigitsDataset.Load();
+        var small = data with { Train = data.Train.Subset(Enumerable.Range(0, 128).ToArray()) };
+        using var trainer = Pretrainer.Start(Small(small.Train, Method.Supervised, 2), Fixture.TempFolder(), small);
+        var losses = new List<double>();
+        var result = trainer.Run(p => losses.Add(p.Components["cross_entropy"]));
+        Assert.Equal(RunStatus.Finished, result.Status);
+        Assert.Equal(4, losses.Count);
+        Assert.All(losses, l => Assert.True(double.IsFinite(l)));
+    }
+
+    [Fact]
     public void A_resumed_run_continues_where_it_stopped_with_its_optimizer_state()
     {
         var data = DigitsDataset.Load();

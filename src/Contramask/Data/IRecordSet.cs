@@ -21,11 +21,17 @@ public interface IRecordSet
     int ClassCount => ClassNames?.Count ?? (Labels is { Length: > 0 } l ? l.Max() + 1 : 0);
 
     /// <summary>Labels at <paramref name="indices"/> as int64; throws if the dataset has none.</summary>
-    Tensor LabelBatch(ReadOnlySpan<int> indices)
+    Tensor LabelBatch(ReadOnlySpan<int> indices) => RecordSets.LabelBatch(this, indices);
+}
+
+/// <summary>Helpers shared by the record sets (kept outside the interface so implementations can call them without recursion).</summary>
+public static class RecordSets
+{
+    public static Tensor LabelBatch(IRecordSet records, ReadOnlySpan<int> indices)
     {
-        if (Labels is null) throw new InvalidOperationException($"{Source} has no labels");
+        var labels = records.Labels ?? throw new InvalidOperationException($"{records.Source} has no labels");
         var result = new long[indices.Length];
-        for (int i = 0; i < indices.Length; i++) result[i] = Labels[indices[i]];
+        for (int i = 0; i < indices.Length; i++) result[i] = labels[indices[i]];
         return tensor(result);
     }
 }

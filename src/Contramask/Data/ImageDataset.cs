@@ -57,7 +57,7 @@ public sealed class ImageDataset : IRecordSet
     public Tensor Inputs(ReadOnlySpan<int> indices) => Views.ImageNormalization.ToUnit(Batch(indices));
 
     /// <summary>Labels at <paramref name="indices"/> as int64; throws if the dataset has none.</summary>
-    public Tensor LabelBatch(ReadOnlySpan<int> indices) => ((IRecordSet)this).LabelBatch(indices);
+    public Tensor LabelBatch(ReadOnlySpan<int> indices) => RecordSets.LabelBatch(this, indices);
 
     /// <summary>A new dataset with the records at <paramref name="indices"/>, in that order.</summary>
     public ImageDataset Subset(IReadOnlyList<int> indices, string? source = null)

@@ -120,7 +120,7 @@ public static class Benchmark
         {
             result = runWithProgress is null ? trainer.Run(null, cancel) : runWithProgress(name, report => trainer.Run(report, cancel));
             if (result.Status == RunStatus.Interrupted) return null;
-            log?.Invoke($"{name}: {result.Steps} steps, {result.ImagesPerSecond:F0} img/s; evaluating");
+            log?.Invoke($"{name}: {result.Steps} steps, {result.ImagesPerSecond:F0} records/s; evaluating");
             var scores = EncoderEvaluator.Score(trainer.Encoder, name, data, trainer.Config, plan.Seed, log);
             double epochs = (double)result.Steps * trainer.BatchSize / data.Train.Count;
             var record = new BenchmarkRecord(dataSpec, method.ToString().ToLowerInvariant(), encoder, result.Elapsed.TotalSeconds, result.Steps, epochs, result.ImagesPerSecond, scores);

@@ -1,0 +1,31 @@
+using System.CommandLine;
+using Contramask.Data;
+using Contramask.Mining;
+
+namespace Contramask.Cli.Commands;
+
+/// <summary><c>contramask embed</c>: a run's frozen encoder over every record → Parquet, CSV or .npy (<see cref="EmbeddingExport"/>).</summary>
+public static class EmbedCommand
+{
+    static readonly Option<string> Run = new("--run") { Description = "Run folder written by pretrain", Required = true };
+    static readonly Option<string?> Data = new("--data") { Description = "Data spec to embed (default: the run's own data; tables keep the run's schema)" };
+    static readonly Option<string> Out = new("--out") { Description = "Output file: .parquet (default format), .csv or .npy (+ .ids.tsv)", Required = true };
+    static readonly Option<bool> Quiet = new("--quiet") { Description = "No progress bar" };
+
+    public static Command Create()
+    {
+        var command = new Command("embed", "Write the embedding of every record (training split, then test split) with its id and label");
+        foreach (var option in new Option[] { Run, Data, Out, Quiet }) command.Add(option);
+        command.SetAction(args =>
+        {
+            string runFolder = args.GetValue(Run)!, outPath = args.GetValue(Out)!;
+            var format = EmbeddingWriter.FormatOf(outPath);
+            var data = args.GetValue(Data) is string spec
+                ? DataSpec.Parse(spec).LoadAny(Training.Checkpoint.ReadState(runFolder).State.Config.Table) : null;
+            long rows = ConsoleProgress.Count("embedding", args.GetValue(Quiet), progress => EmbeddingExport.Write(runFolder, data, outPath, format, progress));
+            Cli.Info($"Written {rows:N0} embeddings to {outPath} ({format.ToString().ToLowerInvariant()})");
+            return 0;
+        });
+        return command;
+    }
+}

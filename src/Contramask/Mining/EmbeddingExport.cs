@@ -1,0 +1,88 @@
+using Contramask.Data;
+using Contramask.Evaluation;
+using Contramask.Models;
+using Contramask.Training;
+using static TorchSharp.torch;
+
+namespace Contramask.Mining;
+
+/// <summary>
+/// A run's frozen encoder applied to every record of some data (the training split, then the test split), batch
+/// by batch under no_grad with a dispose scope per batch. <see cref="Write"/> streams the rows into an embeddings
+/// file; <see cref="Compute"/> keeps them in memory for mining.
+/// <code>
+/// EmbeddingExport.Write("runs/mnist", null, "mnist.parquet");
+/// </code>
+/// </summary>
+public static class EmbeddingExport
+{
+    /// <summary>The run's config and encoder, and the data (the run's own unless given; tables keep the run's schema).</summary>
+    public static (PretrainConfig Config, ISplits Data, Encoder Encoder) Load(string runFolder, ISplits? data = null, Action<string>? warn = null)
+    {
+        var (state, path) = Checkpoint.ReadState(runFolder, warn);
+        var config = state.Config;
+        Runtime.TorchRuntime.Initialize(config.Threads);
+        data ??= DataSpec.Parse(config.Data).LoadAny(config.Table);
+        var encoder = EncoderEvaluator.LoadEncoder(path, config, data.Train);
+        encoder.eval();
+        return (config, data, encoder);
+    }
+
+    /// <summary>Every record of the splits, training split first.</summary>
+    public static IEnumerable<IRecordSet> Parts(ISplits data) => data.Test is null ? [data.Train] : [data.Train, data.Test];
+
+    /// <returns>The number of rows written.</returns>
+    public static long Write(string runFolder, ISplits? data, string outPath, EmbeddingFormat? format = null, Action<long, long>? progress = null, int batchSize = 512)
+    {
+        var (config, splits, encoder) = Load(runFolder, data);
+        using (encoder)
+        {
+            var featurizer = ModelFactory.Featurizer(encoder, config, splits.Train);
+            long total = Parts(splits).Sum(p => (long)p.Count), done = 0;
+            using var writer = new EmbeddingWriter(outPath, encoder.EmbeddingSize, total, format);
+            foreach (var part in Parts(splits))
+                ForEachBatch(featurizer, part, batchSize, (indices, vectors) =>
+                {
+                    writer.Write(indices.Select(part.RecordId).ToArray(), indices.Select(i => LabelOf(part, i)).ToArray(), vectors);
+                    done += indices.Length;
+                    progress?.Invoke(done, total);
+                });
+            writer.Complete();
+            return total;
+        }
+    }
+
+    /// <summary>Embeddings of every record in memory, with ids and labels.</summary>
+    public static EmbeddingTable Compute(Encoder encoder, PretrainConfig config, ISplits data, Action<long, long>? progress = null, int batchSize = 512)
+    {
+        var featurizer = ModelFactory.Featurizer(encoder, config, data.Train);
+        var ids = new List<string>();
+        var labels = new List<int>();
+        var vectors = new List<float>();
+        long total = Parts(data).Sum(p => (long)p.Count);
+        foreach (var part in Parts(data))
+            ForEachBatch(featurizer, part, batchSize, (indices, batch) =>
+            {
+                ids.AddRange(indices.Select(part.RecordId));
+                labels.AddRange(indices.Select(i => part.Labels?[i] ?? -1));
+                vectors.AddRange(batch.ToArray());
+                progress?.Invoke(ids.Count, total);
+            });
+        return new EmbeddingTable(ids.ToArray(), labels.ToArray(), vectors.ToArray(), encoder.EmbeddingSize, data.Train.ClassNames);
+    }
+
+    static void ForEachBatch(Func<Tensor, Tensor> featurizer, IRecordSet part, int batchSize, Action<int[], ReadOnlySpan<float>> onBatch)
+    {
+        using var _ = no_grad();
+        for (int start = 0; start < part.Count; start += batchSize)
+        {
+            using var scope = NewDisposeScope();
+            var indices = Enumerable.Range(start, Math.Min(batchSize, part.Count - start)).ToArray();
+            var features = featurizer(part.Inputs(indices)).cpu().contiguous();
+            onBatch(indices, features.data<float>().ToArray());
+        }
+    }
+
+    static string? LabelOf(IRecordSet part, int index) =>
+        part.Labels is null ? null : part.ClassNames is { } names ? names[part.Labels[index]] : part.Labels[index].ToString(System.Globalization.CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,183 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Contramask.Data;
+using Contramask.Training;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace Contramask.Mining;
+
+/// <summary>What <see cref="Miner.Run"/> computes; every field has a sensible default.</summary>
+public sealed record MiningOptions
+{
+    /// <summary>Number of clusters; null chooses k in [KMin, KMax] by silhouette.</summary>
+    public int? K { get; init; }
+    public int KMin { get; init; } = 2;
+    public int KMax { get; init; } = 15;
+    /// <summary>Most central records listed (and shown) per cluster.</summary>
+    public int Central { get; init; } = 8;
+    public int Neighbours { get; init; } = 10;
+    /// <summary>Record ids whose neighbours are wanted; null with <see cref="AllNeighbours"/> false lists none.</summary>
+    public IReadOnlyList<string>? NeighbourIds { get; init; }
+    public bool AllNeighbours { get; init; }
+    /// <summary>k of the outlier score (mean cosine distance to the k nearest neighbours).</summary>
+    public int OutlierK { get; init; } = 10;
+    public int TopOutliers { get; init; } = 20;
+    /// <summary>Records placed on the t-SNE map (a seeded sample when there are more).</summary>
+    public int MapSample { get; init; } = 2000;
+    public bool Map { get; init; } = true;
+    public int Seed { get; init; }
+
+    public void Validate()
+    {
+        if (K is int k && k < 2) throw new ArgumentOutOfRangeException(null, $"k {k} is out of range: expected at least 2");
+        if (KMin < 2 || KMax < KMin || KMax > 200) throw new ArgumentOutOfRangeException(null, $"k range {KMin}..{KMax} is out of range: expected 2 ≤ min ≤ max ≤ 200");
+        if (Neighbours is < 1 or > 1000) throw new ArgumentOutOfRangeException(null, $"neighbours {Neighbours} is out of range: expected 1 to 1000");
+        if (OutlierK is < 1 or > 1000) throw new ArgumentOutOfRangeException(null, $"outlier k {OutlierK} is out of range: expected 1 to 1000");
+        if (TopOutliers is < 1 or > 100_000) throw new ArgumentOutOfRangeException(null, $"top outliers {TopOutliers} is out of range: expected 1 to 100000");
+        if (MapSample is < 10 or > 20_000) throw new ArgumentOutOfRangeException(null, $"map sample {MapSample} is out of range: expected 10 to 20000 (t-SNE is O(n²))");
+    }
+}
+
+public sealed record OutlierRecord(int Rank, string Id, string Label, double Score);
+
+/// <summary>What mining found, and the files it wrote (paths relative to its output folder).</summary>
+public sealed record MiningResult(int Records, int Dimensions, ClusterResult Clusters, IReadOnlyList<OutlierRecord> Outliers,
+    double? MapKnnAccuracy, IReadOnlyList<string> Files);
+
+/// <summary>
+/// Turns embeddings into answers: clusters (with their central records), nearest neighbours, ranked outliers and a
+/// 2-D t-SNE map, written as CSV and PNG files (contact sheets when the records are images) into one folder.
+/// <code>
+/// var table = EmbeddingReader.Read("mnist.parquet");
+/// var result = Miner.Run(table, "runs/mnist/mining", new MiningOptions { K = 10 });
+/// </code>
+/// </summary>
+public static class Miner
+{
+    /// <param name="images">Resolves a row of <paramref name="table"/> to its image, for contact sheets; null for tables.</param>
+    public static MiningResult Run(EmbeddingTable table, string outFolder, MiningOptions options, Func<int, (ImageDataset Images, int Index)>? images = null,
+        Action<string>? progress = null)
+    {
+        options.Validate();
+        if (table.Count < 3) throw new ArgumentException($"mining needs at least 3 records, got {table.Count}");
+        RunFiles.EnsureWritable(outFolder);
+        var files = new List<string>();
+        using var scope = NewDisposeScope();
+        var points = table.ToTensor();
+
+        progress?.Invoke("clusters: k-means" + (options.K is null ? $", choosing k in {options.KMin}..{options.KMax} by silhouette" : $" with k = {options.K}"));
+        var clusters = ClusterAnalysis.Run(table, options.K, options.KMin, options.KMax, options.Central, options.Seed);
+        files.Add(WriteCsv(outFolder, "clusters.csv", "id,label,cluster", Enumerable.Range(0, table.Count).Select(i => $"{Csv(table.Ids[i])},{Csv(table.LabelName(i))},{clusters.Assignments[i]}")));
+        if (images is not null)
+            files.Add(Relative(outFolder, ContactSheet.Write(clusters.Clusters.Select(c => c.Central.Select(images).ToArray()).ToList(), Path.Combine(outFolder, "clusters-central.png"))));
+
+        progress?.Invoke($"outliers: mean cosine distance to the {options.OutlierK} nearest neighbours");
+        var scores = OutlierScores.Compute(points, options.OutlierK);
+        var ranked = OutlierScores.Rank(scores);
+        var outliers = ranked.Take(options.TopOutliers).Select((i, r) => new OutlierRecord(r + 1, table.Ids[i], table.LabelName(i), scores[i])).ToList();
+        files.Add(WriteCsv(outFolder, "outliers.csv", "rank,id,label,score", ranked.Select((i, r) => $"{r + 1},{Csv(table.Ids[i])},{Csv(table.LabelName(i))},{scores[i].ToString("R", CultureInfo.InvariantCulture)}")));
+        if (images is not null)
+        {
+            var top = ranked.Take(options.TopOutliers).Select(images).ToArray();
+            var rows = top.Chunk(10).ToList();
+            files.Add(Relative(outFolder, ContactSheet.Write(rows, Path.Combine(outFolder, "outliers.png"))));
+        }
+
+        var queries = options.AllNeighbours ? Enumerable.Range(0, table.Count).ToList() : ResolveIds(table, options.NeighbourIds);
+        if (queries.Count > 0)
+        {
+            progress?.Invoke($"neighbours: the {options.Neighbours} nearest of {queries.Count} record(s)");
+            var (index, similarity) = NearestNeighbours.Find(points, options.Neighbours, queries);
+            var lines = queries.SelectMany((q, n) => index[n].Select((j, r) =>
+                $"{Csv(table.Ids[q])},{r + 1},{Csv(table.Ids[j])},{Csv(table.LabelName(j))},{similarity[n][r].ToString("R", CultureInfo.InvariantCulture)}"));
+            files.Add(WriteCsv(outFolder, "neighbours.csv", "id,rank,neighbour_id,neighbour_label,similarity", lines));
+        }
+
+        double? mapKnn = null;
+        if (options.Map)
+        {
+            var sample = Enumerable.Range(0, table.Count).ToArray();
+            new Random(options.Seed).Shuffle(sample);
+            sample = sample[..Math.Min(options.MapSample, sample.Length)].Order().ToArray();
+            progress?.Invoke($"map: t-SNE of {sample.Length} records");
+            var selected = F.normalize(points.index_select(0, tensor(sample.Select(i => (long)i).ToArray())), dim: 1);
+            var map = Tsne.Embed(selected, seed: options.Seed);
+            files.Add(WriteCsv(outFolder, "map.csv", "id,x,y,label,cluster", sample.Select((i, s) =>
+                $"{Csv(table.Ids[i])},{map[s, 0].ToString("R", CultureInfo.InvariantCulture)},{map[s, 1].ToString("R", CultureInfo.InvariantCulture)},{Csv(table.LabelName(i))},{clusters.Assignments[i]}")));
+            var clusterNames = Enumerable.Range(0, clusters.K).Select(c => $"cluster {c}").ToList();
+            files.Add(Relative(outFolder, Plots.Map(map, sample.Select(i => clusters.Assignments[i]).ToArray(), clusterNames, "t-SNE map, coloured by cluster", Path.Combine(outFolder, "map-clusters.png"))));
+            if (table.HasLabels)
+            {
+                var names = Enumerable.Range(0, table.Labels.Max() + 1).Select(l => table.ClassNames is { } n && l < n.Count ? n[l] : l.ToString(CultureInfo.InvariantCulture)).ToList();
+                files.Add(Relative(outFolder, Plots.Map(map, sample.Select(i => table.Labels[i]).ToArray(), names, "t-SNE map, coloured by label", Path.Combine(outFolder, "map-labels.png"))));
+                mapKnn = MapSeparation(map, sample.Select(i => table.Labels[i]).ToArray());
+            }
+        }
+        var result = new MiningResult(table.Count, table.Dimensions, clusters, outliers, mapKnn, files);
+        var json = JsonSerializer.Serialize(new
+        {
+            records = table.Count, dimensions = table.Dimensions, k = clusters.K, nmi = clusters.Nmi, ari = clusters.Ari,
+            silhouette_by_k = clusters.SilhouetteByK.ToDictionary(p => p.Key.ToString(CultureInfo.InvariantCulture), p => p.Value),
+            clusters = clusters.Clusters.Select(c => new { cluster = c.Cluster, size = c.Size, central = c.Central.Select(i => table.Ids[i]), top_label = c.TopLabel, top_label_share = c.TopLabelShare }),
+            outliers = outliers.Select(o => new { rank = o.Rank, id = o.Id, label = o.Label, score = o.Score }),
+            map_knn_accuracy = mapKnn, files,
+        }, new JsonSerializerOptions { WriteIndented = true });
+        RunFiles.WriteAllTextAtomic(Path.Combine(outFolder, "mining.json"), json);
+        return result with { Files = [.. files, "mining.json"] };
+    }
+
+    /// <summary>How well the map separates the labels: leave-one-out 5-NN accuracy in the 2-D map.</summary>
+    public static double MapSeparation(float[,] map, int[] labels)
+    {
+        using var scope = NewDisposeScope();
+        int n = labels.Length;
+        var flat = new float[n * 2];
+        Buffer.BlockCopy(map, 0, flat, 0, flat.Length * sizeof(float));
+        var points = tensor(flat, new long[] { n, 2 });
+        var distances = cdist(points, points).masked_fill(eye(n, dtype: ScalarType.Bool), float.PositiveInfinity);
+        var nearest = distances.topk(Math.Min(5, n - 1), dim: 1, largest: false).indexes.data<long>().ToArray();
+        int k = Math.Min(5, n - 1), correct = 0;
+        for (int i = 0; i < n; i++)
+        {
+            var vote = Enumerable.Range(0, k).Select(j => labels[nearest[i * k + j]]).GroupBy(l => l).MaxBy(g => g.Count())!.Key;
+            if (vote == labels[i]) correct++;
+        }
+        return (double)correct / n;
+    }
+
+    static List<int> ResolveIds(EmbeddingTable table, IReadOnlyList<string>? ids)
+    {
+        if (ids is null || ids.Count == 0) return [];
+        var lookup = new Dictionary<string, int>();
+        for (int i = 0; i < table.Count; i++) lookup.TryAdd(table.Ids[i], i);
+        return ids.Select(id => lookup.TryGetValue(id, out var i) ? i
+            : throw new ArgumentException($"record id '{id}' is not among the {table.Count} records (e.g. '{table.Ids[0]}')")).ToList();
+    }
+
+    static string WriteCsv(string folder, string name, string header, IEnumerable<string> lines)
+    {
+        var path = Path.Combine(folder, name);
+        var temporary = path + ".tmp";
+        try
+        {
+            using (var writer = new StreamWriter(temporary, false, new UTF8Encoding(false)))
+            {
+                writer.WriteLine(header);
+                foreach (var line in lines) writer.WriteLine(line);
+            }
+            File.Move(temporary, path, overwrite: true);
+        }
+        catch
+        {
+            if (File.Exists(temporary)) File.Delete(temporary);
+            throw;
+        }
+        return name;
+    }
+
+    static string Relative(string folder, string path) => Path.GetRelativePath(folder, path);
+
+    static string Csv(string value) => value.IndexOfAny([',', '"', '\n', '\r']) < 0 ? value : "\"" + value.Replace("\"", "\"\"") + "\"";
+}

@@ -1,0 +1,114 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Contramask.Training;
+
+namespace Contramask.Mining;
+
+/// <summary>
+/// <c>report.md</c>: one page that ties a run together: its configuration and data, training curves, the
+/// evaluation table, clusters, outliers and the map. Only files that exist are linked.
+/// </summary>
+public static class MiningReport
+{
+    public static string Write(string reportPath, MiningResult result, string miningFolder, CheckpointState? state = null,
+        string? runFolder = null, string? dataSummary = null, EmbeddingTable? table = null)
+    {
+        var c = CultureInfo.InvariantCulture;
+        var folder = Path.GetDirectoryName(Path.GetFullPath(reportPath))!;
+        string Link(string file) => Path.GetRelativePath(folder, Path.Combine(miningFolder, file)).Replace('\\', '/');
+        bool Has(string file) => File.Exists(Path.Combine(miningFolder, file));
+        var md = new StringBuilder();
+        md.AppendLine(c, $"# Contramask report{(runFolder is null ? "" : $": {Path.GetFileName(Path.GetFullPath(runFolder).TrimEnd('/'))}")}");
+        md.AppendLine();
+        md.AppendLine(c, $"Written {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC. {result.Records:N0} records, {result.Dimensions}-dimensional embeddings.");
+        md.AppendLine();
+        if (state is not null)
+        {
+            var config = state.Config;
+            md.AppendLine("## Run");
+            md.AppendLine();
+            md.AppendLine("| setting | value |");
+            md.AppendLine("|---|---|");
+            md.AppendLine(c, $"| method | {config.Objective.Method.ToString().ToLowerInvariant()} |");
+            md.AppendLine(c, $"| encoder | {config.Encoder} |");
+            md.AppendLine(c, $"| data | `{config.Data}` |");
+            if (dataSummary is not null) md.AppendLine(c, $"| records | {dataSummary} |");
+            md.AppendLine(c, $"| steps | {state.Step:N0} ({state.Epoch} epochs, batch {config.BatchSize}) in {TimeSpan.FromSeconds(state.ElapsedSeconds):hh\\:mm\\:ss} |");
+            md.AppendLine(c, $"| learning rate | {config.LearningRate} peak, weight decay {config.WeightDecay}, seed {config.Seed} |");
+            if (config.Objective.Method is not Objectives.Method.Contrastive) md.AppendLine(c, $"| mask ratio | {config.Objective.MaskRatio} |");
+            if (config.Objective.Method is Objectives.Method.Fusion)
+                md.AppendLine(c, $"| fusion weights | contrastive {config.Objective.WeightContrastive}, reconstruction {config.Objective.WeightReconstruction}, τ {config.Objective.Temperature} |");
+            md.AppendLine();
+            var curves = new[] { "loss.png", "learning-rate.png" }.Where(Has).ToList();
+            if (curves.Count > 0)
+            {
+                md.AppendLine("## Training");
+                md.AppendLine();
+                foreach (var curve in curves) md.AppendLine(c, $"![{curve}]({Link(curve)})");
+                md.AppendLine();
+            }
+        }
+        if (runFolder is not null && File.Exists(Path.Combine(runFolder, RunFiles.EvaluationFileName)))
+            AppendEvaluation(md, Path.Combine(runFolder, RunFiles.EvaluationFileName));
+
+        var clusters = result.Clusters;
+        md.AppendLine("## Clusters");
+        md.AppendLine();
+        md.Append(c, $"k-means on the L2-normalized embeddings with k = {clusters.K}");
+        md.AppendLine(clusters.SilhouetteByK.Count > 0
+            ? $", chosen by the highest mean silhouette ({string.Join(", ", clusters.SilhouetteByK.Select(p => string.Create(c, $"k={p.Key}: {p.Value:F3}")))})."
+            : " (given).");
+        if (clusters.Nmi is double nmi) md.AppendLine(c, $"Against the labels: NMI {nmi:F3}, ARI {clusters.Ari:F3}.");
+        md.AppendLine();
+        md.AppendLine("| cluster | size | commonest label | most central records |");
+        md.AppendLine("|---|---|---|---|");
+        foreach (var cluster in clusters.Clusters)
+        {
+            var central = table is null ? "" : string.Join(", ", cluster.Central.Take(5).Select(i => $"`{table.Ids[i]}`"));
+            md.AppendLine(c, $"| {cluster.Cluster} | {cluster.Size:N0} | {(cluster.TopLabel is null ? "–" : $"{cluster.TopLabel} ({cluster.TopLabelShare:P0})")} | {central} |");
+        }
+        md.AppendLine();
+        if (Has("clusters-central.png")) md.AppendLine(c, $"Most central images, one row per cluster:\n\n![central images]({Link("clusters-central.png")})\n");
+        if (Has("clusters.csv")) md.AppendLine(c, $"Every record's cluster: [clusters.csv]({Link("clusters.csv")}).\n");
+
+        md.AppendLine("## Outliers");
+        md.AppendLine();
+        md.AppendLine("Ranked by the mean cosine distance to their nearest neighbours (higher = more isolated).");
+        md.AppendLine();
+        md.AppendLine("| rank | record | label | score |");
+        md.AppendLine("|---|---|---|---|");
+        foreach (var o in result.Outliers.Take(20)) md.AppendLine(c, $"| {o.Rank} | `{o.Id}` | {o.Label} | {o.Score:F4} |");
+        md.AppendLine();
+        if (Has("outliers.png")) md.AppendLine(c, $"![top outliers]({Link("outliers.png")})\n");
+        if (Has("outliers.csv")) md.AppendLine(c, $"All records ranked: [outliers.csv]({Link("outliers.csv")}).\n");
+
+        if (Has("map-labels.png") || Has("map-clusters.png"))
+        {
+            md.AppendLine("## Map");
+            md.AppendLine();
+            md.AppendLine("t-SNE (perplexity 30) of the L2-normalized embeddings" + (result.MapKnnAccuracy is double m ? string.Create(c, $"; a 5-nearest-neighbour vote in the map recovers the label of {m:P1} of the points.") : "."));
+            md.AppendLine();
+            foreach (var map in new[] { "map-labels.png", "map-clusters.png" }.Where(Has)) md.AppendLine(c, $"![{map}]({Link(map)})\n");
+        }
+        if (Has("neighbours.csv")) md.AppendLine(c, $"Nearest neighbours: [neighbours.csv]({Link("neighbours.csv")}).\n");
+        RunFiles.WriteAllTextAtomic(reportPath, md.ToString());
+        return reportPath;
+    }
+
+    static void AppendEvaluation(StringBuilder md, string path)
+    {
+        var c = CultureInfo.InvariantCulture;
+        using var json = JsonDocument.Parse(File.ReadAllText(path));
+        var root = json.RootElement;
+        var columns = new[] { "pretrained", "random_init", "raw" }.Where(n => root.TryGetProperty(n, out var v) && v.ValueKind == JsonValueKind.Object).ToList();
+        md.AppendLine("## Evaluation (frozen encoder, test split)");
+        md.AppendLine();
+        md.AppendLine("| metric | " + string.Join(" | ", columns.Select(n => root.GetProperty(n).GetProperty("name").GetString())) + " |");
+        md.AppendLine("|---|" + string.Concat(columns.Select(_ => "---|")));
+        foreach (var (key, name) in new[] { ("linear", "linear probe %"), ("knn20", "kNN-20 %"), ("linear_1pct", "linear, 1% labels"), ("linear_10pct", "linear, 10% labels"), ("knn20_1pct", "kNN-20, 1% labels"), ("nmi", "k-means NMI") })
+            md.AppendLine("| " + name + " | " + string.Join(" | ", columns.Select(n => root.GetProperty(n).TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.Number
+                ? (key == "nmi" ? v.GetDouble().ToString("F3", c) : (100 * v.GetDouble()).ToString("F2", c)) : "–")) + " |");
+        md.AppendLine();
+    }
+}

@@ -1,0 +1,162 @@
+using System.Text.RegularExpressions;
+using Contramask.Cli;
+using Contramask.Mining;
+using static TorchSharp.torch;
+
+namespace Contramask.Tests;
+
+[Collection("console")]
+public class MiningTests
+{
+    /// <summary>Four well-separated Gaussian blobs in 16 dimensions, 30 points each, labelled by blob.</summary>
+    static EmbeddingTable Blobs(int perBlob = 30, int seed = 1)
+    {
+        var random = new Random(seed);
+        int d = 16, blobs = 4;
+        var vectors = new float[blobs * perBlob * d];
+        var labels = new int[blobs * perBlob];
+        for (int b = 0; b < blobs; b++)
+            for (int i = 0; i < perBlob; i++)
+            {
+                int row = b * perBlob + i;
+                labels[row] = b;
+                for (int j = 0; j < d; j++) vectors[row * d + j] = (j == b * 4 ? 10f : 0f) + (float)(random.NextDouble() - 0.5);
+            }
+        var ids = Enumerable.Range(0, labels.Length).Select(i => $"r{i}").ToArray();
+        return new EmbeddingTable(ids, labels, vectors, d, ["a", "b", "c", "d"]);
+    }
+
+    [Theory]
+    [InlineData("embeddings.parquet")]
+    [InlineData("embeddings.npy")]
+    [InlineData("embeddings.csv")]
+    public void Export_round_trips(string name)
+    {
+        var table = Blobs();
+        var path = Path.Combine(Fixture.TempFolder(), name);
+        using (var writer = new EmbeddingWriter(path, table.Dimensions, table.Count))
+        {
+            // Two batches, as a streamed export writes them.
+            for (int start = 0; start < table.Count; start += 70)
+            {
+                int n = Math.Min(70, table.Count - start);
+                writer.Write(table.Ids[start..(start + n)], Enumerable.Range(start, n).Select(table.LabelName).ToArray(),
+                    table.Vectors.AsSpan(start * table.Dimensions, n * table.Dimensions));
+            }
+            writer.Complete();
+        }
+        var back = EmbeddingReader.Read(path);
+        Assert.Equal(table.Ids, back.Ids);
+        Assert.Equal(table.Labels, back.Labels);
+        Assert.Equal(["a", "b", "c", "d"], back.ClassNames!);
+        Assert.Equal(table.Vectors, back.Vectors);
+        Assert.Empty(Directory.GetFiles(Path.GetDirectoryName(path)!, "*.tmp"));
+    }
+
+    [Fact]
+    public void A_failed_export_leaves_no_file_behind()
+    {
+        var path = Path.Combine(Fixture.TempFolder(), "partial.parquet");
+        using (var writer = new EmbeddingWriter(path, 4, 10))
+            writer.Write(["a"], ["x"], new float[4]);   // disposed before Complete: as if the process failed mid-way
+        Assert.Empty(Directory.GetFiles(Path.GetDirectoryName(path)!));
+    }
+
+    [Fact]
+    public void Kmeans_with_k_chosen_by_silhouette_finds_the_blobs()
+    {
+        var result = ClusterAnalysis.Run(Blobs(), kMin: 2, kMax: 8);
+        Assert.Equal(4, result.K);
+        Assert.Equal(1.0, result.Nmi!.Value, 6);
+        Assert.Equal(1.0, result.Ari!.Value, 6);
+        Assert.All(result.Clusters, c => Assert.Equal(30, c.Size));
+        Assert.All(result.Clusters, c => Assert.Equal(1.0, c.TopLabelShare));
+    }
+
+    [Fact]
+    public void Neighbours_agree_with_a_brute_force_search()
+    {
+        var table = Blobs(perBlob: 10);
+        using var points = table.ToTensor();
+        var (index, similarity) = NearestNeighbours.Find(points, 5, batchSize: 7);
+        for (int q = 0; q < table.Count; q++)
+        {
+            var brute = Enumerable.Range(0, table.Count).Where(j => j != q).Select(j => (j, s: Cosine(table, q, j)))
+                .OrderByDescending(p => p.s).Take(5).ToArray();
+            Assert.Equal(brute.Select(p => p.j), index[q]);
+            for (int r = 0; r < 5; r++) Assert.Equal(brute[r].s, similarity[q][r], 4);
+        }
+    }
+
+    static double Cosine(EmbeddingTable t, int a, int b)
+    {
+        double dot = 0, na = 0, nb = 0;
+        for (int j = 0; j < t.Dimensions; j++)
+        {
+            double x = t.Vectors[a * t.Dimensions + j], y = t.Vectors[b * t.Dimensions + j];
+            dot += x * y; na += x * x; nb += y * y;
+        }
+        return dot / Math.Sqrt(na * nb);
+    }
+
+    [Fact]
+    public void The_outlier_score_ranks_a_planted_far_point_first()
+    {
+        var table = Blobs();
+        var vectors = table.Vectors.ToArray();
+        // Row 7 of blob "a" moved to a direction no blob uses.
+        for (int j = 0; j < table.Dimensions; j++) vectors[7 * table.Dimensions + j] = j == 15 ? 10f : 0.1f;
+        using var points = tensor(vectors, new long[] { table.Count, table.Dimensions });
+        var ranked = OutlierScores.Rank(OutlierScores.Compute(points, k: 5));
+        Assert.Equal(7, ranked[0]);
+    }
+
+    [Fact]
+    public void Tsne_keeps_separated_blobs_apart_in_two_dimensions()
+    {
+        var table = Blobs();
+        using var points = table.ToTensor();
+        var map = Tsne.Embed(points, perplexity: 10, iterations: 500, seed: 3);
+        Assert.Equal(1.0, Miner.MapSeparation(map, table.Labels), 6);
+    }
+
+    [Fact]
+    public void Embed_and_mine_a_tiny_run_and_the_report_links_only_files_that_exist()
+    {
+        var folder = Path.Combine(Fixture.TempFolder(), "run");
+        Assert.Equal(0, CliApp.Run(["pretrain", "--data", "digits", "--method", "contrastive", "--epochs", "1", "--batch-size", "64", "--out", folder, "--quiet", "--no-eval", "--threads", "2"]));
+        var parquet = Path.Combine(folder, "embeddings.parquet");
+        Assert.Equal(0, CliApp.Run(["embed", "--run", folder, "--out", parquet, "--quiet"]));
+        var table = EmbeddingReader.Read(parquet);
+        Assert.Equal(1797, table.Count);
+        Assert.Equal(128, table.Dimensions);
+        Assert.True(table.HasLabels);
+
+        Assert.Equal(0, CliApp.Run(["mine", "--run", folder, "--k", "10", "--map-sample", "300", "--neighbours-of", table.Ids[0], "--quiet"]));
+        var report = File.ReadAllText(Path.Combine(folder, "report.md"));
+        var links = Regex.Matches(report, @"\]\(([^)]+)\)").Select(m => m.Groups[1].Value).ToList();
+        Assert.Contains("mining/map-labels.png", links);
+        Assert.Contains("mining/clusters-central.png", links);
+        Assert.Contains("mining/loss.png", links);
+        Assert.All(links, link => Assert.True(File.Exists(Path.Combine(folder, link)), $"{link} is linked but missing"));
+        var neighbours = File.ReadAllLines(Path.Combine(folder, "mining", "neighbours.csv"));
+        Assert.Equal(11, neighbours.Length);   // header + 10 neighbours of one record
+    }
+
+    [Fact]
+    public void Mining_an_embeddings_file_needs_no_run()
+    {
+        var path = Path.Combine(Fixture.TempFolder(), "blobs.csv");
+        var table = Blobs();
+        using (var writer = new EmbeddingWriter(path, table.Dimensions, table.Count))
+        {
+            writer.Write(table.Ids, Enumerable.Range(0, table.Count).Select(table.LabelName).ToArray(), table.Vectors);
+            writer.Complete();
+        }
+        Assert.Equal(0, CliApp.Run(["mine", "--embeddings", path, "--map-sample", "100", "--quiet"]));
+        var outFolder = Path.Combine(Path.GetDirectoryName(path)!, "blobs-mining");
+        Assert.Contains("\"k\": 4", File.ReadAllText(Path.Combine(outFolder, "mining.json")));
+        Assert.True(File.Exists(Path.Combine(outFolder, "report.md")));
+        Assert.False(File.Exists(Path.Combine(outFolder, "outliers.png"))); // no images behind a plain embeddings file
+    }
+}
