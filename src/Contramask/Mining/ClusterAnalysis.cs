@@ -53,7 +53,7 @@ public static class ClusterAnalysis
         for (int c = 0; c < chosen; c++)
         {
             var members = Enumerable.Range(0, table.Count).Where(i => clustering.Assignments[i] == c).ToArray();
-            var toCentre = distance[.., c].data<float>().ToArray();
+            var toCentre = distance[.., c].contiguous().data<float>().ToArray();
             var nearest = members.OrderBy(i => toCentre[i]).Take(central).ToArray();
             string? topLabel = null; double share = 0;
             if (table.HasLabels && members.Length > 0)

@@ -37,15 +37,27 @@ public static class Tsne
             var gradient = 4 * (pq.sum(1).unsqueeze(1) * y - pq.matmul(y));
             // Gains grow where the gradient changes sign against the last update, shrink where it keeps it.
             var sameSign = gradient.sign().eq(update.sign());
-            gains = where(sameSign, gains * 0.8, gains + 0.2).clamp_min(0.01).MoveToOuterDisposeScope();
-            update = (momentum * update - learningRate * gains * gradient).MoveToOuterDisposeScope();
-            y = (y + update).MoveToOuterDisposeScope();
-            y = (y - y.mean([0], keepdim: true)).MoveToOuterDisposeScope();
+            var newGains = where(sameSign, gains * 0.8, gains + 0.2).clamp_min(0.01);
+            var newUpdate = momentum * update - learningRate * newGains * gradient;
+            var newY = y + newUpdate;
+            newY = newY - newY.mean([0], keepdim: true);
+            // Carry the three state tensors out of this step's scope and free the previous ones now.
+            Replace(ref gains, newGains);
+            Replace(ref update, newUpdate);
+            Replace(ref y, newY);
         }
         var flat = y.to_type(ScalarType.Float32).data<float>().ToArray();
         var result = new float[n, 2];
         Buffer.BlockCopy(flat, 0, result, 0, flat.Length * sizeof(float));
         return result;
+    }
+
+    /// <summary>Moves <paramref name="next"/> to the enclosing scope and disposes what <paramref name="current"/> held.</summary>
+    static void Replace(ref Tensor current, Tensor next)
+    {
+        var old = current;
+        current = next.MoveToOuterDisposeScope();
+        old.Dispose();
     }
 
     /// <summary>P_ij = (p_j|i + p_i|j) / 2n, each row's Gaussian bandwidth bisected until its entropy is log(perplexity).</summary>
@@ -63,15 +75,21 @@ public static class Tsne
         Tensor conditional = zeros_like(distances);
         for (int i = 0; i < 100; i++)
         {
+            using var step = NewDisposeScope();
             var logits = -distances * beta.unsqueeze(1);
             logits = logits.masked_fill(diagonal, double.NegativeInfinity);
-            conditional = nn.functional.softmax(logits, 1);
-            var entropy = -(conditional * conditional.clamp_min(1e-300).log()).sum(1);
+            var probabilities = nn.functional.softmax(logits, 1);
+            var entropy = -(probabilities * probabilities.clamp_min(1e-300).log()).sum(1);
             var tooFlat = entropy.gt(target);                // entropy too high: sharpen (raise beta)
-            low = where(tooFlat, beta, low);
-            high = where(tooFlat, high, beta);
-            beta = where(high.ge(1e19), beta * 2, (low + high) / 2);
-            if ((entropy - target).abs().max().item<double>() < 1e-5) break;
+            var newLow = where(tooFlat, beta, low);
+            var newHigh = where(tooFlat, high, beta);
+            var newBeta = where(newHigh.ge(1e19), beta * 2, (newLow + newHigh) / 2);
+            bool converged = (entropy - target).abs().max().item<double>() < 1e-5;
+            Replace(ref conditional, probabilities);
+            Replace(ref low, newLow);
+            Replace(ref high, newHigh);
+            Replace(ref beta, newBeta);
+            if (converged) break;
         }
         return ((conditional + conditional.T) / (2.0 * n)).clamp_min(1e-12);
     }
