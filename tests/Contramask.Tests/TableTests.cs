@@ -197,6 +197,34 @@ public class TableTests
     }
 
     [Fact]
+    public void A_step_with_a_non_finite_loss_is_skipped_and_never_reaches_the_weights()
+    {
+        var data = LoadMixed();
+        data.Train.Values[0] = float.NaN;   // one poisoned cell: the batches holding row 0 give a NaN loss
+        var config = PretrainConfig.DefaultsFor(data.Train, Method.Masked) with { Epochs = 6, BatchSize = 8, Threads = 2, MaxBadSteps = 5 };
+        var folder = Fixture.TempFolder();
+        using var trainer = Pretrainer.Start(config, folder, data);
+        var result = trainer.Run();
+        Assert.Equal(RunStatus.Finished, result.Status);
+        Assert.All(trainer.Objective.parameters(), p => Assert.True(p.isfinite().all().item<bool>()));
+        var skipped = File.ReadAllLines(Path.Combine(folder, MetricsLog.FileName)).Count(l => l.Contains("\"loss_skipped\":1"));
+        Assert.InRange(skipped, 1, 17);
+    }
+
+    [Fact]
+    public void Too_many_bad_steps_in_a_row_stop_the_run_and_say_how_to_continue()
+    {
+        var data = LoadMixed();
+        for (int r = 0; r < data.Train.Count; r++) data.Train.Values[r * data.Train.FeatureCount] = float.PositiveInfinity;
+        var config = PretrainConfig.DefaultsFor(data.Train, Method.Masked) with { Epochs = 5, BatchSize = 8, Threads = 2, MaxBadSteps = 3 };
+        using var trainer = Pretrainer.Start(config, Fixture.TempFolder(), data);
+        var error = Assert.Throws<DivergenceException>(() => trainer.Run());
+        Assert.Equal(3, error.Step);
+        Assert.Contains("training diverged: 3 steps in a row", error.Message);
+        Assert.Contains("lower learning rate (--lr 0.0001)", error.Message);
+    }
+
+    [Fact]
     public void Table_evaluation_reports_the_raw_feature_baseline()
     {
         var data = LoadMixed();

@@ -65,8 +65,10 @@ public static class PretrainCommand
         {
             int? epochs = args.GetValue(Epochs);
             double? budget = args.GetValue(Budget);
-            Func<PretrainConfig, PretrainConfig>? extend = epochs is null && budget is null ? null
-                : c => c with { Epochs = epochs ?? c.Epochs, BudgetMinutes = budget ?? c.BudgetMinutes };
+            double? lr = args.GetValue(LearningRate);
+            // A resumed run may be extended (--epochs, --budget) or continued with a lower learning rate after divergence (--lr).
+            Func<PretrainConfig, PretrainConfig>? extend = epochs is null && budget is null && lr is null ? null
+                : c => c with { Epochs = epochs ?? c.Epochs, BudgetMinutes = budget ?? c.BudgetMinutes, LearningRate = lr ?? c.LearningRate };
             trainer = Pretrainer.Resume(runFolder, warn: m => Cli.Warn(m), adjust: extend);
             Cli.Info($"Resuming {runFolder} at step {trainer.Step} ({trainer.Config.Objective.Method}, {trainer.Config.Encoder})");
         }

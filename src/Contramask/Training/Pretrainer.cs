@@ -26,7 +26,7 @@ public sealed class Pretrainer : IDisposable
     readonly Func<Tensor, Tensor> makeView;
     readonly Device device;
     long step;
-    int epoch, batchInEpoch;
+    int epoch, batchInEpoch, badSteps;
     double elapsedBefore;
     bool finished;
 
@@ -165,11 +165,29 @@ public sealed class Pretrainer : IDisposable
                     views.Add(makeView(inputs));
                 optimizer.zero_grad();
                 var loss = Objective.NeedsLabels ? Objective.Loss(views, Data.Train.LabelBatch(indices).to(device)) : Objective.Loss(views);
-                loss.Total.backward();
-                if (Config.ClipNorm > 0) nn.utils.clip_grad_norm_(Objective.parameters(), Config.ClipNorm);
-                optimizer.step();
-                lastLoss = loss.Total.item<float>();
+                double stepLoss = loss.Total.item<float>();
                 components = loss.Components.ToDictionary(c => c.Key, c => (double)c.Value.item<float>());
+                // Divergence guard: a non-finite loss or gradient never reaches the weights or the optimizer's moments.
+                bool finite = double.IsFinite(stepLoss);
+                if (finite)
+                {
+                    loss.Total.backward();
+                    double norm = nn.utils.clip_grad_norm_(Objective.parameters(), Config.ClipNorm > 0 ? Config.ClipNorm : double.PositiveInfinity);
+                    finite = double.IsFinite(norm);
+                }
+                if (finite)
+                {
+                    optimizer.step();
+                    lastLoss = stepLoss;
+                    badSteps = 0;
+                }
+                else
+                {
+                    optimizer.zero_grad();
+                    components["skipped"] = 1;
+                    if (++badSteps >= Config.MaxBadSteps)
+                        throw new DivergenceException(RunFolder, step + 1, badSteps, Config.LearningRate);
+                }
             }
             step++; batchInEpoch++; imagesThisCall += BatchSize;
             double stepSeconds = stepClock.Elapsed.TotalSeconds;
@@ -227,4 +245,17 @@ public sealed class Pretrainer : IDisposable
         Objective.Dispose();
         generator.Dispose();
     }
+}
+
+/// <summary>
+/// The run produced non-finite losses or gradients for <c>MaxBadSteps</c> steps in a row. None of them was applied,
+/// and the last checkpoint on disk is the last good state; the message says how to continue.
+/// </summary>
+public sealed class DivergenceException(string runFolder, long step, int badSteps, double learningRate)
+    : InvalidOperationException($"training diverged: {badSteps} steps in a row up to step {step} had a non-finite loss or gradient and were skipped. " +
+        (File.Exists(Path.Combine(runFolder, Checkpoint.FileName))
+            ? $"The last good checkpoint is {Path.Combine(runFolder, Checkpoint.FileName)}; continue with a lower learning rate: contramask pretrain --out {runFolder} --resume --lr {learningRate / 10:G3}"
+            : $"No checkpoint was written yet; start again with a lower learning rate (--lr {learningRate / 10:G3}) or check the data for NaN or infinite values"))
+{
+    public long Step { get; } = step;
 }
