@@ -92,6 +92,28 @@ public class TrainingTests
     }
 
     [Fact]
+    public void The_last_k_checkpoints_are_kept_and_reading_falls_back_through_them()
+    {
+        var data = DigitsDataset.Load();
+        var small = data with { Train = data.Train.Subset(Enumerable.Range(0, 128).ToArray()) };
+        var folder = Fixture.TempFolder();
+        var config = Small(small.Train, Method.Masked, 1) with { KeepCheckpoints = 3 };
+        using (var t = Pretrainer.Start(config, folder, small)) t.Run();
+        for (int epochs = 2; epochs <= 4; epochs++)
+            using (var t = Pretrainer.Resume(folder, small, adjust: c => c with { Epochs = epochs })) t.Run();
+        var kept = Directory.GetFiles(folder, "checkpoint*.zip").Select(f => Path.GetFileName(f)!).Order().ToArray();
+        Assert.Equal(["checkpoint.prev.zip", "checkpoint.prev2.zip", "checkpoint.zip"], kept);
+        // Corrupt the two newest: the third (after epoch 2, step 4) is read, with a warning.
+        foreach (var name in new[] { Checkpoint.FileName, Checkpoint.PreviousFileName })
+            File.WriteAllBytes(Path.Combine(folder, name), [1, 2, 3]);
+        var warnings = new List<string>();
+        var (state, path) = Checkpoint.ReadState(folder, warnings.Add);
+        Assert.EndsWith("checkpoint.prev2.zip", path);
+        Assert.Equal(4, state.Step);
+        Assert.Single(warnings);
+    }
+
+    [Fact]
     public void A_torn_checkpoint_falls_back_to_the_previous_one()
     {
         var data = DigitsDataset.Load();

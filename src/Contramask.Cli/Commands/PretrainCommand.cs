@@ -37,6 +37,7 @@ public static class PretrainCommand
     static readonly Option<int> Seed = new("--seed") { Description = "Random seed", DefaultValueFactory = _ => 42 };
     static readonly Option<int> Threads = new("--threads") { Description = "CPU threads (0 = all cores)", DefaultValueFactory = _ => 0 };
     static readonly Option<string> Device = new("--device") { Description = "cpu, or cuda[:N] with a CUDA build of libtorch", DefaultValueFactory = _ => "cpu" };
+    static readonly Option<int?> KeepCheckpoints = new("--keep-checkpoints") { Description = "How many checkpoints to keep as fallbacks (default 2)" };
     static readonly Option<bool> NoEval = new("--no-eval") { Description = "Skip the kNN / linear-probe evaluation at the end" };
     static readonly Option<bool> Quiet = new("--quiet") { Description = "No progress bar" };
 
@@ -44,7 +45,7 @@ public static class PretrainCommand
     {
         var command = new Command("pretrain", "Pretrain an encoder on unlabeled images or table rows (labels, if any, are never used)");
         foreach (var option in new Option[] { Data, Label, Id, Schema, MethodOption, EncoderOption, Out, Resume, Epochs, Budget, BatchSize, LearningRate, WeightDecay,
-                     Temperature, MaskRatio, ContrastiveWeight, ReconstructionWeight, NoiseWeight, MaskedViews, CorruptionRate, CropScaleMin, Patch, Width, Seed, Threads, Device, NoEval, Quiet })
+                     Temperature, MaskRatio, ContrastiveWeight, ReconstructionWeight, NoiseWeight, MaskedViews, CorruptionRate, CropScaleMin, Patch, Width, Seed, Threads, Device, KeepCheckpoints, NoEval, Quiet })
             command.Add(option);
         command.SetAction(Run);
         return command;
@@ -129,6 +130,7 @@ public static class PretrainCommand
             Seed = args.GetValue(Seed),
             Threads = args.GetValue(Threads),
             Device = args.GetValue(Device)!,
+            KeepCheckpoints = args.GetValue(KeepCheckpoints) ?? config.KeepCheckpoints,
         };
     }
 

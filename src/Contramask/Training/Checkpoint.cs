@@ -25,14 +25,22 @@ public sealed record CheckpointState
 /// <summary>
 /// A checkpoint is one zip file (<c>state.json</c>, <c>model.bin</c>, <c>optimizer.bin</c>); zip's CRC-32 per entry
 /// detects a torn or corrupted file. It is written to a temporary file, flushed to disk, then renamed over the last
-/// one, which is kept as <c>checkpoint.prev.zip</c>: an interrupted write never destroys the last good checkpoint.
+/// one, which is kept as <c>checkpoint.prev.zip</c> (older ones as <c>checkpoint.prev2.zip</c>, … up to the last
+/// <c>keep</c>): an interrupted write never destroys the last good checkpoint, and reading falls back newest first.
 /// </summary>
 public static class Checkpoint
 {
     public const string FileName = "checkpoint.zip";
     public const string PreviousFileName = "checkpoint.prev.zip";
 
-    public static void Save(string runFolder, CheckpointState state, nn.Module model, OptimizerHelper optimizer)
+    /// <summary>The file names of the last <paramref name="keep"/> checkpoints, newest first.</summary>
+    public static IReadOnlyList<string> FileNames(int keep = 2) =>
+        [FileName, .. Enumerable.Range(1, Math.Max(0, keep - 1)).Select(i => i == 1 ? PreviousFileName : $"checkpoint.prev{i}.zip")];
+
+    /// <summary>Largest number of checkpoints a run may keep (and that reading looks for).</summary>
+    public const int MaxKeep = 20;
+
+    public static void Save(string runFolder, CheckpointState state, nn.Module model, OptimizerHelper optimizer, int keep = 2)
     {
         string path = Path.Combine(runFolder, FileName);
         string temporary = path + ".tmp";
@@ -48,8 +56,14 @@ public static class Checkpoint
                 }
                 file.Flush(flushToDisk: true);
             }
-            if (File.Exists(path)) File.Move(path, Path.Combine(runFolder, PreviousFileName), overwrite: true);
-            File.Move(temporary, path);
+            // Shift the older ones down (the oldest kept falls off), then the new one takes the first place.
+            var names = FileNames(Math.Clamp(keep, 1, MaxKeep));
+            for (int i = names.Count - 1; i >= 1; i--)
+            {
+                var newer = Path.Combine(runFolder, names[i - 1]);
+                if (File.Exists(newer)) File.Move(newer, Path.Combine(runFolder, names[i]), overwrite: true);
+            }
+            File.Move(temporary, path, overwrite: true);
         }
         catch
         {
@@ -73,7 +87,7 @@ public static class Checkpoint
     /// <summary>Reads the state of the newest readable checkpoint in a run folder (falling back to the previous one).</summary>
     public static (CheckpointState State, string Path) ReadState(string runFolder, Action<string>? warn = null)
     {
-        var candidates = new[] { Path.Combine(runFolder, FileName), Path.Combine(runFolder, PreviousFileName) };
+        var candidates = FileNames(MaxKeep).Select(name => Path.Combine(runFolder, name));
         var problems = new List<string>();
         foreach (var path in candidates)
         {

@@ -35,6 +35,8 @@ public sealed record PretrainConfig
     public double ClipNorm { get; init; } = 3.0;
     public int Seed { get; init; } = 42;
     public double CheckpointMinutes { get; init; } = 5;
+    /// <summary>How many checkpoints to keep (the newest and its predecessors), as fallbacks for a corrupt newest one.</summary>
+    public int KeepCheckpoints { get; init; } = 2;
     /// <summary>Divergence guard: a step with a non-finite loss or gradient is skipped; this many in a row stop the run.</summary>
     public int MaxBadSteps { get; init; } = 10;
     public int Threads { get; init; }
@@ -60,6 +62,7 @@ public sealed record PretrainConfig
         if (WarmupFraction is < 0 or >= 1) throw new ArgumentOutOfRangeException(null, $"warm-up fraction {WarmupFraction} is out of range: expected [0, 1)");
         if (ClipNorm is < 0 or > 1e6) throw new ArgumentOutOfRangeException(null, $"clip norm {ClipNorm} is out of range: expected [0, 1e6] (0 = off)");
         if (CheckpointMinutes is <= 0 or > 1440) throw new ArgumentOutOfRangeException(null, $"checkpoint interval {CheckpointMinutes} minutes is out of range: expected (0, 1440]");
+        if (KeepCheckpoints is < 1 or > Checkpoint.MaxKeep) throw new ArgumentOutOfRangeException(null, $"keep checkpoints {KeepCheckpoints} is out of range: expected 1 to {Checkpoint.MaxKeep}");
         if (MaxBadSteps is < 1 or > 100_000) throw new ArgumentOutOfRangeException(null, $"max bad steps {MaxBadSteps} is out of range: expected 1 to 100000");
         if (Threads is < 0 or > 1024) throw new ArgumentOutOfRangeException(null, $"threads {Threads} is out of range: expected 0 (all cores) to 1024");
     }

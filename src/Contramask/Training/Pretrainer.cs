@@ -236,7 +236,7 @@ public sealed class Pretrainer : IDisposable
             Step = step, Epoch = epoch, BatchInEpoch = batchInEpoch, ElapsedSeconds = elapsedSeconds, Finished = finished,
             Config = Config, GeneratorState = Convert.ToBase64String(state.data<byte>().ToArray()),
         };
-        Checkpoint.Save(RunFolder, checkpoint, Objective, optimizer);
+        Checkpoint.Save(RunFolder, checkpoint, Objective, optimizer, Config.KeepCheckpoints);
     }
 
     public void Dispose()
