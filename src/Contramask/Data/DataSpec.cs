@@ -143,14 +143,8 @@ public sealed record DataSpec(string Kind, string? Path, IReadOnlyDictionary<str
                 Label = Options.GetValueOrDefault("label") ?? overrides.Label,
                 Id = Options.GetValueOrDefault("id") ?? overrides.Id,
             };
-            schema = TableSchema.Infer(table, format, trainRows, overrides);
-            if (testTable is not null && schema.Classes is not null)
-            {
-                // Classes come from both files, so a class seen only in the test file is still a class.
-                var both = TableSchema.Infer(new RawTable(table.Path, table.Columns, [.. table.Rows, .. testTable.Rows], [.. table.Lines, .. testTable.Lines]),
-                    format, trainRows, overrides);
-                schema = schema with { Classes = both.Classes };
-            }
+            // Classes come from both files, so a class seen only in the test file is still a class.
+            schema = TableSchema.Infer(table, format, trainRows, overrides, testTable is null ? null : [testTable]);
         }
         var train = TableDataset.Encode(table, schema, format, trainRows, System.IO.Path.GetFileName(Path!) + "/train");
         var test = testTable is not null ? TableDataset.Encode(testTable, schema, format, testRows, System.IO.Path.GetFileName(testFile!))

@@ -85,7 +85,9 @@ public sealed record TableSchema
     /// A column that is numbers except for a few cells is reported as an error rather than silently turned
     /// categorical: that is almost always a typo in the data.
     /// </summary>
-    public static TableSchema Infer(RawTable table, CsvFormat format, IReadOnlyList<int> trainRows, SchemaOverrides? overrides = null)
+    /// <param name="labelTablesToo">Further files (a separate test file) whose labels count as classes too.</param>
+    public static TableSchema Infer(RawTable table, CsvFormat format, IReadOnlyList<int> trainRows, SchemaOverrides? overrides = null,
+        IReadOnlyList<RawTable>? labelTablesToo = null)
     {
         overrides ??= new SchemaOverrides();
         int labelIndex = overrides.Label is null ? -1 : table.ColumnIndex(overrides.Label, "label");
@@ -104,25 +106,32 @@ public sealed record TableSchema
             features.Add(Fit(table, c, kind.Value, format, trainRows));
         }
         if (features.Count == 0) throw new DataFormatException(table.Path, "no feature columns left after the label, id and ignored columns");
-        IReadOnlyList<string>? classes = null;
-        if (labelIndex >= 0)
-        {
-            var values = new HashSet<string>();
-            for (int r = 0; r < table.Rows.Count; r++)
-            {
-                var cell = table.Rows[r][labelIndex].Trim();
-                if (IsMissing(cell)) throw new DataFormatException(table.Path, $"line {table.Lines[r]}: the label column '{table.Columns[labelIndex]}' is empty");
-                values.Add(cell);
-            }
-            if (values.Count < 2)
-                throw new DataFormatException(table.Path, $"the label column '{table.Columns[labelIndex]}' holds a single class ('{values.First()}'); a label needs at least 2 classes");
-            classes = OrderValues(values, format);
-        }
+        var classes = labelIndex < 0 ? null : CollectClasses([table, .. labelTablesToo ?? []], table.Columns[labelIndex], format);
         return new TableSchema
         {
             Features = features, Label = labelIndex < 0 ? null : table.Columns[labelIndex], Id = idIndex < 0 ? null : table.Columns[idIndex],
             Ignored = ignored, Classes = classes,
         };
+    }
+
+    /// <summary>The label values of every row of <paramref name="tables"/>, ordered; each row needs one, and there must be two or more.</summary>
+    static IReadOnlyList<string> CollectClasses(IReadOnlyList<RawTable> tables, string label, CsvFormat format)
+    {
+        var values = new HashSet<string>();
+        foreach (var table in tables)
+        {
+            int column = table.ColumnIndex(label, "label");
+            for (int r = 0; r < table.Rows.Count; r++)
+            {
+                var cell = table.Rows[r][column].Trim();
+                if (IsMissing(cell)) throw new DataFormatException(table.Path, $"line {table.Lines[r]}: the label column '{table.Columns[column]}' is empty");
+                values.Add(cell);
+            }
+            // The training file alone must hold two classes or more (a probe cannot learn from one).
+            if (table == tables[0] && values.Count < 2)
+                throw new DataFormatException(table.Path, $"the label column '{label}' holds a single class ('{values.First()}'); a label needs at least 2 classes");
+        }
+        return OrderValues(values, format);
     }
 
     /// <returns>The kind, or null when the column holds no value at all.</returns>

@@ -1,6 +1,4 @@
 using Contramask.Data;
-using Contramask.Models;
-using Contramask.Views;
 using static TorchSharp.torch;
 
 namespace Contramask.Evaluation;
@@ -11,13 +9,6 @@ namespace Contramask.Evaluation;
 /// </summary>
 public static class EmbeddingExtractor
 {
-    /// <summary>An image encoder as a featurizer: standardize with the run's statistics, encode in eval mode.</summary>
-    public static Func<Tensor, Tensor> Featurizer(ImageEncoder encoder, ImageNormalization normalization)
-    {
-        var device = encoder.parameters().First().device;
-        return unit => encoder.forward(normalization.Apply(unit.to(device)));
-    }
-
     /// <summary>Raw pixels as features (the baseline every image encoder must beat).</summary>
     public static Tensor RawPixels(Tensor unit) => unit.flatten(1);
 
@@ -38,14 +29,6 @@ public static class EmbeddingExtractor
     };
 
     /// <returns>N×D float32 tensor on the CPU; the caller owns it.</returns>
-    public static Tensor Extract(ImageEncoder encoder, ImageDataset data, ImageNormalization normalization, int batchSize = 512, Action<int, int>? progress = null)
-    {
-        bool wasTraining = encoder.training;
-        encoder.eval();
-        try { return Extract(Featurizer(encoder, normalization), data, batchSize, progress); }
-        finally { if (wasTraining) encoder.train(); }
-    }
-
     public static Tensor Extract(Func<Tensor, Tensor> featurizer, IRecordSet data, int batchSize = 512, Action<int, int>? progress = null)
     {
         var indices = Enumerable.Range(0, data.Count).ToArray();
@@ -57,24 +40,34 @@ public static class EmbeddingExtractor
         Func<Tensor, Tensor>? view = null, Action<int, int>? progress = null)
     {
         Tensor? result = null;
-        using (no_grad())
+        ForEachBatch(featurizer, data, indices, batchSize, view, (start, features) =>
         {
-            for (int start = 0; start < indices.Length; start += batchSize)
+            if (result is null)
             {
-                using var scope = NewDisposeScope();
-                int count = Math.Min(batchSize, indices.Length - start);
-                var inputs = data.Inputs(indices.AsSpan(start, count));
-                if (view is not null) inputs = view(inputs);
-                var features = featurizer(inputs).cpu();
-                if (result is null)
-                {
-                    result = empty(indices.Length, features.shape[1]);
-                    result.MoveToOuterDisposeScope();
-                }
-                result[start..(start + count)] = features;
-                progress?.Invoke(start + count, indices.Length);
+                result = empty(indices.Length, features.shape[1]);
+                result.MoveToOuterDisposeScope();
             }
-        }
+            result[start..(start + (int)features.shape[0])] = features;
+            progress?.Invoke(start + (int)features.shape[0], indices.Length);
+        });
         return result ?? empty(0, 0);
+    }
+
+    /// <summary>
+    /// Hands the features of each batch (CPU, N×D, valid only during the call) to <paramref name="onBatch"/> with the
+    /// batch's start in <paramref name="indices"/>: under no_grad, one dispose scope per batch.
+    /// </summary>
+    public static void ForEachBatch(Func<Tensor, Tensor> featurizer, IRecordSet data, int[] indices, int batchSize,
+        Func<Tensor, Tensor>? view, Action<int, Tensor> onBatch)
+    {
+        using var _ = no_grad();
+        for (int start = 0; start < indices.Length; start += batchSize)
+        {
+            using var scope = NewDisposeScope();
+            int count = Math.Min(batchSize, indices.Length - start);
+            var inputs = data.Inputs(indices.AsSpan(start, count));
+            if (view is not null) inputs = view(inputs);
+            onBatch(start, featurizer(inputs).cpu().contiguous());
+        }
     }
 }

@@ -71,17 +71,10 @@ public static class EmbeddingExport
         return new EmbeddingTable(ids.ToArray(), labels.ToArray(), vectors.ToArray(), encoder.EmbeddingSize, data.Train.ClassNames);
     }
 
-    static void ForEachBatch(Func<Tensor, Tensor> featurizer, IRecordSet part, int batchSize, Action<int[], ReadOnlySpan<float>> onBatch)
-    {
-        using var _ = no_grad();
-        for (int start = 0; start < part.Count; start += batchSize)
-        {
-            using var scope = NewDisposeScope();
-            var indices = Enumerable.Range(start, Math.Min(batchSize, part.Count - start)).ToArray();
-            var features = featurizer(part.Inputs(indices)).cpu().contiguous();
-            onBatch(indices, features.data<float>().ToArray());
-        }
-    }
+    /// <summary>Every record of <paramref name="part"/> in batches: the batch's record indices and its features as floats.</summary>
+    static void ForEachBatch(Func<Tensor, Tensor> featurizer, IRecordSet part, int batchSize, Action<int[], ReadOnlySpan<float>> onBatch) =>
+        EmbeddingExtractor.ForEachBatch(featurizer, part, Enumerable.Range(0, part.Count).ToArray(), batchSize, null, (start, features) =>
+            onBatch(Enumerable.Range(start, (int)features.shape[0]).ToArray(), features.data<float>().ToArray()));
 
     static string? LabelOf(IRecordSet part, int index) =>
         part.Labels is null ? null : part.ClassNames is { } names ? names[part.Labels[index]] : part.Labels[index].ToString(System.Globalization.CultureInfo.InvariantCulture);

@@ -97,7 +97,7 @@ public sealed class EmbeddingWriter : IDisposable
                 var line = new StringBuilder();
                 for (int i = 0; i < n; i++)
                 {
-                    line.Clear().Append(CsvField(ids[i])).Append(',').Append(CsvField(labels[i] ?? ""));
+                    line.Clear().Append(CsvText.Field(ids[i])).Append(',').Append(CsvText.Field(labels[i] ?? ""));
                     for (int d = 0; d < dimensions; d++) line.Append(',').Append(vectors[i * dimensions + d].ToString("R", CultureInfo.InvariantCulture));
                     text!.WriteLine(line);
                 }
@@ -133,8 +133,6 @@ public sealed class EmbeddingWriter : IDisposable
         if (File.Exists(temporary)) File.Delete(temporary);
         if (idsTemporary is not null && File.Exists(idsTemporary)) File.Delete(idsTemporary);
     }
-
-    static string CsvField(string value) => value.IndexOfAny([',', '"', '\n', '\r']) < 0 ? value : "\"" + value.Replace("\"", "\"\"") + "\"";
 
     /// <summary>NumPy format 1.0: magic, version, little-endian header length, a dict padded to 64 bytes.</summary>
     static byte[] NpyHeader(long rows, int columns)

@@ -69,7 +69,7 @@ public static class Miner
 
         progress?.Invoke("clusters: k-means" + (options.K is null ? $", choosing k in {options.KMin}..{options.KMax} by silhouette" : $" with k = {options.K}"));
         var clusters = ClusterAnalysis.Run(table, options.K, options.KMin, options.KMax, options.Central, options.Seed);
-        files.Add(WriteCsv(outFolder, "clusters.csv", "id,label,cluster", Enumerable.Range(0, table.Count).Select(i => $"{Csv(table.Ids[i])},{Csv(table.LabelName(i))},{clusters.Assignments[i]}")));
+        files.Add(WriteCsv(outFolder, "clusters.csv", "id,label,cluster", Enumerable.Range(0, table.Count).Select(i => $"{CsvText.Field(table.Ids[i])},{CsvText.Field(table.LabelName(i))},{clusters.Assignments[i]}")));
         if (images is not null)
             files.Add(Relative(outFolder, ContactSheet.Write(clusters.Clusters.Select(c => c.Central.Select(images).ToArray()).ToList(), Path.Combine(outFolder, "clusters-central.png"))));
 
@@ -77,7 +77,7 @@ public static class Miner
         var scores = OutlierScores.Compute(points, options.OutlierK);
         var ranked = OutlierScores.Rank(scores);
         var outliers = ranked.Take(options.TopOutliers).Select((i, r) => new OutlierRecord(r + 1, table.Ids[i], table.LabelName(i), scores[i])).ToList();
-        files.Add(WriteCsv(outFolder, "outliers.csv", "rank,id,label,score", ranked.Select((i, r) => $"{r + 1},{Csv(table.Ids[i])},{Csv(table.LabelName(i))},{scores[i].ToString("R", CultureInfo.InvariantCulture)}")));
+        files.Add(WriteCsv(outFolder, "outliers.csv", "rank,id,label,score", ranked.Select((i, r) => $"{r + 1},{CsvText.Field(table.Ids[i])},{CsvText.Field(table.LabelName(i))},{scores[i].ToString("R", CultureInfo.InvariantCulture)}")));
         if (images is not null)
         {
             var top = ranked.Take(options.TopOutliers).Select(images).ToArray();
@@ -91,7 +91,7 @@ public static class Miner
             progress?.Invoke($"neighbours: the {options.Neighbours} nearest of {queries.Count} record(s)");
             var (index, similarity) = NearestNeighbours.Find(points, options.Neighbours, queries);
             var lines = queries.SelectMany((q, n) => index[n].Select((j, r) =>
-                $"{Csv(table.Ids[q])},{r + 1},{Csv(table.Ids[j])},{Csv(table.LabelName(j))},{similarity[n][r].ToString("R", CultureInfo.InvariantCulture)}"));
+                $"{CsvText.Field(table.Ids[q])},{r + 1},{CsvText.Field(table.Ids[j])},{CsvText.Field(table.LabelName(j))},{similarity[n][r].ToString("R", CultureInfo.InvariantCulture)}"));
             files.Add(WriteCsv(outFolder, "neighbours.csv", "id,rank,neighbour_id,neighbour_label,similarity", lines));
         }
 
@@ -105,7 +105,7 @@ public static class Miner
             var selected = F.normalize(points.index_select(0, tensor(sample.Select(i => (long)i).ToArray())), dim: 1);
             var map = Tsne.Embed(selected, seed: options.Seed);
             files.Add(WriteCsv(outFolder, "map.csv", "id,x,y,label,cluster", sample.Select((i, s) =>
-                $"{Csv(table.Ids[i])},{map[s, 0].ToString("R", CultureInfo.InvariantCulture)},{map[s, 1].ToString("R", CultureInfo.InvariantCulture)},{Csv(table.LabelName(i))},{clusters.Assignments[i]}")));
+                $"{CsvText.Field(table.Ids[i])},{map[s, 0].ToString("R", CultureInfo.InvariantCulture)},{map[s, 1].ToString("R", CultureInfo.InvariantCulture)},{CsvText.Field(table.LabelName(i))},{clusters.Assignments[i]}")));
             var clusterNames = Enumerable.Range(0, clusters.K).Select(c => $"cluster {c}").ToList();
             files.Add(Relative(outFolder, Plots.Map(map, sample.Select(i => clusters.Assignments[i]).ToArray(), clusterNames, "t-SNE map, coloured by cluster", Path.Combine(outFolder, "map-clusters.png"))));
             if (table.HasLabels)
@@ -178,6 +178,4 @@ public static class Miner
     }
 
     static string Relative(string folder, string path) => Path.GetRelativePath(folder, path);
-
-    static string Csv(string value) => value.IndexOfAny([',', '"', '\n', '\r']) < 0 ? value : "\"" + value.Replace("\"", "\"\"") + "\"";
 }
