@@ -168,7 +168,9 @@ public static class EmbeddingReader
     static EmbeddingTable ReadParquet(string path)
     {
         using var stream = File.OpenRead(path);
-        var reader = ParquetReader.CreateAsync(stream).GetAwaiter().GetResult();
+        ParquetReader reader;
+        try { reader = ParquetReader.CreateAsync(stream).GetAwaiter().GetResult(); }
+        catch (IOException e) { throw new DataFormatException(path, e.Message); }
         try { return ReadParquet(path, reader); }
         finally { reader.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
     }
