@@ -18,6 +18,7 @@ public static class CliApp
         root.Add(BenchmarkCommand.Create());
         root.Add(EmbedCommand.Create());
         root.Add(MineCommand.Create());
+        root.Add(SpeedCommand.Create());
         root.Add(DemoCommand.Create());
         return root;
     }

@@ -37,6 +37,7 @@ public static class PretrainCommand
     static readonly Option<int> Seed = new("--seed") { Description = "Random seed", DefaultValueFactory = _ => 42 };
     static readonly Option<int> Threads = new("--threads") { Description = "CPU threads (0 = all cores)", DefaultValueFactory = _ => 0 };
     static readonly Option<string> Device = new("--device") { Description = "cpu, or cuda[:N] with a CUDA build of libtorch", DefaultValueFactory = _ => "cpu" };
+    static readonly Option<string?> PrecisionOption = new("--precision") { Description = "auto (default: mixed bf16 for ViTs on CPUs with native bf16) | fp32 | bf16" };
     static readonly Option<int?> KeepCheckpoints = new("--keep-checkpoints") { Description = "How many checkpoints to keep as fallbacks (default 2)" };
     static readonly Option<bool> NoEval = new("--no-eval") { Description = "Skip the kNN / linear-probe evaluation at the end" };
     static readonly Option<bool> Quiet = new("--quiet") { Description = "No progress bar" };
@@ -45,7 +46,7 @@ public static class PretrainCommand
     {
         var command = new Command("pretrain", "Pretrain an encoder on unlabeled images or table rows (labels, if any, are never used)");
         foreach (var option in new Option[] { Data, Label, Id, Schema, MethodOption, EncoderOption, Out, Resume, Epochs, Budget, BatchSize, LearningRate, WeightDecay,
-                     Temperature, MaskRatio, ContrastiveWeight, ReconstructionWeight, NoiseWeight, MaskedViews, CorruptionRate, CropScaleMin, Patch, Width, Seed, Threads, Device, KeepCheckpoints, NoEval, Quiet })
+                     Temperature, MaskRatio, ContrastiveWeight, ReconstructionWeight, NoiseWeight, MaskedViews, CorruptionRate, CropScaleMin, Patch, Width, Seed, Threads, Device, PrecisionOption, KeepCheckpoints, NoEval, Quiet })
             command.Add(option);
         command.SetAction(Run);
         return command;
@@ -131,8 +132,17 @@ public static class PretrainCommand
             Threads = args.GetValue(Threads),
             Device = args.GetValue(Device)!,
             KeepCheckpoints = args.GetValue(KeepCheckpoints) ?? config.KeepCheckpoints,
+            Precision = args.GetValue(PrecisionOption) is string p ? ParsePrecision(p) : config.Precision,
         };
     }
+
+    public static Precision ParsePrecision(string name) => name.ToLowerInvariant() switch
+    {
+        "auto" => Precision.Auto,
+        "fp32" or "float32" => Precision.Fp32,
+        "bf16" or "bfloat16" => Precision.Bf16,
+        _ => throw new ArgumentException($"unknown precision '{name}'; expected auto, fp32 or bf16"),
+    };
 
     public static Method ParseMethod(string name) => name.ToLowerInvariant() switch
     {

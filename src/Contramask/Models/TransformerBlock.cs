@@ -5,8 +5,12 @@ using F = TorchSharp.torch.nn.functional;
 
 namespace Contramask.Models;
 
-/// <summary>A pre-norm transformer block (ViT, Dosovitskiy et al. 2021): x + attention(LN(x)), then x + MLP(LN(x)).</summary>
-public sealed class TransformerBlock : nn.Module<Tensor, Tensor>
+/// <summary>
+/// A pre-norm transformer block (ViT, Dosovitskiy et al. 2021): x + attention(LN(x)), then x + MLP(LN(x)).
+/// With a <see cref="ComputeType"/> its four linear layers run in that type (mixed precision);
+/// the residual stream it returns stays float32.
+/// </summary>
+public sealed class TransformerBlock : nn.Module<Tensor, Tensor>, IMixedPrecisionModule
 {
     readonly LayerNorm norm1, norm2;
     readonly Linear qkv, projection, hidden, output;
@@ -30,14 +34,20 @@ public sealed class TransformerBlock : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    public ScalarType? ComputeType { get; set; }
+
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
         long n = x.shape[0], tokens = x.shape[1], dim = x.shape[2];
-        var qkvHeads = qkv.forward(norm1.forward(x)).reshape(n, tokens, 3, heads, dim / heads).permute(2, 0, 3, 1, 4);
+        var type = ComputeType;
+        var qkvHeads = MixedPrecision.Linear(qkv, norm1.forward(x), type).reshape(n, tokens, 3, heads, dim / heads).permute(2, 0, 3, 1, 4);
+        // Attention itself stays float32: libtorch's bfloat16 attention backward on CPU made the whole ViT step slower
+        // than float32 (fusion ViT-tiny, 28×28: 287 vs 468 img/s with float32 attention; docs/PERFORMANCE.md).
+        qkvHeads = qkvHeads.to_type(x.dtype);
         var attended = F.scaled_dot_product_attention(qkvHeads[0], qkvHeads[1], qkvHeads[2]);
-        x = x + projection.forward(attended.transpose(1, 2).reshape(n, tokens, dim));
-        x = x + output.forward(F.gelu(hidden.forward(norm2.forward(x))));
+        x = x + MixedPrecision.Linear(projection, attended.transpose(1, 2).reshape(n, tokens, dim), type).to_type(x.dtype);
+        x = x + MixedPrecision.Linear(output, F.gelu(MixedPrecision.Linear(hidden, norm2.forward(x), type)), type).to_type(x.dtype);
         return x.MoveToOuterDisposeScope();
     }
 }

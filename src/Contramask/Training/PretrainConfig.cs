@@ -40,6 +40,8 @@ public sealed record PretrainConfig
     /// <summary>Divergence guard: a step with a non-finite loss or gradient is skipped; this many in a row stop the run.</summary>
     public int MaxBadSteps { get; init; } = 10;
     public int Threads { get; init; }
+    /// <summary>Number format of the step's matrix products: auto picks mixed bfloat16 for ViTs on CPUs with native bfloat16.</summary>
+    public Precision Precision { get; init; } = Precision.Auto;
     public string Device { get; init; } = "cpu";
     /// <summary>Patch side of masks and ViT tokens, resolved from the image size when the run starts.</summary>
     public int Patch { get; init; }

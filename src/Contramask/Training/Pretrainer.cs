@@ -41,6 +41,8 @@ public sealed class Pretrainer : IDisposable
         var encoder = ModelFactory.BuildEncoder(config, data.Train);
         Objective = ModelFactory.BuildObjective(config, encoder, data.Train, generator);
         Objective.to(device);
+        ComputeType = MixedPrecision.Resolve(config.Precision, config.Encoder, device);
+        MixedPrecision.Apply(Objective, ComputeType);
         optimizer = CreateOptimizer(Objective, config);
         makeView = ModelFactory.ViewMaker(config, data.Train, generator);
     }
@@ -52,6 +54,10 @@ public sealed class Pretrainer : IDisposable
     public SelfSupervisedObjective Objective { get; }
     public Encoder Encoder => Objective.Encoder;
     public long Step => step;
+    /// <summary>The type the step's matrix products run in: null for float32, bfloat16 under mixed precision.</summary>
+    public ScalarType? ComputeType { get; }
+    /// <summary>Time per phase of the steps this trainer ran (see <see cref="StepPhases"/>).</summary>
+    public StepPhases Phases { get; } = new();
     public int BatchSize => Math.Min(Config.BatchSize, Data.Train.Count);
     public int StepsPerEpoch => Math.Max(1, Data.Train.Count / BatchSize);
 
@@ -158,15 +164,19 @@ public sealed class Pretrainer : IDisposable
             Dictionary<string, double> components;
             using (var scope = NewDisposeScope())
             {
+                Phases.Begin();
                 var indices = order.AsSpan(batchInEpoch * BatchSize, BatchSize);
                 var inputs = Data.Train.Inputs(indices).to(device);
+                Phases.End(0);
                 var views = new List<Tensor>();
                 for (int v = 0; v < Objective.ViewCount; v++)
                     views.Add(makeView(inputs));
+                Phases.End(1);
                 optimizer.zero_grad();
                 var loss = Objective.NeedsLabels ? Objective.Loss(views, Data.Train.LabelBatch(indices).to(device)) : Objective.Loss(views);
                 double stepLoss = loss.Total.item<float>();
                 components = loss.Components.ToDictionary(c => c.Key, c => (double)c.Value.item<float>());
+                Phases.End(2);
                 // Divergence guard: a non-finite loss or gradient never reaches the weights or the optimizer's moments.
                 bool finite = double.IsFinite(stepLoss);
                 if (finite)
@@ -175,6 +185,7 @@ public sealed class Pretrainer : IDisposable
                     double norm = nn.utils.clip_grad_norm_(Objective.parameters(), Config.ClipNorm > 0 ? Config.ClipNorm : double.PositiveInfinity);
                     finite = double.IsFinite(norm);
                 }
+                Phases.End(3);
                 if (finite)
                 {
                     optimizer.step();
@@ -188,6 +199,8 @@ public sealed class Pretrainer : IDisposable
                     if (++badSteps >= Config.MaxBadSteps)
                         throw new DivergenceException(RunFolder, step + 1, badSteps, Config.LearningRate);
                 }
+                Phases.End(4);
+                Phases.StepDone();
             }
             step++; batchInEpoch++; imagesThisCall += BatchSize;
             double stepSeconds = stepClock.Elapsed.TotalSeconds;

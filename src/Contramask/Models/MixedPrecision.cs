@@ -1,0 +1,81 @@
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace Contramask.Models;
+
+/// <summary>Number format of a training step's matrix products.</summary>
+public enum Precision
+{
+    /// <summary>bfloat16 where this CPU computes it natively (AVX-512 BF16 or AMX) and the encoder is a ViT; float32 otherwise.</summary>
+    Auto,
+    Fp32,
+    /// <summary>Mixed precision: bfloat16 products, float32 master weights, norms, residuals, losses and optimizer state.</summary>
+    Bf16,
+}
+
+/// <summary>A module whose matrix products can run in a lower-precision type (see <see cref="MixedPrecision"/>).</summary>
+public interface IMixedPrecisionModule
+{
+    /// <summary>null = float32 throughout.</summary>
+    ScalarType? ComputeType { get; set; }
+}
+
+/// <summary>
+/// Mixed-precision training as autocast does it (Micikevicius et al. 2018, "Mixed precision training"; Kalamkar et
+/// al. 2019 for bfloat16): the weights stay float32 and are what the optimizer updates (master weights); each
+/// linear layer casts its input and weights to bfloat16 for the product, whose gradient flows back through the
+/// cast into float32. bfloat16 keeps float32's 8-bit exponent, so no loss scaling is needed. LayerNorm, softmax
+/// statistics (inside the fused attention kernel), residual sums and the losses stay float32.
+/// TorchSharp has no autocast, hence this explicit form.
+/// </summary>
+public static class MixedPrecision
+{
+    /// <summary>y = x·Wᵀ + b in <paramref name="compute"/> (the layer's own type when null).</summary>
+    public static Tensor Linear(Linear layer, Tensor x, ScalarType? compute) => compute is ScalarType type
+        ? F.linear(x.to_type(type), layer.weight!.to_type(type), layer.bias?.to_type(type))
+        : layer.forward(x);
+
+    /// <summary>Sets the compute type of every mixed-precision module inside <paramref name="model"/>; returns how many it set.</summary>
+    public static int Apply(nn.Module model, ScalarType? compute)
+    {
+        int count = 0;
+        foreach (var (_, module) in model.named_modules())
+            if (module is IMixedPrecisionModule m) { m.ComputeType = compute; count++; }
+        return count;
+    }
+
+    /// <summary>What <paramref name="precision"/> means for an encoder on this machine: bfloat16 or null (float32).</summary>
+    public static ScalarType? Resolve(Precision precision, EncoderOptions encoder, Device device) => precision switch
+    {
+        Precision.Fp32 => null,
+        Precision.Bf16 => ScalarType.BFloat16,
+        // Measured (docs/PERFORMANCE.md): a ViT's step gains from bfloat16 products on a CPU with native bfloat16
+        // dot products; without them bfloat16 is emulated and slower than float32.
+        _ => encoder.IsVit && device.type == TorchSharp.DeviceType.CPU && CpuHasNativeBFloat16() ? ScalarType.BFloat16 : null,
+    };
+
+    static bool? nativeBFloat16;
+
+    /// <summary>Whether the CPU has bfloat16 dot-product instructions (x86 avx512_bf16 or amx_bf16, read from /proc/cpuinfo).</summary>
+    public static bool CpuHasNativeBFloat16()
+    {
+        if (nativeBFloat16 is bool known) return known;
+        bool found = false;
+        try
+        {
+            const string cpuinfo = "/proc/cpuinfo";
+            if (File.Exists(cpuinfo))
+                foreach (var line in File.ReadLines(cpuinfo))
+                    if (line.StartsWith("flags"))
+                    {
+                        var flags = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                        found = flags.Contains("avx512_bf16") || flags.Contains("amx_bf16");
+                        break;
+                    }
+        }
+        catch (IOException) { }
+        nativeBFloat16 = found;
+        return found;
+    }
+}

@@ -1,0 +1,139 @@
+using System.Text.Json;
+using Contramask.Cli;
+using Contramask.Models;
+using Contramask.Objectives;
+using Contramask.Training;
+using static TorchSharp.torch;
+
+namespace Contramask.Tests;
+
+/// <summary>Mixed precision, the speed probe and the loss-check export behind bench/speed.sh (issue #6).</summary>
+[Collection("console")]
+public class SpeedTests
+{
+    static PretrainConfig TinyConfig(Method method, string encoder, Precision precision = Precision.Fp32) =>
+        PretrainConfig.DefaultsFor(SpeedProbe.SyntheticImages(64, 1, 8, 8).Train, method, encoder) with
+        {
+            BatchSize = 16, Threads = 2, Precision = precision,
+            Encoder = EncoderOptions.FromName(encoder) with { Dim = 32, Depth = 2, Heads = 2 },
+            Objective = ObjectiveOptions.ForMethod(method, encoder.StartsWith("vit")) with { DecoderDim = 16, DecoderDepth = 1, DecoderHeads = 2, ProjectionHidden = 32, ProjectionOutput = 16 },
+        };
+
+    [Fact]
+    public void Mixed_precision_keeps_float32_weights_and_gradients_and_nearly_the_same_loss()
+    {
+        manual_seed(1);
+        using var block = new TransformerBlock(32, 2);
+        using var x = randn(4, 9, 32);
+        using var full = block.forward(x);
+        block.ComputeType = ScalarType.BFloat16;
+        using var mixed = block.forward(x);
+        Assert.Equal(ScalarType.Float32, mixed.dtype); // the residual stream stays float32
+        double relative = (mixed - full).norm().item<float>() / full.norm().item<float>();
+        Assert.InRange(relative, 1e-6, 2e-2); // bfloat16 products: different, but close (8-bit mantissa)
+        mixed.sum().backward();
+        foreach (var p in block.parameters())
+        {
+            Assert.Equal(ScalarType.Float32, p.dtype);
+            Assert.NotNull(p.grad);
+            Assert.Equal(ScalarType.Float32, p.grad!.dtype);
+        }
+    }
+
+    [Fact]
+    public void Precision_auto_leaves_cnns_in_float32_and_explicit_choices_win()
+    {
+        Assert.Null(MixedPrecision.Resolve(Precision.Auto, EncoderOptions.FromName("convnet"), CPU));
+        Assert.Null(MixedPrecision.Resolve(Precision.Fp32, EncoderOptions.FromName("vit-tiny"), CPU));
+        Assert.Equal(ScalarType.BFloat16, MixedPrecision.Resolve(Precision.Bf16, EncoderOptions.FromName("convnet"), CPU));
+        var auto = MixedPrecision.Resolve(Precision.Auto, EncoderOptions.FromName("vit-tiny"), CPU);
+        Assert.Equal(MixedPrecision.CpuHasNativeBFloat16() ? ScalarType.BFloat16 : null, auto);
+    }
+
+    [Fact]
+    public void A_bf16_vit_fusion_run_trains_and_its_checkpoint_loads_in_float32()
+    {
+        var folder = Path.Combine(Fixture.TempFolder(), "run");
+        var data = SpeedProbe.SyntheticImages(64, 1, 8, 8);
+        var config = TinyConfig(Method.Fusion, "vit-mini", Precision.Bf16) with { Epochs = 2 };
+        using (var trainer = Pretrainer.Start(config, folder, data))
+        {
+            Assert.Equal(ScalarType.BFloat16, trainer.ComputeType);
+            var result = trainer.Run();
+            Assert.True(double.IsFinite(result.FinalLoss));
+            Assert.Equal(8, result.Steps);
+        }
+        var (state, path) = Checkpoint.ReadState(folder);
+        Assert.Equal(Precision.Bf16, state.Config.Precision);
+        using var encoder = Evaluation.EncoderEvaluator.LoadEncoder(path, state.Config, data.Train);
+        Assert.All(encoder.parameters(), p => Assert.Equal(ScalarType.Float32, p.dtype));
+    }
+
+    [Fact]
+    public void Speed_probe_times_the_real_loop_and_leaves_nothing_behind()
+    {
+        var before = Directory.GetDirectories(Path.GetTempPath(), "contramask-speed-*").Length;
+        var report = SpeedProbe.Measure(TinyConfig(Method.Contrastive, "convnet"), SpeedProbe.SyntheticImages(64, 1, 8, 8), warmupSteps: 1, steps: 3);
+        Assert.Equal(3, report.Steps);
+        Assert.Equal(16, report.BatchSize);
+        Assert.True(report.ImagesPerSecond > 0);
+        Assert.Equal(StepPhases.Names, report.PhaseSecondsPerStep.Keys);
+        Assert.True(report.PureStepSeconds <= report.PhaseSecondsPerStep.Values.Sum() + 1e-9);
+        Assert.True(report.PeakRssMb > 50);
+        Assert.Equal("fp32", report.Precision);
+        Assert.Equal(before, Directory.GetDirectories(Path.GetTempPath(), "contramask-speed-*").Length);
+    }
+
+    [Fact]
+    public void Loss_check_writes_every_parameter_the_views_the_mask_and_the_loss()
+    {
+        var folder = Fixture.TempFolder();
+        double loss = SpeedProbe.WriteLossCheck(TinyConfig(Method.Fusion, "vit-mini"), SpeedProbe.SyntheticImages(64, 1, 8, 8), folder);
+        Assert.True(double.IsFinite(loss) && loss > 0);
+        using var manifest = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "manifest.json")));
+        Assert.Equal(loss, manifest.RootElement.GetProperty("loss").GetDouble(), 6);
+        var names = manifest.RootElement.GetProperty("tensors").EnumerateArray().Select(t => t.GetProperty("name").GetString()!).ToList();
+        Assert.Contains("view0", names);
+        Assert.Contains("view1", names);
+        Assert.Contains("mask.keep", names);
+        Assert.Contains(names, n => n.EndsWith("maskToken"));
+        foreach (var t in manifest.RootElement.GetProperty("tensors").EnumerateArray())
+        {
+            long count = t.GetProperty("shape").EnumerateArray().Aggregate(1L, (a, d) => a * d.GetInt64());
+            Assert.Equal(count * (t.GetProperty("dtype").GetString() == "int64" ? 8 : 4), new FileInfo(Path.Combine(folder, t.GetProperty("file").GetString()!)).Length);
+        }
+    }
+
+    static (int Code, string Out, string Error) Run(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var (oldOut, oldError) = (Console.Out, Console.Error);
+        Console.SetOut(output);
+        Console.SetError(error);
+        try { return (CliApp.Run(args), output.ToString(), error.ToString()); }
+        finally { Console.SetOut(oldOut); Console.SetError(oldError); }
+    }
+
+    [Fact]
+    public void Speed_command_prints_one_json_line()
+    {
+        var (code, output, error) = Run("speed", "--method", "contrastive", "--encoder", "convnet", "--input", "8x8x1", "--batch-size", "16",
+            "--warmup", "1", "--steps", "2", "--threads", "2", "--json");
+        Assert.True(code == 0, error);
+        using var json = JsonDocument.Parse(output.Trim().Split('\n').Last());
+        Assert.Equal("contramask", json.RootElement.GetProperty("implementation").GetString());
+        Assert.True(json.RootElement.GetProperty("images_per_s").GetDouble() > 0);
+    }
+
+    [Theory]
+    [InlineData("speed --input 2x8x1", "input shape 2x8x1")]
+    [InlineData("speed --steps 0", "steps 0 is out of range")]
+    [InlineData("speed --precision fp8", "unknown precision 'fp8'")]
+    public void Speed_command_rejects_bad_options(string commandLine, string expected)
+    {
+        var (code, _, error) = Run(commandLine.Split(' '));
+        Assert.Equal(CliApp.BadInputExitCode, code);
+        Assert.Contains(expected, error);
+    }
+}
