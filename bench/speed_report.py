@@ -30,7 +30,7 @@ for method, encoder, input_ in keys:
     med = lambda rs, key: statistics.median(r[key] for r in rs)
     cm_step, pt_step = med(cm.values(), "pure_step_s"), med(pt.values(), "pure_step_s")
     records.append({
-        "recipe": f"{method} {encoder}", "input": input_, "rounds": len(rounds), "batch": cm[rounds[0]]["batch"], "threads": cm[rounds[0]]["threads"],
+        "recipe": f"{method} {encoder}", "input": input_, "contramask_precision": cm[rounds[0]].get("precision", "fp32"), "rounds": len(rounds), "batch": cm[rounds[0]]["batch"], "threads": cm[rounds[0]]["threads"],
         "contramask_img_s": round(med(cm.values(), "images_per_s"), 1), "pytorch_img_s": round(med(pt.values(), "images_per_s"), 1),
         "ratio_median": round(statistics.median(ratios), 3), "ratio_min": round(min(ratios), 3), "ratio_max": round(max(ratios), 3),
         "contramask_step_ms": round(1000 * cm_step, 1), "pytorch_step_ms": round(1000 * pt_step, 1),
@@ -54,7 +54,7 @@ with open(out_path, "w") as f:
 print(f"\n| recipe | input | Contramask img/s | PyTorch img/s | ratio median (min–max) | step ms C# / Py | peak RSS MB C# / Py | GFLOP/s (peak {peak:.0f}) |")
 print("|---|---|---:|---:|---|---|---|---|")
 for r in records:
-    print(f"| {r['recipe']} | {r['input']} | {r['contramask_img_s']} | {r['pytorch_img_s']} | {r['ratio_median']:.2f} ({r['ratio_min']:.2f}–{r['ratio_max']:.2f}) | "
+    print(f"| {r['recipe']} ({r['contramask_precision']}) | {r['input']} | {r['contramask_img_s']} | {r['pytorch_img_s']} | {r['ratio_median']:.2f} ({r['ratio_min']:.2f}–{r['ratio_max']:.2f}) | "
           f"{r['contramask_step_ms']:.0f} / {r['pytorch_step_ms']:.0f} | {r['contramask_rss_mb']} / {r['pytorch_rss_mb']} | {r['gflops']} / {r['pytorch_gflops']} |")
 print(f"\nloss checks: {sum(c['same'] for c in checks)} of {len(checks)} identical within 1e-4 (relative)")
 print(f"written {out_path}")

@@ -52,7 +52,8 @@ public static class CsvTableReader
         };
         try
         {
-            // Strict UTF-8: a Latin-1 or UTF-16 file fails here with its line, instead of producing garbled categories.
+            // Strict UTF-8: a Latin-1 file fails here with its line, instead of producing garbled categories. UTF-16 with
+            // a byte-order mark is decoded as such; without one, its NUL bytes are caught below.
             using var reader = new StreamReader(path, new UTF8Encoding(false, throwOnInvalidBytes: true), detectEncodingFromByteOrderMarks: true);
             using var parser = new CsvParser(reader, configuration);
             string[]? columns = null;
@@ -62,6 +63,8 @@ public static class CsvTableReader
             {
                 line = parser.RawRow;
                 var record = parser.Record ?? [];
+                if (record.Any(field => field.Contains('\0')))
+                    throw new DataFormatException(path, $"line {line}: NUL characters in the text (UTF-16 without a byte-order mark, or not a text file); convert the file to UTF-8");
                 if (columns is null)
                 {
                     columns = format.Header ? record.Select((n, i) => string.IsNullOrWhiteSpace(n) ? $"column{i + 1}" : n.Trim()).ToArray()

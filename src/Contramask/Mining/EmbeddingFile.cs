@@ -124,12 +124,14 @@ public sealed class EmbeddingWriter : IDisposable
         completed = true;
     }
 
+    /// <summary>Without <see cref="Complete"/> (an error, a full disk), the partial files are removed.</summary>
     public void Dispose()
     {
         if (completed) return;
+        // Closing flushes buffered bytes, which fails again on a full disk: the temporary files go regardless.
         try { parquet?.DisposeAsync().AsTask().GetAwaiter().GetResult(); } catch (IOException) { }
-        stream.Dispose();
-        idsText?.Dispose();
+        try { stream.Dispose(); } catch (IOException) { }
+        try { idsText?.Dispose(); } catch (IOException) { }
         if (File.Exists(temporary)) File.Delete(temporary);
         if (idsTemporary is not null && File.Exists(idsTemporary)) File.Delete(idsTemporary);
     }

@@ -30,5 +30,12 @@ public sealed class ConvNet : ConvEncoder
     static Sequential ConvBlock(int input, int output) => nn.Sequential(
         nn.Conv2d(input, output, 3, padding: 1, bias: false), nn.BatchNorm2d(output), nn.ReLU(inplace: true));
 
-    public override Tensor FeatureMap(Tensor images) => layers.forward(images);
+    public override Tensor FeatureMap(Tensor images)
+    {
+        // Intermediate outputs are released when this returns (autograd keeps what backward needs), so backward
+        // frees each activation once used, as Python's reference counting would, instead of at the end of the step
+        // (docs/PERFORMANCE.md, Memory).
+        using var scope = NewDisposeScope();
+        return layers.forward(images).MoveToOuterDisposeScope();
+    }
 }
