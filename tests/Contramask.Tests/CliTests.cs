@@ -5,7 +5,8 @@ namespace Contramask.Tests;
 [Collection("console")]
 public class CliTests
 {
-    static (int Code, string Out, string Error) Run(params string[] args)
+    /// <summary>Runs the command in-process and captures its output (tests using it share the "console" collection).</summary>
+    internal static (int Code, string Out, string Error) Run(params string[] args)
     {
         var output = new StringWriter();
         var error = new StringWriter();

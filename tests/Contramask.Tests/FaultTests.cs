@@ -15,16 +15,7 @@ namespace Contramask.Tests;
 [Collection("console")]
 public class FaultTests
 {
-    static (int Code, string Out, string Error) Run(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        var (oldOut, oldError) = (Console.Out, Console.Error);
-        Console.SetOut(output);
-        Console.SetError(error);
-        try { return (CliApp.Run(args), output.ToString(), error.ToString()); }
-        finally { Console.SetOut(oldOut); Console.SetError(oldError); }
-    }
+    static (int Code, string Out, string Error) Run(params string[] args) => CliTests.Run(args);
 
     // ------------------------------------------------------------------------------------------ hostile inputs
 
