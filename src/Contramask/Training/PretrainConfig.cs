@@ -50,6 +50,18 @@ public sealed record PretrainConfig
     /// <summary>Tables: the schema fitted on the training rows when the run starts, reused to encode any later data.</summary>
     public TableSchema? Table { get; init; }
 
+    /// <summary>The settings a run fixes from its training images: the patch side and the normalization statistics.</summary>
+    public PretrainConfig FittedTo(ImageDataset images)
+    {
+        int patch = Encoder.PatchFor(images.Height, images.Width);
+        return this with
+        {
+            Patch = patch,
+            Encoder = Encoder with { Patch = patch },
+            Normalization = Normalization ?? ImageNormalization.FromDataset(images),
+        };
+    }
+
     public void Validate()
     {
         Encoder.Validate();

@@ -80,15 +80,7 @@ public sealed class Pretrainer : IDisposable
         if (config.Encoder.IsTable != train is TableDataset)
             throw new ArgumentException($"encoder {config.Encoder} does not suit {(train is TableDataset ? "a table; tables take mlp or ft-transformer" : "images; images take convnet, resnet18 or a vit")}");
         if (train is ImageDataset images)
-        {
-            int patch = config.Encoder.PatchFor(images.Height, images.Width);
-            config = config with
-            {
-                Patch = patch,
-                Encoder = config.Encoder with { Patch = patch },
-                Normalization = config.Normalization ?? ImageNormalization.FromDataset(images),
-            };
-        }
+            config = config.FittedTo(images);
         else if (train is TableDataset table)
             config = config with { Table = table.Schema };
         RunFiles.WriteAllTextAtomic(Path.Combine(runFolder, RunFiles.ConfigFileName), config.ToJson());

@@ -100,8 +100,8 @@ public static class SpeedProbe
         using var objectiveGenerator = new Generator((ulong)seed + 1);
         using var maskGenerator = new Generator((ulong)seed + 1);
         var images = (ImageDataset)data.Train;
-        int patch = config.Encoder.PatchFor(images.Height, images.Width);
-        config = config with { Patch = patch, Encoder = config.Encoder with { Patch = patch }, Normalization = config.Normalization ?? ImageNormalization.FromDataset(images) };
+        config = config.FittedTo(images);
+        int patch = config.Patch;
         var encoder = ModelFactory.BuildEncoder(config, images);
         using var objective = ModelFactory.BuildObjective(config, encoder, images, objectiveGenerator);
         objective.train();
