@@ -4,7 +4,7 @@
 # Installs Debian's python3-torch (+ a fast OpenBLAS) if missing, checks once per recipe that both implementations
 # compute the same loss for the same weights, views and mask, then runs the recipes alternately (Contramask, PyTorch,
 # PyTorch, Contramask, … so that neither always goes first), 2 threads each, and aggregates with speed_report.py.
-# Environment: THREADS (2), BATCH (256), RECIPES ("method:encoder:input …").
+# Environment: THREADS (2), BATCH (256), RECIPES ("method:encoder:input …"), CM_ARGS (extra `contramask speed` options, e.g. --low-memory).
 set -euo pipefail
 rounds=${1:-3}; out=${2:-docs/results/performance.json}
 threads=${THREADS:-2}; batch=${BATCH:-256}
@@ -30,7 +30,7 @@ done
 steps_for() { case $1:$2 in resnet18:*) echo "--warmup 1 --steps 3";; vit-tiny:32x32x3) echo "--warmup 2 --steps 6";; *) echo "--warmup 3 --steps 10";; esac; }
 run_one() {  # implementation method encoder input
   local s; s=$(steps_for "$3" "$4")
-  if [ "$1" = contramask ]; then $cm speed --method "$2" --encoder "$3" --input "$4" --batch-size "$batch" --threads "$threads" $s --json
+  if [ "$1" = contramask ]; then $cm speed --method "$2" --encoder "$3" --input "$4" --batch-size "$batch" --threads "$threads" $s ${CM_ARGS:-} --json
   else $ref run --method "$2" --encoder "$3" --input "$4" --batch-size "$batch" --threads "$threads" $s; fi
 }
 for round in $(seq 1 "$rounds"); do

@@ -38,6 +38,7 @@ public static class PretrainCommand
     static readonly Option<int> Threads = new("--threads") { Description = "CPU threads (0 = all cores)", DefaultValueFactory = _ => 0 };
     static readonly Option<string> Device = new("--device") { Description = "cpu, or cuda[:N] with a CUDA build of libtorch", DefaultValueFactory = _ => "cpu" };
     static readonly Option<string?> PrecisionOption = new("--precision") { Description = "auto (default: mixed bf16 for ViTs on CPUs with native bf16) | fp32 | bf16" };
+    static readonly Option<bool> LowMemory = new("--low-memory") { Description = "Return freed memory to the system after every step: peak memory near PyTorch's, slower for small CNNs" };
     static readonly Option<int?> KeepCheckpoints = new("--keep-checkpoints") { Description = "How many checkpoints to keep as fallbacks (default 2)" };
     static readonly Option<bool> NoEval = new("--no-eval") { Description = "Skip the kNN / linear-probe evaluation at the end" };
     static readonly Option<bool> Quiet = new("--quiet") { Description = "No progress bar" };
@@ -46,7 +47,7 @@ public static class PretrainCommand
     {
         var command = new Command("pretrain", "Pretrain an encoder on unlabeled images or table rows (labels, if any, are never used)");
         foreach (var option in new Option[] { Data, Label, Id, Schema, MethodOption, EncoderOption, Out, Resume, Epochs, Budget, BatchSize, LearningRate, WeightDecay,
-                     Temperature, MaskRatio, ContrastiveWeight, ReconstructionWeight, NoiseWeight, MaskedViews, CorruptionRate, CropScaleMin, Patch, Width, Seed, Threads, Device, PrecisionOption, KeepCheckpoints, NoEval, Quiet })
+                     Temperature, MaskRatio, ContrastiveWeight, ReconstructionWeight, NoiseWeight, MaskedViews, CorruptionRate, CropScaleMin, Patch, Width, Seed, Threads, Device, PrecisionOption, LowMemory, KeepCheckpoints, NoEval, Quiet })
             command.Add(option);
         command.SetAction(Run);
         return command;
@@ -133,6 +134,7 @@ public static class PretrainCommand
             Device = args.GetValue(Device)!,
             KeepCheckpoints = args.GetValue(KeepCheckpoints) ?? config.KeepCheckpoints,
             Precision = args.GetValue(PrecisionOption) is string p ? ParsePrecision(p) : config.Precision,
+            LowMemory = args.GetValue(LowMemory) || config.LowMemory,
         };
     }
 

@@ -18,6 +18,7 @@ public static class SpeedCommand
     static readonly Option<int> Steps = new("--steps") { Description = "Timed steps", DefaultValueFactory = _ => 10 };
     static readonly Option<int> Threads = new("--threads") { Description = "CPU threads (0 = all cores)", DefaultValueFactory = _ => 0 };
     static readonly Option<string> PrecisionOption = new("--precision") { Description = "auto | fp32 | bf16", DefaultValueFactory = _ => "auto" };
+    static readonly Option<bool> LowMemory = new("--low-memory") { Description = "Return freed memory to the system after every step (as pretrain --low-memory)" };
     static readonly Option<bool> Peak = new("--matmul-peak") { Description = "Also measure this machine's fp32 matmul rate (GFLOP/s)" };
     static readonly Option<string?> LossCheck = new("--loss-check") { Description = "Instead of timing, write weights, one batch of views, the mask and the loss to this folder (for bench/pytorch_reference.py check)" };
     static readonly Option<bool> Json = new("--json") { Description = "One JSON line instead of text" };
@@ -25,7 +26,7 @@ public static class SpeedCommand
     public static Command Create()
     {
         var command = new Command("speed", "Measure pretraining throughput (images/s, step time per phase, peak memory) of one recipe");
-        foreach (var option in new Option[] { MethodOption, EncoderOption, Input, BatchSize, Warmup, Steps, Threads, PrecisionOption, Peak, LossCheck, Json }) command.Add(option);
+        foreach (var option in new Option[] { MethodOption, EncoderOption, Input, BatchSize, Warmup, Steps, Threads, PrecisionOption, LowMemory, Peak, LossCheck, Json }) command.Add(option);
         command.SetAction(args =>
         {
             int threads = args.GetValue(Threads), warmup = args.GetValue(Warmup), steps = args.GetValue(Steps), batch = args.GetValue(BatchSize);
@@ -35,7 +36,7 @@ public static class SpeedCommand
             string input = args.GetValue(Input)!;
             var data = ParseShape(input) is (int h, int w, int c) ? SpeedProbe.SyntheticImages(Math.Max(2048, 4 * batch), c, h, w) : DataSpec.Parse(input).WithFullPath().LoadAny();
             var method = PretrainCommand.ParseMethod(args.GetValue(MethodOption)!);
-            var config = PretrainConfig.DefaultsFor(data.Train, method, args.GetValue(EncoderOption)!) with { BatchSize = batch, Threads = threads, Data = input, Precision = PretrainCommand.ParsePrecision(args.GetValue(PrecisionOption)!) };
+            var config = PretrainConfig.DefaultsFor(data.Train, method, args.GetValue(EncoderOption)!) with { BatchSize = batch, Threads = threads, Data = input, Precision = PretrainCommand.ParsePrecision(args.GetValue(PrecisionOption)!), LowMemory = args.GetValue(LowMemory) };
 
             if (args.GetValue(LossCheck) is string folder)
             {
@@ -52,7 +53,7 @@ public static class SpeedCommand
                     implementation = "contramask", method = method.ToString().ToLowerInvariant(), encoder = args.GetValue(EncoderOption), input,
                     threads = TorchSharp.torch.get_num_threads(), batch = report.BatchSize, steps = report.Steps, images_per_s = report.ImagesPerSecond,
                     median_step_s = report.MedianStepSeconds, pure_step_s = report.PureStepSeconds, phases_s = report.PhaseSecondsPerStep,
-                    precision = report.Precision, peak_rss_mb = report.PeakRssMb, loss = report.FinalLoss, matmul_gflops = peak,
+                    precision = report.Precision, low_memory = config.LowMemory, peak_rss_mb = report.PeakRssMb, loss = report.FinalLoss, matmul_gflops = peak,
                 }));
                 return 0;
             }

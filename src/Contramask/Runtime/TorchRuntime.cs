@@ -27,6 +27,22 @@ public static partial class TorchRuntime
     private static partial int MallOpt(int parameter, int value);
     const int MallocTrimThreshold = -1, MallocMmapThreshold = -3;
 
+    [LibraryImport("libc", EntryPoint = "malloc_trim")]
+    private static partial int MallocTrim(nuint pad);
+
+    /// <summary>
+    /// Hands the memory glibc holds freed back to the system (malloc_trim). The thresholds above keep freed
+    /// activations for reuse, which is fast but lets the heap's free fragments add up; trimming after each step
+    /// keeps peak memory near the live working set at the price of page faults on the next step
+    /// (<c>PretrainConfig.LowMemory</c>; measured in docs/PERFORMANCE.md).
+    /// </summary>
+    public static void ReleaseFreedMemory()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        try { MallocTrim(0); }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { /* not glibc */ }
+    }
+
     /// <summary>Sets native allocation options and the thread count (0 = all cores). Safe to call more than once.</summary>
     public static void Initialize(int threads = 0)
     {

@@ -42,6 +42,8 @@ public sealed record PretrainConfig
     public int Threads { get; init; }
     /// <summary>Number format of the step's matrix products: auto picks mixed bfloat16 for ViTs on CPUs with native bfloat16.</summary>
     public Precision Precision { get; init; } = Precision.Auto;
+    /// <summary>Return freed memory to the system after every step: lower peak memory, slower small CNNs (docs/PERFORMANCE.md).</summary>
+    public bool LowMemory { get; init; }
     public string Device { get; init; } = "cpu";
     /// <summary>Patch side of masks and ViT tokens, resolved from the image size when the run starts.</summary>
     public int Patch { get; init; }

@@ -194,6 +194,7 @@ public sealed class Pretrainer : IDisposable
                 Phases.End(4);
                 Phases.StepDone();
             }
+            if (Config.LowMemory) TorchRuntime.ReleaseFreedMemory();
             step++; batchInEpoch++; imagesThisCall += BatchSize;
             double stepSeconds = stepClock.Elapsed.TotalSeconds;
             smoothedStepSeconds = smoothedStepSeconds == 0 ? stepSeconds : 0.9 * smoothedStepSeconds + 0.1 * stepSeconds;
