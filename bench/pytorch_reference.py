@@ -398,7 +398,7 @@ def run(args):
             for hook in hooks:
                 hook.remove()
         loss_value = loss.item()
-        {k: v.item() for k, v in components.items()}
+        {k: v.item() for k, v in components.items()}  # Contramask reads every component for its metrics log: same work
         t3 = time.perf_counter()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(objective.parameters(), 3.0)

@@ -19,7 +19,7 @@ def cpu_name():
         return platform.processor()
 
 records = []
-keys = sorted({(r["method"], r["encoder"], r["input"]) for r in runs}, key=lambda k: [(r["method"], r["encoder"], r["input"]) for r in runs].index(k))
+keys = list(dict.fromkeys((r["method"], r["encoder"], r["input"]) for r in runs))  # recipes in the order they ran
 for method, encoder, input_ in keys:
     mine = [r for r in runs if (r["method"], r["encoder"], r["input"]) == (method, encoder, input_)]
     cm = {r["round"]: r for r in mine if r["implementation"] == "contramask"}

@@ -42,25 +42,34 @@ public sealed class EmbeddingWriter : IDisposable
         Training.RunFiles.EnsureWritable(folder);
         temporary = path + ".tmp";
         stream = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None);
-        switch (this.format)
+        try
         {
-            case EmbeddingFormat.Parquet:
-                idField = new DataField<string>("id");
-                labelField = new DataField<string>("label", true);
-                vectorFields = Enumerable.Range(0, dimensions).Select(d => new DataField<float>($"e{d}")).ToArray();
-                parquet = ParquetWriter.CreateAsync(new ParquetSchema([idField, labelField, .. vectorFields]), stream).GetAwaiter().GetResult();
-                break;
-            case EmbeddingFormat.Csv:
-                text = new StreamWriter(stream, new UTF8Encoding(false));
-                text.WriteLine("id,label," + string.Join(',', Enumerable.Range(0, dimensions).Select(d => $"e{d}")));
-                break;
-            case EmbeddingFormat.Npy:
-                stream.Write(NpyHeader(expectedRows, dimensions));
-                idsPath = path + ".ids.tsv";
-                idsTemporary = idsPath + ".tmp";
-                idsText = new StreamWriter(idsTemporary, false, new UTF8Encoding(false));
-                idsText.WriteLine("id\tlabel");
-                break;
+            switch (this.format)
+            {
+                case EmbeddingFormat.Parquet:
+                    idField = new DataField<string>("id");
+                    labelField = new DataField<string>("label", true);
+                    vectorFields = Enumerable.Range(0, dimensions).Select(d => new DataField<float>($"e{d}")).ToArray();
+                    parquet = ParquetWriter.CreateAsync(new ParquetSchema([idField, labelField, .. vectorFields]), stream).GetAwaiter().GetResult();
+                    break;
+                case EmbeddingFormat.Csv:
+                    text = new StreamWriter(stream, new UTF8Encoding(false));
+                    text.WriteLine("id,label," + string.Join(',', Enumerable.Range(0, dimensions).Select(d => $"e{d}")));
+                    break;
+                case EmbeddingFormat.Npy:
+                    stream.Write(NpyHeader(expectedRows, dimensions));
+                    idsPath = path + ".ids.tsv";
+                    idsTemporary = idsPath + ".tmp";
+                    idsText = new StreamWriter(idsTemporary, false, new UTF8Encoding(false));
+                    idsText.WriteLine("id\tlabel");
+                    break;
+            }
+        }
+        catch
+        {
+            // A constructor that throws is never disposed: remove the partial files here.
+            Dispose();
+            throw;
         }
     }
 

@@ -36,13 +36,11 @@ public static class MixedPrecision
         ? F.linear(x.to_type(type), layer.weight!.to_type(type), layer.bias?.to_type(type))
         : layer.forward(x);
 
-    /// <summary>Sets the compute type of every mixed-precision module inside <paramref name="model"/>; returns how many it set.</summary>
-    public static int Apply(nn.Module model, ScalarType? compute)
+    /// <summary>Sets the compute type of every mixed-precision module inside <paramref name="model"/>.</summary>
+    public static void Apply(nn.Module model, ScalarType? compute)
     {
-        int count = 0;
         foreach (var (_, module) in model.named_modules())
-            if (module is IMixedPrecisionModule m) { m.ComputeType = compute; count++; }
-        return count;
+            if (module is IMixedPrecisionModule m) m.ComputeType = compute;
     }
 
     /// <summary>What <paramref name="precision"/> means for an encoder on this machine: bfloat16 or null (float32).</summary>

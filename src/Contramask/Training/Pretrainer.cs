@@ -159,16 +159,16 @@ public sealed class Pretrainer : IDisposable
                 Phases.Begin();
                 var indices = order.AsSpan(batchInEpoch * BatchSize, BatchSize);
                 var inputs = Data.Train.Inputs(indices).to(device);
-                Phases.End(0);
+                Phases.End(StepPhases.Phase.Data);
                 var views = new List<Tensor>();
                 for (int v = 0; v < Objective.ViewCount; v++)
                     views.Add(makeView(inputs));
-                Phases.End(1);
+                Phases.End(StepPhases.Phase.Views);
                 optimizer.zero_grad();
                 var loss = Objective.NeedsLabels ? Objective.Loss(views, Data.Train.LabelBatch(indices).to(device)) : Objective.Loss(views);
                 double stepLoss = loss.Total.item<float>();
                 components = loss.Components.ToDictionary(c => c.Key, c => (double)c.Value.item<float>());
-                Phases.End(2);
+                Phases.End(StepPhases.Phase.Forward);
                 // Divergence guard: a non-finite loss or gradient never reaches the weights or the optimizer's moments.
                 bool finite = double.IsFinite(stepLoss);
                 if (finite)
@@ -177,7 +177,7 @@ public sealed class Pretrainer : IDisposable
                     double norm = nn.utils.clip_grad_norm_(Objective.parameters(), Config.ClipNorm > 0 ? Config.ClipNorm : double.PositiveInfinity);
                     finite = double.IsFinite(norm);
                 }
-                Phases.End(3);
+                Phases.End(StepPhases.Phase.Backward);
                 if (finite)
                 {
                     optimizer.step();
@@ -191,7 +191,7 @@ public sealed class Pretrainer : IDisposable
                     if (++badSteps >= Config.MaxBadSteps)
                         throw new DivergenceException(RunFolder, step + 1, badSteps, Config.LearningRate);
                 }
-                Phases.End(4);
+                Phases.End(StepPhases.Phase.Optimizer);
                 Phases.StepDone();
             }
             if (Config.LowMemory) TorchRuntime.ReleaseFreedMemory();

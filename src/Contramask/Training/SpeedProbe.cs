@@ -23,7 +23,8 @@ public static class SpeedProbe
 {
     public static SpeedReport Measure(PretrainConfig config, ISplits data, int warmupSteps, int steps)
     {
-        if (warmupSteps < 0 || steps < 1) throw new ArgumentOutOfRangeException(null, $"warm-up {warmupSteps} and steps {steps}: expected warm-up ≥ 0 and steps ≥ 1");
+        // The clock starts at the end of the last warm-up step, so there must be one.
+        if (warmupSteps < 1 || steps < 1) throw new ArgumentOutOfRangeException(null, $"warm-up {warmupSteps} and steps {steps}: expected at least 1 of each");
         string folder = Path.Combine(Path.GetTempPath(), "contramask-speed-" + Guid.NewGuid().ToString("N"));
         try
         {
@@ -42,7 +43,6 @@ public static class SpeedProbe
                 loss = p.Loss;
                 if (p.Step >= warmupSteps + steps) stop.Cancel();
             }, stop.Token);
-            if (warmupSteps == 0) throw new ArgumentOutOfRangeException(null, "at least one warm-up step is needed to start the clock");
             double total = Stopwatch.GetElapsedTime(firstTimed, last).TotalSeconds;
             var phases = trainer.Phases.Totals.ToDictionary(p => p.Key, p => p.Value / trainer.Phases.Steps);
             double pure = phases["forward"] + phases["backward"] + phases["optimizer"];
@@ -94,12 +94,14 @@ public static class SpeedProbe
     /// </summary>
     public static double WriteLossCheck(PretrainConfig config, ISplits data, string folder, int seed = 7)
     {
+        var images = data.Train as ImageDataset
+            ?? throw new ArgumentException("the loss check covers image recipes only (the PyTorch reference has no table models)");
+        config.Validate();
         Directory.CreateDirectory(folder);
         manual_seed(seed);
         using var viewGenerator = new Generator((ulong)seed);
         using var objectiveGenerator = new Generator((ulong)seed + 1);
         using var maskGenerator = new Generator((ulong)seed + 1);
-        var images = (ImageDataset)data.Train;
         config = config.FittedTo(images);
         int patch = config.Patch;
         var encoder = ModelFactory.BuildEncoder(config, images);
@@ -112,9 +114,8 @@ public static class SpeedProbe
         {
             var file = name + ".bin";
             using var c = t.detach().contiguous().cpu();
-            byte[] bytes = c.dtype == ScalarType.Int64 ? c.data<long>().ToArray().SelectMany(BitConverter.GetBytes).ToArray()
-                : c.to_type(ScalarType.Float32).data<float>().ToArray().SelectMany(BitConverter.GetBytes).ToArray();
-            File.WriteAllBytes(Path.Combine(folder, file), bytes);
+            using var stored = c.dtype == ScalarType.Int64 ? c.alias() : c.to_type(ScalarType.Float32);
+            File.WriteAllBytes(Path.Combine(folder, file), stored.bytes.ToArray());
             manifest.Add(new { name, file, dtype = c.dtype == ScalarType.Int64 ? "int64" : "float32", shape = c.shape });
         }
         using var scope = NewDisposeScope();

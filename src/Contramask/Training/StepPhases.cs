@@ -9,7 +9,10 @@ namespace Contramask.Training;
 /// </summary>
 public sealed class StepPhases
 {
-    public static readonly string[] Names = ["data", "views", "forward", "backward", "optimizer"];
+    /// <summary>The phases in step order; <see cref="Totals"/> names them in lower case.</summary>
+    public enum Phase { Data, Views, Forward, Backward, Optimizer }
+
+    public static readonly string[] Names = Enum.GetNames<Phase>().Select(n => n.ToLowerInvariant()).ToArray();
     readonly double[] seconds = new double[Names.Length];
     long last;
 
@@ -20,10 +23,11 @@ public sealed class StepPhases
 
     internal void Begin() => last = Stopwatch.GetTimestamp();
 
-    internal void End(int phase)
+    /// <summary>Ends <paramref name="phase"/>: the time since the previous boundary is its cost.</summary>
+    internal void End(Phase phase)
     {
         long now = Stopwatch.GetTimestamp();
-        seconds[phase] += Stopwatch.GetElapsedTime(last, now).TotalSeconds;
+        seconds[(int)phase] += Stopwatch.GetElapsedTime(last, now).TotalSeconds;
         last = now;
     }
 
