@@ -9,6 +9,8 @@ namespace Contramask.Cli;
 public static class CliApp
 {
     public const int BadInputExitCode = 2;
+    /// <summary>An unexpected error (a bug, or the machine): one line on the terminal, the full report in a log file.</summary>
+    public const int FailureExitCode = 1;
 
     public static RootCommand CreateRoot()
     {
@@ -31,11 +33,32 @@ public static class CliApp
         {
             return CreateRoot().Parse(args).Invoke(new InvocationConfiguration { ProcessTerminationTimeout = null, EnableDefaultExceptionHandler = false });
         }
+        catch (Training.TrainingFailedException e)
+        {
+            // The report with its trace is in the run folder's error.log; the message says how to resume.
+            Cli.Error(e.Message);
+            return FailureExitCode;
+        }
         catch (Exception e) when (e is DataFormatException or ArgumentException or InvalidOperationException or IOException or UnauthorizedAccessException)
         {
             // Bad input or options: one clear line, no stack trace.
             Cli.Error(e.Message);
             return BadInputExitCode;
         }
+        catch (Exception e)
+        {
+            // Anything else is a defect: never a raw stack trace on the terminal.
+            Cli.Error($"unexpected error: {e.Message.Split('\n', 2)[0].Trim()} ({e.GetType().Name}; full report in {WriteErrorLog(args, e)})");
+            return FailureExitCode;
+        }
+    }
+
+    /// <summary>Writes the command line and the error with its trace to a log file in the temporary folder; returns its path.</summary>
+    static string WriteErrorLog(string[] args, Exception error)
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"contramask-error-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Environment.ProcessId}.log");
+        try { File.WriteAllText(path, $"contramask {string.Join(' ', args)}\n{DateTime.UtcNow:O}\n{error}\n"); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return "(could not write a log: " + e.Message + ")"; }
+        return path;
     }
 }

@@ -147,8 +147,9 @@ public class TrainingTests
         var folder = Fixture.TempFolder();
         var config = Small(small.Train, Method.Contrastive, 1);
         using (var t = Pretrainer.Start(config, folder, small)) t.Run();
-        var error = Assert.Throws<InvalidOperationException>(() => Pretrainer.Start(config, folder, small));
+        var error = Assert.Throws<RunFolderInUseException>(() => Pretrainer.Start(config, folder, small));
         Assert.Contains("--resume", error.Message);
+        Assert.Contains("--overwrite", error.Message);
     }
 
     [Fact]

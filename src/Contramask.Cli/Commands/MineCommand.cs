@@ -78,7 +78,7 @@ public static class MineCommand
         var result = Miner.Run(table, outFolder, options, images, progress);
         var files = result.Files.ToList();
         var metrics = runFolder is null ? null : Path.Combine(runFolder, MetricsLog.FileName);
-        if (metrics is not null && File.Exists(metrics)) files.AddRange(Plots.TrainingCurves(metrics, outFolder).Select(f => Path.GetFileName(f)));
+        if (metrics is not null && File.Exists(metrics)) files.AddRange(Plots.TrainingCurves(metrics, outFolder, m => Cli.Warn(m)).Select(f => Path.GetFileName(f)));
         var reportPath = runFolder is not null ? Path.Combine(runFolder, "report.md") : Path.Combine(outFolder, "report.md");
         MiningReport.Write(reportPath, result with { Files = files }, outFolder, state, runFolder, dataSummary, table);
 

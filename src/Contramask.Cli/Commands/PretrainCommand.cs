@@ -19,6 +19,7 @@ public static class PretrainCommand
     static readonly Option<string?> EncoderOption = new("--encoder") { Description = "Images: convnet (default) | resnet18 | vit-mini | vit-tiny | vit-small; tables: mlp (default) | ft-transformer" };
     static readonly Option<string?> Out = new("--out") { Description = "Run folder (default runs/METHOD-ENCODER)" };
     static readonly Option<bool> Resume = new("--resume") { Description = "Continue the run in --out from its last checkpoint" };
+    static readonly Option<bool> Overwrite = new("--overwrite") { Description = "Delete the run already in --out (its checkpoints, metrics, evaluation) and start a new one" };
     static readonly Option<int?> Epochs = new("--epochs") { Description = "Passes over the training data (default: about 1,000 steps)" };
     static readonly Option<double?> Budget = new("--budget") { Description = "Wall-clock budget in minutes; the LR schedule is fitted to it" };
     static readonly Option<int?> BatchSize = new("--batch-size") { Description = "Images per step (default 256)" };
@@ -46,7 +47,7 @@ public static class PretrainCommand
     public static Command Create()
     {
         var command = new Command("pretrain", "Pretrain an encoder on unlabeled images or table rows (labels, if any, are never used)");
-        foreach (var option in new Option[] { Data, Label, Id, Schema, MethodOption, EncoderOption, Out, Resume, Epochs, Budget, BatchSize, LearningRate, WeightDecay,
+        foreach (var option in new Option[] { Data, Label, Id, Schema, MethodOption, EncoderOption, Out, Resume, Overwrite, Epochs, Budget, BatchSize, LearningRate, WeightDecay,
                      Temperature, MaskRatio, ContrastiveWeight, ReconstructionWeight, NoiseWeight, MaskedViews, CorruptionRate, CropScaleMin, Patch, Width, Seed, Threads, Device, PrecisionOption, LowMemory, KeepCheckpoints, NoEval, Quiet })
             command.Add(option);
         command.SetAction(Run);
@@ -64,6 +65,8 @@ public static class PretrainCommand
         using var interruption = new Interruption();
 
         Pretrainer trainer;
+        if (args.GetValue(Resume) && args.GetValue(Overwrite))
+            throw new ArgumentException("--resume continues the run in --out and --overwrite deletes it: choose one");
         if (args.GetValue(Resume))
         {
             int? epochs = args.GetValue(Epochs);
@@ -81,7 +84,7 @@ public static class PretrainCommand
             var data = spec.LoadAny(skipped: skipped);
             foreach (var s in skipped) Cli.Warn($"skipped {s}");
             var config = ApplyOptions(args, PretrainConfig.DefaultsFor(data.Train, method, encoderName)) with { Data = spec.ToString() };
-            trainer = Pretrainer.Start(config, runFolder, data);
+            trainer = Pretrainer.Start(config, runFolder, data, overwrite: args.GetValue(Overwrite));
             Cli.Info($"Pretraining {method} with {trainer.Config.Encoder} on {data.Train} → {runFolder}");
         }
         using (trainer)

@@ -57,9 +57,10 @@ public static class EncoderEvaluator
     {
         if (records is TableDataset table)
         {
-            var corruption = new RowCorruption(new TableLayout(table.Schema), generator);
-            var options = TableViewOptions.Contrastive();
-            return rows => corruption.View(rows, options);
+            // SCARF's positive: ⌊c·F⌋ features from other rows of the same split.
+            var corruption = new RowCorruption(new TableLayout(table.Schema), generator, table.Batch(Enumerable.Range(0, table.Count).ToArray()).DetachFromDisposeScope());
+            double rate = TableViewOptions.ForContrastive().CorruptionRate;
+            return rows => corruption.CorruptExactly(rows, rate, null);
         }
         var augmenter = new ImageAugmenter(AugmentationOptions.Contrastive(((ImageDataset)records).Channels), generator);
         return augmenter.Augment;

@@ -1,3 +1,4 @@
+using static Contramask.Runtime.Scalars;
 using static TorchSharp.torch;
 
 namespace Contramask.Evaluation;
@@ -27,7 +28,7 @@ public static class KMeans
             double inertia = double.MaxValue;
             for (int iteration = 0; iteration < maxIterations; iteration++)
             {
-                var distances = cdist(x, centres).pow_(2);
+                var distances = cdist(x, centres).pow_(Of(2L));
                 var (minimum, nearest) = distances.min(1L, false);
                 double newInertia = minimum.sum().item<float>();
                 bool unchanged = iteration > 0 && nearest.equal(assignment).all().item<bool>();
@@ -35,15 +36,15 @@ public static class KMeans
                 inertia = newInertia;
                 if (unchanged) break;
                 // New centres: mean of members; an empty cluster takes the point farthest from its centre.
-                var sums = zeros(k, x.shape[1]).index_add_(0, assignment, x, 1);
+                var sums = zeros(k, x.shape[1]).index_add_(0, assignment, x, One);
                 var counts = bincount(assignment, minlength: k).to_type(ScalarType.Float32);
-                centres = sums / counts.clamp_min(1).unsqueeze(1);
-                var empty = counts.eq(0).nonzero();
+                centres = sums / counts.clamp_min(Of(1.0)).unsqueeze(1);
+                var empty = counts.eq(Of(0.0)).nonzero();
                 for (long e = 0; e < empty.shape[0]; e++)
                 {
                     long farthest = minimum.argmax().item<long>();
                     centres[empty[e, 0].item<long>()] = x[farthest];
-                    minimum[farthest] = 0f;
+                    minimum[farthest].fill_(Of(0.0));
                 }
             }
             if (best is null || inertia < best.Inertia)
@@ -62,7 +63,7 @@ public static class KMeans
     {
         long n = x.shape[0];
         var chosen = new List<long> { random.NextInt64(n) };
-        var nearest = cdist(x, x[chosen[0]].unsqueeze(0)).pow_(2).squeeze(1);
+        var nearest = cdist(x, x[chosen[0]].unsqueeze(0)).pow_(Of(2L)).squeeze(1);
         for (int c = 1; c < k; c++)
         {
             var weights = nearest.data<float>().ToArray();
@@ -74,7 +75,7 @@ public static class KMeans
                 if (running >= target && weights[i] > 0) { pick = i; break; }
             }
             chosen.Add(pick);
-            nearest = minimum(nearest, cdist(x, x[pick].unsqueeze(0)).pow_(2).squeeze(1));
+            nearest = minimum(nearest, cdist(x, x[pick].unsqueeze(0)).pow_(Of(2L)).squeeze(1));
         }
         return x.index_select(0, tensor(chosen.ToArray()));
     }

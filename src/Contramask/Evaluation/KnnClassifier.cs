@@ -1,3 +1,4 @@
+using static Contramask.Runtime.Scalars;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
@@ -22,7 +23,7 @@ public static class KnnClassifier
             using var batchScope = NewDisposeScope();
             var q = F.normalize(queries.narrow(0, start, Math.Min(512, queries.shape[0] - start)), dim: 1);
             var (similarity, index) = q.matmul(normalizedBank.T).topk(k, dim: 1);
-            var weights = (similarity / temperature).exp_();
+            var weights = similarity.div(Of(temperature)).exp_();
             var votes = zeros(q.shape[0], classes, device: bank.device).scatter_add_(1, labels[index], weights);
             predictions.AddRange(votes.argmax(1).cpu().data<long>().ToArray());
         }

@@ -1,4 +1,5 @@
 using TorchSharp;
+using static Contramask.Runtime.Scalars;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
@@ -27,29 +28,28 @@ public sealed class LinearProbe : IDisposable
         using var scope = NewDisposeScope();
         long n = features.shape[0];
         var mean = features.mean([0], keepdim: true);
-        var std = features.std(0, keepdim: true).clamp_min(1e-6);
+        var std = features.std(0, keepdim: true).clamp_min(Of(1e-6));
         var x = (features - mean) / std;
         var y = tensor(labels);
         using var generator = new Generator((ulong)seed);
-        var weight = nn.Parameter(randn(x.shape[1], classes, generator: generator) * 0.01f);
+        var weight = nn.Parameter(randn(x.shape[1], classes, generator: generator).mul_(Of(0.01)));
         var bias = nn.Parameter(zeros(classes));
-        using var optimizer = optim.Adam([weight, bias], learningRate);
+        using var optimizer = new Training.AdamW([new([weight, bias], learningRate, weightDecay: 0)]);
         int batch = (int)Math.Min(n, batchSize);
         int stepsPerEpoch = (int)((n + batch - 1) / batch);
         int steps = Math.Max(minimumSteps, epochs * stepsPerEpoch);
-        Tensor order = arange(n);
+        Tensor order = arange(Of(n));
         for (int step = 0; step < steps; step++)
         {
             using var stepScope = NewDisposeScope();
             int position = step % stepsPerEpoch;
             if (position == 0 && batch < n) order = randperm(n, generator: generator).MoveToOuterDisposeScope();
             var index = order.narrow(0, position * batch, Math.Min(batch, n - position * batch));
-            foreach (var group in optimizer.ParamGroups)
-                group.LearningRate = learningRate * 0.5 * (1 + Math.Cos(Math.PI * step / steps));
-            optimizer.zero_grad();
-            var loss = F.cross_entropy(x[index].matmul(weight) + bias, y[index]) + (float)l2 * weight.square().sum();
+            optimizer.Groups[0].LearningRate = learningRate * 0.5 * (1 + Math.Cos(Math.PI * step / steps));
+            optimizer.ZeroGrad();
+            var loss = F.cross_entropy(x[index].matmul(weight).add(bias, One), y[index]).add(Square(weight).sum(), Of(l2));
             loss.backward();
-            optimizer.step();
+            optimizer.Step();
         }
         return new LinearProbe(mean.MoveToOuterDisposeScope(), std.MoveToOuterDisposeScope(),
             weight.detach().MoveToOuterDisposeScope(), bias.detach().MoveToOuterDisposeScope());
@@ -89,7 +89,7 @@ public sealed class LinearProbe : IDisposable
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        return ((features - mean) / std).matmul(weight).add(bias).argmax(1).data<long>().ToArray();
+        return ((features - mean) / std).matmul(weight).add(bias, One).argmax(1).data<long>().ToArray();
     }
 
     public double Accuracy(Tensor features, long[] labels)

@@ -1,3 +1,4 @@
+using static Contramask.Runtime.Scalars;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
@@ -16,7 +17,7 @@ public static class RepresentationHealth
     public static double Alignment(Tensor view1, Tensor view2)
     {
         using var scope = NewDisposeScope();
-        return (F.normalize(view1, dim: 1) - F.normalize(view2, dim: 1)).square().sum(1).mean().item<float>();
+        return Square(F.normalize(view1, dim: 1) - F.normalize(view2, dim: 1)).sum(1).mean().item<float>();
     }
 
     public static double Uniformity(Tensor features, double t = 2.0)
@@ -26,8 +27,8 @@ public static class RepresentationHealth
         long n = z.shape[0];
         // Each unordered pair of distinct points once: the strict upper triangle of the distance matrix.
         var pairs = ones(n, n, dtype: ScalarType.Bool).triu(1);
-        var squared = cdist(z, z).pow_(2).masked_select(pairs);
-        return Math.Log(squared.mul_(-t).exp_().mean().item<float>());
+        var squared = cdist(z, z).pow_(Of(2L)).masked_select(pairs);
+        return Math.Log(squared.mul_(Of(-t)).exp_().mean().item<float>());
     }
 
     public static double EffectiveRank(Tensor features)
@@ -35,8 +36,8 @@ public static class RepresentationHealth
         using var scope = NewDisposeScope();
         var centred = features - features.mean([0], keepdim: true);
         var singular = linalg.svdvals(centred.to_type(ScalarType.Float64));
-        var p = singular / singular.sum().clamp_min(1e-12);
-        var entropy = -(p * p.clamp_min(1e-30).log()).sum();
+        var p = singular / singular.sum().clamp_min(Of(1e-12));
+        var entropy = -(p * p.clamp_min(Of(1e-30)).log()).sum();
         return Math.Exp(entropy.item<double>());
     }
 }

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Contramask.Data;
 using Contramask.Training;
+using static Contramask.Runtime.Scalars;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
@@ -136,7 +137,7 @@ public static class Miner
         var flat = new float[n * 2];
         Buffer.BlockCopy(map, 0, flat, 0, flat.Length * sizeof(float));
         var points = tensor(flat, new long[] { n, 2 });
-        var distances = cdist(points, points).masked_fill(eye(n, dtype: ScalarType.Bool), float.PositiveInfinity);
+        var distances = cdist(points, points).masked_fill(eye(n, dtype: ScalarType.Bool), Of(double.PositiveInfinity));
         var nearest = distances.topk(Math.Min(5, n - 1), dim: 1, largest: false).indexes.data<long>().ToArray();
         int k = Math.Min(5, n - 1), correct = 0;
         for (int i = 0; i < n; i++)

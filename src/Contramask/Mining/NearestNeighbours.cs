@@ -1,3 +1,4 @@
+using static Contramask.Runtime.Scalars;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
@@ -26,7 +27,7 @@ public static class NearestNeighbours
             var rows = tensor(queryIndex.AsSpan(start, count).ToArray().Select(i => (long)i).ToArray());
             var sims = normalized.index_select(0, rows).matmul(normalized.T);
             // Exclude each query itself.
-            sims.scatter_(1, rows.unsqueeze(1), full(count, 1, float.NegativeInfinity));
+            sims.scatter_(1, rows.unsqueeze(1), full(count, 1, Of(double.NegativeInfinity)));
             var (values, indices) = sims.topk(k, dim: 1);
             var v = values.data<float>().ToArray();
             var ix = indices.data<long>().ToArray();

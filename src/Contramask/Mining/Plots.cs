@@ -1,4 +1,3 @@
-using System.Text.Json;
 using ScottPlot;
 
 namespace Contramask.Mining;
@@ -6,19 +5,24 @@ namespace Contramask.Mining;
 /// <summary>PNG charts with ScottPlot: training curves from <c>metrics.jsonl</c>, and the 2-D map of the embeddings.</summary>
 public static class Plots
 {
+    /// <summary>A number field of a metrics line; NaN when absent or written as text ("NaN", "Infinity" for a skipped step).</summary>
+    static double Number(System.Text.Json.JsonElement line, string name) =>
+        line.TryGetProperty(name, out var v) && v.ValueKind == System.Text.Json.JsonValueKind.Number ? v.GetDouble() : double.NaN;
+
     /// <summary>Each loss component over the steps (smoothed over 20 steps), and the learning rate; returns the files written.</summary>
-    public static IReadOnlyList<string> TrainingCurves(string metricsPath, string outFolder)
+    /// <param name="warn">Told about lines it skipped (a line torn by a killed run).</param>
+    public static IReadOnlyList<string> TrainingCurves(string metricsPath, string outFolder, Action<string>? warn = null)
     {
-        var lines = File.ReadLines(metricsPath).Where(l => l.Length > 0).Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
+        var lines = Training.MetricsLog.Read(metricsPath, warn);
         if (lines.Count == 0) return [];
-        var steps = lines.Select(l => l.GetProperty("step").GetDouble()).ToArray();
+        var steps = lines.Select(l => Number(l, "step")).ToArray();
         var components = lines[0].EnumerateObject().Select(p => p.Name).Where(n => n.StartsWith("loss_", StringComparison.Ordinal)).ToList();
         var written = new List<string>();
 
         var loss = new Plot();
         foreach (var name in components)
         {
-            var values = Smooth(lines.Select(l => l.TryGetProperty(name, out var v) ? v.GetDouble() : double.NaN).ToArray(), 20);
+            var values = Smooth(lines.Select(l => Number(l, name)).ToArray(), 20);
             var line = loss.Add.ScatterLine(steps, values);
             line.LegendText = name["loss_".Length..];
             line.LineWidth = 2;
@@ -30,7 +34,7 @@ public static class Plots
         written.Add(Save(loss, Path.Combine(outFolder, "loss.png")));
 
         var rate = new Plot();
-        var lr = rate.Add.ScatterLine(steps, lines.Select(l => l.GetProperty("lr").GetDouble()).ToArray());
+        var lr = rate.Add.ScatterLine(steps, lines.Select(l => Number(l, "lr")).ToArray());
         lr.LineWidth = 2;
         rate.Title("Learning rate (warm-up, then cosine decay)");
         rate.XLabel("step");

@@ -1,3 +1,4 @@
+using static Contramask.Runtime.Scalars;
 using static TorchSharp.torch;
 
 namespace Contramask.Mining;
@@ -20,14 +21,14 @@ public static class Silhouette
         var counts = oneHot.sum(dim: 0);                     // k (a bare 0 would pick the dtype overload)
         var own = sums.gather(1, labels.unsqueeze(1)).squeeze(1);
         var ownCount = counts.index_select(0, labels);
-        var a = own / (ownCount - 1).clamp_min(1);
-        var meanOther = sums / counts.unsqueeze(0).clamp_min(1);
-        meanOther = meanOther.scatter(1, labels.unsqueeze(1), full(points.shape[0], 1, float.PositiveInfinity));
-        meanOther = meanOther.masked_fill(counts.eq(0).unsqueeze(0), float.PositiveInfinity);
+        var a = own / (ownCount - Of(1.0)).clamp_min(Of(1.0));
+        var meanOther = sums / counts.unsqueeze(0).clamp_min(Of(1.0));
+        meanOther = meanOther.scatter(1, labels.unsqueeze(1), full(points.shape[0], 1, Of(double.PositiveInfinity)));
+        meanOther = meanOther.masked_fill(counts.eq(Of(0.0)).unsqueeze(0), Of(double.PositiveInfinity));
         var b = meanOther.min(1).values;
-        var s = (b - a) / maximum(a, b).clamp_min(1e-12);
+        var s = (b - a) / maximum(a, b).clamp_min(Of(1e-12));
         // A point alone in its cluster has silhouette 0 by definition.
-        s = s.masked_fill(ownCount.le(1), 0);
+        s = s.masked_fill(ownCount.le(Of(1.0)), Of(0.0));
         return s.mean().item<float>();
     }
 }

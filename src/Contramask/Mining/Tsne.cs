@@ -1,3 +1,4 @@
+using static Contramask.Runtime.Scalars;
 using static TorchSharp.torch;
 
 namespace Contramask.Mining;
@@ -20,7 +21,7 @@ public static class Tsne
         var p = JointProbabilities(x, perplexity);
 
         using var generator = new Generator((ulong)seed);
-        var y = randn(new long[] { n, 2 }, dtype: ScalarType.Float64, generator: generator) * 1e-4;
+        var y = randn(new long[] { n, 2 }, dtype: ScalarType.Float64, generator: generator).mul_(Of(1e-4));
         var update = zeros_like(y);
         var gains = ones_like(y);
         double learningRate = Math.Max(n / 12.0 / 4, 50);   // the "auto" rate of Belkina et al. 2019
@@ -29,17 +30,18 @@ public static class Tsne
             using var step = NewDisposeScope();
             double exaggeration = t < 250 ? 12 : 1;
             double momentum = t < 250 ? 0.5 : 0.8;
-            var squared = y.pow(2).sum(1);
-            var numerator = 1 / (1 + squared.unsqueeze(1) + squared.unsqueeze(0) - 2 * y.matmul(y.T));
-            numerator = numerator.masked_fill(eye(n, dtype: ScalarType.Bool), 0);
-            var q = (numerator / numerator.sum()).clamp_min(1e-12);
-            var pq = (exaggeration * p - q) * numerator;
-            var gradient = 4 * (pq.sum(1).unsqueeze(1) * y - pq.matmul(y));
+            // Student-t affinities 1 / (1 + ‖yᵢ − yⱼ‖²), with ‖yᵢ − yⱼ‖² = |yᵢ|² + |yⱼ|² − 2 yᵢ·yⱼ.
+            var squared = Square(y).sum(1);
+            var numerator = squared.unsqueeze(1).add(squared.unsqueeze(0), One).sub(y.matmul(y.T).mul_(Of(2.0))).add_(Of(1.0), One).reciprocal_();
+            numerator = numerator.masked_fill(eye(n, dtype: ScalarType.Bool), Of(0.0));
+            var q = (numerator / numerator.sum()).clamp_min(Of(1e-12));
+            var pq = p.mul(Of(exaggeration)).sub(q).mul_(numerator);
+            var gradient = (pq.sum(1).unsqueeze(1) * y).sub(pq.matmul(y)).mul_(Of(4.0));
             // Gains grow where the gradient changes sign against the last update, shrink where it keeps it.
             var sameSign = gradient.sign().eq(update.sign());
-            var newGains = where(sameSign, gains * 0.8, gains + 0.2).clamp_min(0.01);
-            var newUpdate = momentum * update - learningRate * newGains * gradient;
-            var newY = y + newUpdate;
+            var newGains = where(sameSign, gains.mul(Of(0.8)), gains.add(Of(0.2), One)).clamp_min(Of(0.01));
+            var newUpdate = update.mul(Of(momentum)).sub(newGains.mul(gradient).mul_(Of(learningRate)));
+            var newY = y.add(newUpdate, One);
             newY = newY - newY.mean([0], keepdim: true);
             // Carry the three state tensors out of this step's scope and free the previous ones now.
             Replace(ref gains, newGains);
@@ -64,33 +66,33 @@ public static class Tsne
     static Tensor JointProbabilities(Tensor x, double perplexity)
     {
         long n = x.shape[0];
-        var squared = x.pow(2).sum(1);
-        var distances = (squared.unsqueeze(1) + squared.unsqueeze(0) - 2 * x.matmul(x.T)).clamp_min(0);
+        var squared = Square(x).sum(1);
+        var distances = squared.unsqueeze(1).add(squared.unsqueeze(0), One).sub(x.matmul(x.T).mul_(Of(2.0))).clamp_min(Of(0.0));
         var diagonal = eye(n, dtype: ScalarType.Bool);
-        distances = distances.masked_fill(diagonal, 0);
+        distances = distances.masked_fill(diagonal, Of(0.0));
         double target = Math.Log(perplexity);
-        var low = full(n, 1e-20, dtype: ScalarType.Float64);
-        var high = full(n, 1e20, dtype: ScalarType.Float64);
-        var beta = ones(n, dtype: ScalarType.Float64) / distances.mean(new long[] { 1 }).clamp_min(1e-12);
+        var low = full(n, Of(1e-20), dtype: ScalarType.Float64);
+        var high = full(n, Of(1e20), dtype: ScalarType.Float64);
+        var beta = ones(n, dtype: ScalarType.Float64) / distances.mean(new long[] { 1 }).clamp_min(Of(1e-12));
         Tensor conditional = zeros_like(distances);
         for (int i = 0; i < 100; i++)
         {
             using var step = NewDisposeScope();
             var logits = -distances * beta.unsqueeze(1);
-            logits = logits.masked_fill(diagonal, double.NegativeInfinity);
+            logits = logits.masked_fill(diagonal, Of(double.NegativeInfinity));
             var probabilities = nn.functional.softmax(logits, 1);
-            var entropy = -(probabilities * probabilities.clamp_min(1e-300).log()).sum(1);
-            var tooFlat = entropy.gt(target);                // entropy too high: sharpen (raise beta)
+            var entropy = -(probabilities * probabilities.clamp_min(Of(1e-300)).log()).sum(1);
+            var tooFlat = entropy.gt(Of(target));            // entropy too high: sharpen (raise beta)
             var newLow = where(tooFlat, beta, low);
             var newHigh = where(tooFlat, high, beta);
-            var newBeta = where(newHigh.ge(1e19), beta * 2, (newLow + newHigh) / 2);
-            bool converged = (entropy - target).abs().max().item<double>() < 1e-5;
+            var newBeta = where(newHigh.ge(Of(1e19)), beta.mul(Of(2.0)), newLow.add(newHigh, One).div_(Of(2.0)));
+            bool converged = entropy.sub(Of(target)).abs().max().item<double>() < 1e-5;
             Replace(ref conditional, probabilities);
             Replace(ref low, newLow);
             Replace(ref high, newHigh);
             Replace(ref beta, newBeta);
             if (converged) break;
         }
-        return ((conditional + conditional.T) / (2.0 * n)).clamp_min(1e-12);
+        return conditional.add(conditional.T, One).div_(Of(2.0 * n)).clamp_min(Of(1e-12));
     }
 }

@@ -28,7 +28,7 @@ public sealed class ConvNet : ConvEncoder
     public override int EmbeddingSize => 4 * Width;
 
     static Sequential ConvBlock(int input, int output) => nn.Sequential(
-        nn.Conv2d(input, output, 3, padding: 1, bias: false), nn.BatchNorm2d(output), nn.ReLU(inplace: true));
+        nn.Conv2d(input, output, 3, padding: 1, bias: false), new BatchNorm(output), nn.ReLU(inplace: true));
 
     public override Tensor FeatureMap(Tensor images)
     {

@@ -1,3 +1,4 @@
+using static Contramask.Runtime.Scalars;
 using static TorchSharp.torch;
 
 namespace Contramask.Models;
@@ -10,17 +11,18 @@ public static class PositionEmbedding
     {
         if (dim % 4 != 0) throw new ArgumentException($"embedding width {dim} must be a multiple of 4 for 2-D sin-cos positions");
         using var scope = NewDisposeScope();
-        var rows = arange(gridHeight, ScalarType.Float32).repeat_interleave(gridWidth);
-        var cols = arange(gridWidth, ScalarType.Float32).repeat(gridHeight);
+        var rows = arange(Of((long)gridHeight), ScalarType.Float32).repeat_interleave(gridWidth);
+        var cols = arange(Of((long)gridWidth), ScalarType.Float32).repeat(gridHeight);
         var result = cat([SinCos1D(dim / 2, rows), SinCos1D(dim / 2, cols)], 1).unsqueeze(0);
         return result.MoveToOuterDisposeScope();
     }
 
-    /// <summary>positions (P) → P×dim: [sin(p·ω_i), cos(p·ω_i)] with ω_i = 10000^(−i/(dim/2)).</summary>
+    /// <summary>positions (P) → P×dim: [sin(p·ω_i), cos(p·ω_i)] with ω_i = 10000^(−i/(dim/2)), on the positions' device.</summary>
     public static Tensor SinCos1D(int dim, Tensor positions)
     {
         using var scope = NewDisposeScope();
-        var omega = pow(10000f, -arange(dim / 2, ScalarType.Float32) / (dim / 2f));
+        var exponents = arange(Of((long)(dim / 2)), ScalarType.Float32, device: positions.device).div_(Of(-(dim / 2.0)));
+        var omega = exponents.mul_(Of(Math.Log(10000))).exp_();
         var angles = positions.to_type(ScalarType.Float32).unsqueeze(1) * omega.unsqueeze(0);
         return cat([angles.sin(), angles.cos()], 1).MoveToOuterDisposeScope();
     }

@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using static Contramask.Runtime.Scalars;
 using static TorchSharp.torch;
 
 namespace Contramask.Models;
@@ -18,7 +19,7 @@ public sealed class ResNet18 : ConvEncoder
         WidthMultiplier = width;
         int[] planes = [64, 128, 256, 512];
         planes = planes.Select(p => Math.Max(8, (int)Math.Round(p * width))).ToArray();
-        stem = nn.Sequential(nn.Conv2d(channels, planes[0], 3, padding: 1, bias: false), nn.BatchNorm2d(planes[0]), nn.ReLU(inplace: true));
+        stem = nn.Sequential(nn.Conv2d(channels, planes[0], 3, padding: 1, bias: false), new BatchNorm(planes[0]), nn.ReLU(inplace: true));
         var blocks = new List<nn.Module<Tensor, Tensor>>();
         int input = planes[0];
         for (int s = 0; s < 4; s++)
@@ -44,17 +45,17 @@ public sealed class ResNet18 : ConvEncoder
     sealed class BasicBlock : nn.Module<Tensor, Tensor>
     {
         readonly Conv2d conv1, conv2;
-        readonly BatchNorm2d bn1, bn2;
+        readonly BatchNorm bn1, bn2;
         readonly Sequential? shortcut;
 
         public BasicBlock(int input, int output, int stride) : base("basic_block")
         {
             conv1 = nn.Conv2d(input, output, 3, stride: stride, padding: 1, bias: false);
-            bn1 = nn.BatchNorm2d(output);
+            bn1 = new BatchNorm(output);
             conv2 = nn.Conv2d(output, output, 3, padding: 1, bias: false);
-            bn2 = nn.BatchNorm2d(output);
+            bn2 = new BatchNorm(output);
             if (stride != 1 || input != output)
-                shortcut = nn.Sequential(nn.Conv2d(input, output, 1, stride: stride, bias: false), nn.BatchNorm2d(output));
+                shortcut = nn.Sequential(nn.Conv2d(input, output, 1, stride: stride, bias: false), new BatchNorm(output));
             RegisterComponents();
         }
 
@@ -63,7 +64,7 @@ public sealed class ResNet18 : ConvEncoder
             using var scope = NewDisposeScope();
             var y = nn.functional.relu(bn1.forward(conv1.forward(x)), inplace: true);
             y = bn2.forward(conv2.forward(y));
-            y = y + (shortcut is null ? x : shortcut.forward(x));
+            y = y.add(shortcut is null ? x : shortcut.forward(x), One);
             return nn.functional.relu(y, inplace: true).MoveToOuterDisposeScope();
         }
     }

@@ -1,6 +1,7 @@
 using Contramask.Data;
 using TorchSharp;
 using TorchSharp.Modules;
+using static Contramask.Runtime.Scalars;
 using static TorchSharp.torch;
 
 namespace Contramask.Models;
@@ -58,7 +59,7 @@ public sealed class ResidualMlp : TableEncoder
             for (int c = 0; c < categories.Count; c++) parts.Add(categories[c].forward(codes[.., c]));
         }
         var x = input.forward(cat(parts, 1));
-        foreach (var block in blocks) x = x + block.forward(x);
+        foreach (var block in blocks) x = x.add(block.forward(x), One);
         return norm.forward(x).MoveToOuterDisposeScope();
     }
 }
@@ -81,10 +82,10 @@ public sealed class FeatureTokenTransformer : TableEncoder
     {
         this.dim = dim;
         int f = layout.FeatureCount;
-        numericWeight = new Parameter(randn(Math.Max(1, layout.NumericColumns.Length), dim) * 0.1);
-        columnBias = new Parameter(randn(f, dim) * 0.1);
-        missingToken = new Parameter(randn(f, dim) * 0.1);
-        classToken = new Parameter(randn(1, 1, dim) * 0.02);
+        numericWeight = new Parameter(randn(Math.Max(1, layout.NumericColumns.Length), dim).mul_(Of(0.1)));
+        columnBias = new Parameter(randn(f, dim).mul_(Of(0.1)));
+        missingToken = new Parameter(randn(f, dim).mul_(Of(0.1)));
+        classToken = new Parameter(randn(1, 1, dim).mul_(Of(0.02)));
         categories = CategoryEmbeddings(layout, _ => dim);
         blocks = nn.ModuleList(Enumerable.Range(0, depth).Select(_ => new TransformerBlock(dim, heads, mlpRatio: 2)).ToArray());
         norm = nn.LayerNorm(dim, eps: 1e-6);
@@ -109,9 +110,9 @@ public sealed class FeatureTokenTransformer : TableEncoder
             var codes = Layout.Codes(rows);
             for (int c = 0; c < Layout.CategoricalColumns.Length; c++) perColumn[Layout.CategoricalColumns[c]] = categories[c].forward(codes[.., c]);
         }
-        var tokens = stack(perColumn, 1) + columnBias.unsqueeze(0);
+        var tokens = stack(perColumn, 1).add(columnBias.unsqueeze(0), One);
         var missing = Layout.MissingFlags(rows).unsqueeze(-1);
-        tokens = tokens * (1 - missing) + missingToken.unsqueeze(0) * missing;
+        tokens = (tokens * OneMinus(missing)).add(missingToken.unsqueeze(0) * missing, One);
         return tokens.MoveToOuterDisposeScope();
     }
 

@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using static Contramask.Runtime.Scalars;
 using static TorchSharp.torch;
 using Contramask.Views;
 
@@ -49,7 +50,7 @@ public sealed class VisionTransformer : ImageEncoder
         if (images.shape[2] != ImageHeight || images.shape[3] != ImageWidth)
             throw new ArgumentException($"this ViT was built for {ImageHeight}×{ImageWidth} images, got {images.shape[2]}×{images.shape[3]}");
         using var scope = NewDisposeScope();
-        var x = patchEmbedding.forward(Patches.Patchify(images, Patch)) + positions;
+        var x = patchEmbedding.forward(Patches.Patchify(images, Patch)).add(positions, One);
         if (keepIndices is not null)
             x = x.gather(1, keepIndices.unsqueeze(-1).expand(-1, -1, Dim));
         foreach (var block in blocks) x = block.forward(x);

@@ -5,8 +5,7 @@ namespace Contramask.Objectives;
 
 /// <summary>
 /// SimCLR (Chen et al. 2020): two strongly augmented views of each sample, encoded and projected, pulled together
-/// and pushed from every other view in the batch by NT-Xent. With table rows the views are SCARF corruptions
-/// (Bahri et al. 2021), which is SCARF's whole method.
+/// and pushed from every other view in the batch by NT-Xent. (Tables: <see cref="ScarfObjective"/>.)
 /// </summary>
 public sealed class ContrastiveObjective : SelfSupervisedObjective
 {

@@ -1,6 +1,7 @@
 using Contramask.Data;
 using TorchSharp;
 using TorchSharp.Modules;
+using static Contramask.Runtime.Scalars;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
@@ -35,13 +36,13 @@ public sealed class FeatureReconstruction : nn.Module
     {
         using var scope = NewDisposeScope();
         var hidden = trunk.forward(embedding);
-        var counted = weight * (1 - layout.MissingFlags(original));
+        var counted = weight * OneMinus(layout.MissingFlags(original));
         var total = zeros(1, device: embedding.device).squeeze();
         if (layout.NumericColumns.Length > 0)
         {
             var columns = tensor(layout.NumericColumns.Select(i => (long)i).ToArray(), device: embedding.device);
-            var error = (numeric.forward(hidden) - layout.Numeric(original)).square();
-            total = total + (error * counted.index_select(1, columns)).sum();
+            var error = Square(numeric.forward(hidden) - layout.Numeric(original));
+            total = total.add((error * counted.index_select(1, columns)).sum(), One);
         }
         if (layout.CategoricalColumns.Length > 0)
         {
@@ -49,9 +50,9 @@ public sealed class FeatureReconstruction : nn.Module
             for (int c = 0; c < layout.CategoricalColumns.Length; c++)
             {
                 var perRow = F.cross_entropy(categorical[c].forward(hidden), codes[.., c], reduction: nn.Reduction.None);
-                total = total + (perRow * counted[.., layout.CategoricalColumns[c]]).sum();
+                total = total.add((perRow * counted[.., layout.CategoricalColumns[c]]).sum(), One);
             }
         }
-        return (total / counted.sum().clamp_min(1)).MoveToOuterDisposeScope();
+        return (total / counted.sum().clamp_min(Of(1.0))).MoveToOuterDisposeScope();
     }
 }

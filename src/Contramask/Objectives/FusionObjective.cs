@@ -1,4 +1,5 @@
 using Contramask.Models;
+using static Contramask.Runtime.Scalars;
 using static TorchSharp.torch;
 
 namespace Contramask.Objectives;
@@ -6,7 +7,8 @@ namespace Contramask.Objectives;
 /// <summary>
 /// CAN (Mishra et al. 2022, "A simple, efficient and scalable contrastive masked autoencoder"): two augmented
 /// views, each masked independently; InfoNCE between the projected means of each view's visible features;
-/// reconstruction of the hidden patches of both views; optionally denoising of the visible ones.
+/// reconstruction of the hidden patches of both views; optionally denoising: noise of a random level σ is added to
+/// the input and the decoder, told σ, predicts that noise on the visible patches.
 /// L = w_rec·[(1 − w_noise)·L_rec + w_noise·L_noise] + w_nce·L_nce (CAN eq. 4, with its weights as options).
 /// With a CNN the same holds through SimMIM input masking and the pooled feature map.
 /// </summary>
@@ -44,11 +46,13 @@ public sealed class FusionObjective : SelfSupervisedObjective
         var reconstructionTerm = reconstruction;
         if (denoise)
         {
-            var denoising = ReconstructionLoss.OnPatches(predictions, noise!, branch.Patch, 1 - mask.Mask, Options.NormalizeTargets);
+            // CAN predicts the added noise itself on the visible patches (never normalized per patch: that would
+            // erase its level σ, which the decoder is told).
+            var denoising = ReconstructionLoss.OnPatches(predictions, noise!, branch.Patch, OneMinus(mask.Mask), normalizeTargets: false);
             components["denoise"] = denoising;
-            reconstructionTerm = (1 - Options.WeightNoise) * reconstruction + Options.WeightNoise * denoising;
+            reconstructionTerm = Weighted(1 - Options.WeightNoise, reconstruction, Options.WeightNoise, denoising);
         }
-        var total = Options.WeightReconstruction * reconstructionTerm + Options.WeightContrastive * contrastive;
+        var total = Weighted(Options.WeightReconstruction, reconstructionTerm, Options.WeightContrastive, contrastive);
         return new LossTerms(total, components);
     }
 }

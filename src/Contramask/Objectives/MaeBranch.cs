@@ -2,6 +2,7 @@ using Contramask.Models;
 using Contramask.Views;
 using TorchSharp;
 using TorchSharp.Modules;
+using static Contramask.Runtime.Scalars;
 using static TorchSharp.torch;
 
 namespace Contramask.Objectives;
@@ -51,9 +52,9 @@ public sealed class MaeBranch : MaskedBranch
         long n = visible.shape[0], hidden = mask.PatchCount - mask.VisibleCount;
         var x = decoderEmbedding.forward(visible);
         x = cat([x, maskToken.expand(n, hidden, decoderDim)], 1);
-        x = x.gather(1, mask.RestoreIndices.unsqueeze(-1).expand(-1, -1, decoderDim)) + decoderPositions;
+        x = x.gather(1, mask.RestoreIndices.unsqueeze(-1).expand(-1, -1, decoderDim)).add(decoderPositions, One);
         if (noiseLevel is not null)
-            x = x + noiseEmbedding.forward(NoiseFeatures(noiseLevel, noiseStdMax, decoderDim)).unsqueeze(1);
+            x = x.add(noiseEmbedding.forward(NoiseFeatures(noiseLevel, noiseStdMax, decoderDim)).unsqueeze(1), One);
         foreach (var block in decoderBlocks) x = block.forward(x);
         var predictions = predictor.forward(decoderNorm.forward(x));
         return (pooled.MoveToOuterDisposeScope(), predictions.MoveToOuterDisposeScope());

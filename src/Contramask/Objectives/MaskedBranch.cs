@@ -1,6 +1,7 @@
 using Contramask.Models;
 using Contramask.Views;
 using TorchSharp;
+using static Contramask.Runtime.Scalars;
 using static TorchSharp.torch;
 
 namespace Contramask.Objectives;
@@ -29,5 +30,5 @@ public abstract class MaskedBranch(string name) : nn.Module(name)
 
     /// <summary>Sinusoidal features of the noise level (scaled to [0, 1000] like a diffusion time step).</summary>
     protected static Tensor NoiseFeatures(Tensor noiseLevel, double maxLevel, int dim) =>
-        PositionEmbedding.SinCos1D(dim, noiseLevel / (float)maxLevel * 1000f);
+        PositionEmbedding.SinCos1D(dim, noiseLevel.mul(Of(1000 / maxLevel)));
 }

@@ -1,4 +1,5 @@
 using Contramask.Models;
+using static Contramask.Runtime.Scalars;
 using static TorchSharp.torch;
 
 namespace Contramask.Objectives;
@@ -33,10 +34,11 @@ public sealed class MaskedObjective : SelfSupervisedObjective
             var (noisy, noise, level) = AddNoise(images);
             var (_, predictions) = branch.Forward(noisy, mask, level);
             var reconstruction = ReconstructionLoss.OnPatches(predictions, images, branch.Patch, mask.Mask, Options.NormalizeTargets);
-            var denoise = ReconstructionLoss.OnPatches(predictions, noise, branch.Patch, 1 - mask.Mask, Options.NormalizeTargets);
+            // The noise itself is the target (CAN), not a per-patch normalized version of it.
+            var denoise = ReconstructionLoss.OnPatches(predictions, noise, branch.Patch, OneMinus(mask.Mask), normalizeTargets: false);
             components["reconstruction"] = reconstruction;
             components["denoise"] = denoise;
-            total = (1 - Options.WeightNoise) * reconstruction + Options.WeightNoise * denoise;
+            total = Weighted(1 - Options.WeightNoise, reconstruction, Options.WeightNoise, denoise);
         }
         else
         {

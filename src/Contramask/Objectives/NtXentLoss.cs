@@ -1,3 +1,4 @@
+using static Contramask.Runtime.Scalars;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
@@ -18,11 +19,11 @@ public static class NtXentLoss
         using var scope = NewDisposeScope();
         long n = z1.shape[0];
         var z = F.normalize(cat([z1, z2], 0), dim: 1);
-        var logits = z.matmul(z.T).div_(temperature);
+        var logits = z.matmul(z.T).div_(Of(temperature));
         // A view is not its own candidate: exclude the diagonal before the softmax.
         var self = eye(2 * n, dtype: ScalarType.Bool, device: z.device);
-        logits = logits.masked_fill(self, float.NegativeInfinity);
-        var positives = cat([arange(n, 2 * n, device: z.device), arange(0, n, device: z.device)]);
+        logits = logits.masked_fill(self, Of(double.NegativeInfinity));
+        var positives = cat([arange(Of(n), Of(2 * n), device: z.device), arange(Of(0L), Of(n), device: z.device)]);
         return F.cross_entropy(logits, positives).MoveToOuterDisposeScope();
     }
 }

@@ -14,7 +14,7 @@ public sealed class ProjectionHead : nn.Module<Tensor, Tensor>
 
     public ProjectionHead(int input, int hidden, int output) : base("projection")
     {
-        layers = nn.Sequential(nn.Linear(input, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace: true), nn.Linear(hidden, output));
+        layers = nn.Sequential(nn.Linear(input, hidden), new Models.BatchNorm(hidden), nn.ReLU(inplace: true), nn.Linear(hidden, output));
         RegisterComponents();
     }
 

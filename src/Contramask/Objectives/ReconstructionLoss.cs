@@ -1,4 +1,5 @@
 using Contramask.Views;
+using static Contramask.Runtime.Scalars;
 using static TorchSharp.torch;
 
 namespace Contramask.Objectives;
@@ -17,7 +18,7 @@ public static class ReconstructionLoss
         using var scope = NewDisposeScope();
         var target = Patches.Patchify(targets, patch);
         if (normalizeTargets) target = Patches.NormalizePerPatch(target);
-        var perPatch = (predictions - target).square().mean([-1]);
-        return ((perPatch * weights).sum() / weights.sum().clamp_min(1)).MoveToOuterDisposeScope();
+        var perPatch = Square(predictions - target).mean([-1]);
+        return ((perPatch * weights).sum() / weights.sum().clamp_min(Of(1.0))).MoveToOuterDisposeScope();
     }
 }

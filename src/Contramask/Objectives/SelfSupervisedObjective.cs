@@ -1,6 +1,7 @@
 using Contramask.Models;
 using Contramask.Views;
 using TorchSharp;
+using static Contramask.Runtime.Scalars;
 using static TorchSharp.torch;
 
 namespace Contramask.Objectives;
@@ -54,15 +55,17 @@ public abstract class SelfSupervisedObjective : nn.Module
     }
 
     /// <summary>Builds the table objective <paramref name="options"/> name around a table encoder.</summary>
-    public static SelfSupervisedObjective CreateForTable(ObjectiveOptions options, TableEncoder encoder, Generator generator)
+    /// <param name="pool">The training rows, packed: where corrupted cells take their values from.</param>
+    public static SelfSupervisedObjective CreateForTable(ObjectiveOptions options, TableEncoder encoder, Tensor pool, Generator generator,
+        TableContrastiveViews views = TableContrastiveViews.Scarf)
     {
         options.Validate();
         return options.Method switch
         {
-            // SCARF is SimCLR with corrupted rows as the views: the corruption happens where views are made.
-            Method.Contrastive => new ContrastiveObjective(encoder, options, generator),
-            Method.Masked => new TableMaskedObjective(encoder, options, generator),
-            Method.Fusion => new TableFusionObjective(encoder, options, generator),
+            // SCARF's corruption happens where the views are made (ModelFactory.ViewMaker), with the batch's indices.
+            Method.Contrastive => new ScarfObjective(encoder, options, views, generator),
+            Method.Masked => new TableMaskedObjective(encoder, options, pool, generator),
+            Method.Fusion => new TableFusionObjective(encoder, options, pool, generator),
             Method.Supervised => new SupervisedObjective(encoder, options, generator),
             _ => throw new ArgumentOutOfRangeException(nameof(options), options.Method, "unknown method"),
         };
@@ -72,10 +75,13 @@ public abstract class SelfSupervisedObjective : nn.Module
     protected (Tensor Noisy, Tensor Noise, Tensor Level) AddNoise(Tensor images)
     {
         long n = images.shape[0];
-        var level = rand(n, generator: Generator).mul_(Options.NoiseStdMax).to(images.device);
+        var level = rand(n, generator: Generator).mul_(Of(Options.NoiseStdMax)).to(images.device);
         var noise = randn(images.shape, generator: Generator).to(images.device).mul_(level.view(n, 1, 1, 1));
-        return (images + noise, noise, level);
+        return (images.add(noise, One), noise, level);
     }
+
+    /// <summary>w₁·a + w₂·b, with held Scalars (see <see cref="Runtime.Scalars"/>).</summary>
+    protected static Tensor Weighted(double w1, Tensor a, double w2, Tensor b) => a.mul(Of(w1)).add(b, Of(w2));
 
     protected PatchMask RandomMask(long batch, MaskedBranch branch) =>
         PatchMask.Random(batch, branch.GridHeight, branch.GridWidth, Options.MaskRatio, Generator, Encoder.parameters().First().device);

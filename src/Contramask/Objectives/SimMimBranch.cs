@@ -2,6 +2,7 @@ using Contramask.Models;
 using Contramask.Views;
 using TorchSharp;
 using TorchSharp.Modules;
+using static Contramask.Runtime.Scalars;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
@@ -44,7 +45,7 @@ public sealed class SimMimBranch : MaskedBranch
     {
         using var scope = NewDisposeScope();
         var pixelMask = mask.PixelMask(height, width);
-        var input = images * (1 - pixelMask) + maskValue * pixelMask;
+        var input = (images * OneMinus(pixelMask)).add(maskValue * pixelMask, One);
         var map = encoder.FeatureMap(input);
         var pooled = map.mean([2, 3]);
         if (map.shape[2] != GridHeight || map.shape[3] != GridWidth)
@@ -53,7 +54,7 @@ public sealed class SimMimBranch : MaskedBranch
                 : F.interpolate(map, [GridHeight, GridWidth], mode: InterpolationMode.Bilinear, align_corners: false);
         var x = hidden.forward(map);
         if (noiseLevel is not null)
-            x = x + noiseEmbedding.forward(NoiseFeatures(noiseLevel, noiseStdMax, headDim)).unsqueeze(-1).unsqueeze(-1);
+            x = x.add(noiseEmbedding.forward(NoiseFeatures(noiseLevel, noiseStdMax, headDim)).unsqueeze(-1).unsqueeze(-1), One);
         var predictions = predictor.forward(F.gelu(x));
         long n = predictions.shape[0];
         // N×P×h×w → N×L×P with L in row-major patch order, as Patches.Patchify lays out targets.

@@ -1,4 +1,5 @@
 using Contramask.Models;
+using static Contramask.Runtime.Scalars;
 using static TorchSharp.torch;
 
 namespace Contramask.Objectives;
@@ -15,10 +16,10 @@ public sealed class TableFusionObjective : SelfSupervisedObjective
     readonly TableMaskedBranch branch;
     readonly ProjectionHead projection;
 
-    public TableFusionObjective(TableEncoder encoder, ObjectiveOptions options, Generator generator)
+    public TableFusionObjective(TableEncoder encoder, ObjectiveOptions options, Tensor pool, Generator generator)
         : base("table_fusion", encoder, options, generator)
     {
-        branch = new TableMaskedBranch(encoder, options.MaskRatio, generator);
+        branch = new TableMaskedBranch(encoder, options.MaskRatio, pool, generator);
         projection = new ProjectionHead(encoder.EmbeddingSize, options.ProjectionHidden, options.ProjectionOutput);
         RegisterComponents();
     }
@@ -38,8 +39,8 @@ public sealed class TableFusionObjective : SelfSupervisedObjective
         if (output.MaskPrediction is { } maskLoss)
         {
             components["mask"] = maskLoss;
-            masked = masked + Options.WeightMaskPrediction * maskLoss;
+            masked = masked.add(maskLoss, Of(Options.WeightMaskPrediction));
         }
-        return new LossTerms(Options.WeightContrastive * contrastive + Options.WeightReconstruction * masked, components);
+        return new LossTerms(Weighted(Options.WeightContrastive, contrastive, Options.WeightReconstruction, masked), components);
     }
 }

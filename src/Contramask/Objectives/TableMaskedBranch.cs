@@ -12,10 +12,12 @@ namespace Contramask.Objectives;
 public sealed record TableMaskedOutput(Tensor Embedding, Tensor Reconstruction, Tensor? MaskPrediction);
 
 /// <summary>
-/// Masked modeling for rows, in the style the encoder allows. A residual MLP gets VIME (Yoon et al. 2020): a
-/// random <c>MaskRatio</c> of cells is filled from other rows; the embedding must tell which cells were replaced
-/// (mask estimator, binary cross-entropy) and recover all original features. A feature-token transformer gets
-/// MAE (He et al. 2021): the hidden columns' tokens are dropped, and only they are reconstructed.
+/// Masked modeling for rows, in the style the encoder allows. A residual MLP gets VIME (Yoon et al. 2020, §4.1):
+/// each cell is masked with probability <c>MaskRatio</c> and filled with the same feature of a random training row;
+/// from the corrupted row's embedding a mask estimator tells which cells changed (binary cross-entropy against
+/// x̃ ≠ x, the target of VIME's reference code: a cell filled with its own value is not a change) and a feature
+/// estimator recovers every original feature. A feature-token transformer gets MAE (He et al. 2021): the hidden
+/// columns' tokens are dropped, and only they are reconstructed.
 /// </summary>
 public sealed class TableMaskedBranch : nn.Module
 {
@@ -26,12 +28,13 @@ public sealed class TableMaskedBranch : nn.Module
     readonly double ratio;
     readonly Generator generator;
 
-    public TableMaskedBranch(TableEncoder encoder, double ratio, Generator generator) : base("table_masked_branch")
+    /// <param name="pool">The training rows, packed, that masked cells are filled from.</param>
+    public TableMaskedBranch(TableEncoder encoder, double ratio, Tensor pool, Generator generator) : base("table_masked_branch")
     {
         this.encoder = encoder;
         this.ratio = ratio;
         this.generator = generator;
-        corruption = new RowCorruption(encoder.Layout, generator);
+        corruption = new RowCorruption(encoder.Layout, generator, pool);
         reconstruction = new FeatureReconstruction(encoder.Layout, encoder.EmbeddingSize);
         if (!DropsTokens) maskEstimator = nn.Linear(encoder.EmbeddingSize, encoder.Layout.FeatureCount);
         RegisterComponents();
@@ -47,9 +50,9 @@ public sealed class TableMaskedBranch : nn.Module
             var embedding = transformer.EncodeVisible(rows, mask.KeepIndices);
             return new TableMaskedOutput(embedding, reconstruction.Loss(embedding, rows, mask.Mask), null);
         }
-        var (corrupted, replaced) = corruption.Corrupt(rows, ratio);
+        var (corrupted, changed) = corruption.CorruptEach(rows, ratio);
         var filled = encoder.forward(corrupted);
-        var maskLoss = F.binary_cross_entropy_with_logits(maskEstimator!.forward(filled), replaced);
-        return new TableMaskedOutput(filled, reconstruction.Loss(filled, rows, ones_like(replaced)), maskLoss);
+        var maskLoss = F.binary_cross_entropy_with_logits(maskEstimator!.forward(filled), changed);
+        return new TableMaskedOutput(filled, reconstruction.Loss(filled, rows, ones_like(changed)), maskLoss);
     }
 }

@@ -1,4 +1,5 @@
 using Contramask.Models;
+using static Contramask.Runtime.Scalars;
 using static TorchSharp.torch;
 
 namespace Contramask.Objectives;
@@ -12,10 +13,10 @@ public sealed class TableMaskedObjective : SelfSupervisedObjective
 {
     readonly TableMaskedBranch branch;
 
-    public TableMaskedObjective(TableEncoder encoder, ObjectiveOptions options, Generator generator)
+    public TableMaskedObjective(TableEncoder encoder, ObjectiveOptions options, Tensor pool, Generator generator)
         : base("table_masked", encoder, options, generator)
     {
-        branch = new TableMaskedBranch(encoder, options.MaskRatio, generator);
+        branch = new TableMaskedBranch(encoder, options.MaskRatio, pool, generator);
         RegisterComponents();
     }
 
@@ -30,7 +31,7 @@ public sealed class TableMaskedObjective : SelfSupervisedObjective
         if (output.MaskPrediction is { } maskLoss)
         {
             components["mask"] = maskLoss;
-            total = total + Options.WeightMaskPrediction * maskLoss;
+            total = total.add(maskLoss, Of(Options.WeightMaskPrediction));
         }
         return new LossTerms(total, components);
     }

@@ -10,7 +10,8 @@ namespace Contramask.Training;
 /// <summary>Where a run stands: enough to continue it exactly.</summary>
 public sealed record CheckpointState
 {
-    public int Format { get; init; } = 1;
+    /// <summary>2 since Contramask's own AdamW state (format 1: TorchSharp's; its weights still load, it cannot be resumed).</summary>
+    public int Format { get; init; } = 2;
     public long Step { get; init; }
     public int Epoch { get; init; }
     /// <summary>Batches already taken from <see cref="Epoch"/>'s shuffled order.</summary>
@@ -24,9 +25,10 @@ public sealed record CheckpointState
 
 /// <summary>
 /// A checkpoint is one zip file (<c>state.json</c>, <c>model.bin</c>, <c>optimizer.bin</c>); zip's CRC-32 per entry
-/// detects a torn or corrupted file. It is written to a temporary file, flushed to disk, then renamed over the last
-/// one, which is kept as <c>checkpoint.prev.zip</c> (older ones as <c>checkpoint.prev2.zip</c>, … up to the last
-/// <c>keep</c>): an interrupted write never destroys the last good checkpoint, and reading falls back newest first.
+/// detects a torn or corrupted file. It is written to a temporary file and flushed to disk; the older ones move down
+/// by hard links (<c>checkpoint.prev.zip</c>, <c>checkpoint.prev2.zip</c>, … up to the last <c>keep</c>); then one
+/// rename puts the new one in place and the folder is fsynced. An interrupted write never destroys the last good
+/// checkpoint, <c>checkpoint.zip</c> never disappears, and reading falls back newest first.
 /// </summary>
 public static class Checkpoint
 {
@@ -40,7 +42,8 @@ public static class Checkpoint
     /// <summary>Largest number of checkpoints a run may keep (and that reading looks for).</summary>
     public const int MaxKeep = 20;
 
-    public static void Save(string runFolder, CheckpointState state, nn.Module model, OptimizerHelper optimizer, int keep = 2)
+    public static void Save(string runFolder, CheckpointState state, nn.Module model, AdamW optimizer, int keep = 2,
+        IReadOnlyCollection<string>? unreadable = null)
     {
         string path = Path.Combine(runFolder, FileName);
         string temporary = path + ".tmp";
@@ -52,24 +55,44 @@ public static class Checkpoint
                 {
                     WriteEntry(zip, "state.json", s => JsonSerializer.Serialize(s, state, PretrainConfig.Json));
                     WriteEntry(zip, "model.bin", s => model.save(s));
-                    WriteEntry(zip, "optimizer.bin", s => { using var w = new BinaryWriter(s, System.Text.Encoding.UTF8, leaveOpen: true); optimizer.save_state_dict(w); });
+                    WriteEntry(zip, "optimizer.bin", s => { using var w = new BinaryWriter(s, System.Text.Encoding.UTF8, leaveOpen: true); optimizer.Save(w); });
                 }
                 file.Flush(flushToDisk: true);
             }
-            // Shift the older ones down (the oldest kept falls off), then the new one takes the first place.
-            var names = FileNames(Math.Clamp(keep, 1, MaxKeep));
-            for (int i = names.Count - 1; i >= 1; i--)
-            {
-                var newer = Path.Combine(runFolder, names[i - 1]);
-                if (File.Exists(newer)) File.Move(newer, Path.Combine(runFolder, names[i]), overwrite: true);
-            }
+            Rotate(runFolder, Math.Clamp(keep, 1, MaxKeep), unreadable ?? []);
             File.Move(temporary, path, overwrite: true);
+            RunFiles.SyncFolder(runFolder);
         }
         catch
         {
             if (File.Exists(temporary)) File.Delete(temporary);
             throw;
         }
+    }
+
+    /// <summary>
+    /// Makes room for a new newest checkpoint: slot i (≥ 1) gets the i-th newest readable checkpoint, by hard
+    /// links made before any rename, so <c>checkpoint.zip</c> exists at every moment (a fresh run refuses the
+    /// folder) until the new one replaces it in one atomic rename. Checkpoints found unreadable when the run was
+    /// resumed are dropped, never kept as a fallback in place of a good one.
+    /// </summary>
+    static void Rotate(string runFolder, int keep, IReadOnlyCollection<string> unreadable)
+    {
+        var all = FileNames(MaxKeep).Select(n => Path.Combine(runFolder, n)).ToList();
+        var good = all.Where(p => File.Exists(p) && !unreadable.Contains(p)).ToList();
+        var moves = new List<(string Link, string Target)>();
+        for (int slot = 1; slot < keep && slot - 1 < good.Count; slot++)
+        {
+            if (good[slot - 1] == all[slot]) continue;
+            var link = all[slot] + ".link";
+            RunFiles.LinkOrCopy(good[slot - 1], link);
+            moves.Add((link, all[slot]));
+        }
+        foreach (var (link, target) in moves) File.Move(link, target, overwrite: true);
+        // Slots past the kept fallbacks are emptied; the newest slot is replaced by the caller's rename.
+        int filled = 1 + Math.Min(good.Count, keep - 1);
+        for (int slot = filled; slot < all.Count; slot++)
+            if (File.Exists(all[slot])) File.Delete(all[slot]);
     }
 
     static void WriteEntry(ZipArchive zip, string name, Action<Stream> write)
@@ -85,10 +108,18 @@ public static class Checkpoint
     }
 
     /// <summary>Reads the state of the newest readable checkpoint in a run folder (falling back to the previous one).</summary>
-    public static (CheckpointState State, string Path) ReadState(string runFolder, Action<string>? warn = null)
+    public static (CheckpointState State, string Path) ReadState(string runFolder, Action<string>? warn = null) =>
+        Read(runFolder, warn) is var r ? (r.State, r.Path) : default;
+
+    /// <summary>
+    /// The newest readable checkpoint of a run folder, and the newer ones that could not be read (a resumed run
+    /// must not keep those as fallbacks).
+    /// </summary>
+    public static (CheckpointState State, string Path, IReadOnlyList<string> Unreadable) Read(string runFolder, Action<string>? warn = null)
     {
         var candidates = FileNames(MaxKeep).Select(name => Path.Combine(runFolder, name));
         var problems = new List<string>();
+        var unreadable = new List<string>();
         foreach (var path in candidates)
         {
             if (!File.Exists(path)) continue;
@@ -100,11 +131,12 @@ public static class Checkpoint
                 var state = JsonSerializer.Deserialize<CheckpointState>(ReadEntry(zip, "state.json", path), PretrainConfig.Json)
                     ?? throw new DataFormatException(path, "state.json is empty");
                 if (problems.Count > 0) warn?.Invoke($"{problems[0]}; using the previous checkpoint {path}");
-                return (state, path);
+                return (state, path, unreadable);
             }
             catch (Exception e) when (e is InvalidDataException or JsonException or DataFormatException or IOException)
             {
                 problems.Add($"{path} is unreadable ({e.Message})");
+                unreadable.Add(path);
             }
         }
         if (problems.Count > 0) throw new DataFormatException(runFolder, string.Join("; ", problems));
@@ -112,7 +144,7 @@ public static class Checkpoint
     }
 
     /// <summary>Loads weights (and optimizer state when given) from the checkpoint file at <paramref name="path"/>.</summary>
-    public static void LoadInto(string path, nn.Module model, OptimizerHelper? optimizer)
+    public static void LoadInto(string path, nn.Module model, AdamW? optimizer)
     {
         using var zip = ZipFile.OpenRead(path);
         using (var s = new MemoryStream(ReadBytes(zip, "model.bin", path))) model.load(s);
@@ -120,7 +152,7 @@ public static class Checkpoint
         {
             using var s = new MemoryStream(ReadBytes(zip, "optimizer.bin", path));
             using var reader = new BinaryReader(s);
-            optimizer.load_state_dict(reader);
+            optimizer.Load(reader, path);
         }
     }
 

@@ -1,17 +1,55 @@
 using System.Globalization;
 using System.Text;
+using System.Text.Json;
 
 namespace Contramask.Training;
 
-/// <summary>Appends one JSON object per step to <c>metrics.jsonl</c> (a resumed run continues the same file).</summary>
+/// <summary>
+/// One JSON object per step in <c>metrics.jsonl</c>. A resumed run continues the same file from its checkpoint's
+/// step: lines logged after that checkpoint (the steps a crash lost) and a line torn by the crash are cut first,
+/// so the file holds each step once.
+/// </summary>
 public sealed class MetricsLog : IDisposable
 {
     public const string FileName = "metrics.jsonl";
     readonly StreamWriter writer;
 
-    public MetricsLog(string runFolder)
+    /// <param name="keepSteps">Steps already done (a resumed run's checkpoint step); lines after them are removed. 0 for a new run.</param>
+    public MetricsLog(string runFolder, long keepSteps = 0)
     {
-        writer = new StreamWriter(new FileStream(Path.Combine(runFolder, FileName), FileMode.Append, FileAccess.Write, FileShare.Read), new UTF8Encoding(false));
+        var path = Path.Combine(runFolder, FileName);
+        var stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read);
+        stream.SetLength(keepSteps == 0 ? 0 : LengthUpToStep(stream, keepSteps));
+        stream.Seek(0, SeekOrigin.End);
+        writer = new StreamWriter(stream, new UTF8Encoding(false));
+    }
+
+    /// <summary>Byte length of the complete lines whose step is at most <paramref name="step"/>.</summary>
+    static long LengthUpToStep(Stream stream, long step)
+    {
+        stream.Seek(0, SeekOrigin.Begin);
+        var bytes = new byte[stream.Length];
+        stream.ReadExactly(bytes);
+        long kept = 0, start = 0;
+        for (long i = 0; i < bytes.Length; i++)
+        {
+            if (bytes[i] != (byte)'\n') continue;
+            var line = Encoding.UTF8.GetString(bytes, (int)start, (int)(i - start));
+            if (StepOf(line) is not long s || s > step) break;
+            kept = i + 1;
+            start = i + 1;
+        }
+        return kept;
+    }
+
+    static long? StepOf(string line)
+    {
+        try
+        {
+            using var json = JsonDocument.Parse(line);
+            return json.RootElement.TryGetProperty("step", out var s) && s.TryGetInt64(out var v) ? v : null;
+        }
+        catch (JsonException) { return null; }
     }
 
     public void Write(TrainingProgress p)
@@ -28,4 +66,29 @@ public sealed class MetricsLog : IDisposable
 
     public void Flush() => writer.Flush();
     public void Dispose() => writer.Dispose();
+
+    /// <summary>
+    /// Every readable line of a metrics file. A line that is not JSON (the last one torn by a killed run, or a
+    /// damaged one) is skipped with a warning naming the file and line.
+    /// </summary>
+    public static List<JsonElement> Read(string path, Action<string>? warn = null)
+    {
+        var rows = new List<JsonElement>();
+        int number = 0;
+        foreach (var line in File.ReadLines(path))
+        {
+            number++;
+            if (line.Length == 0) continue;
+            try
+            {
+                using var json = JsonDocument.Parse(line);
+                rows.Add(json.RootElement.Clone());
+            }
+            catch (JsonException)
+            {
+                warn?.Invoke($"{path} line {number}: not a complete JSON line (a run killed while writing it?); skipped");
+            }
+        }
+        return rows;
+    }
 }

@@ -34,7 +34,8 @@ public sealed record PretrainConfig
     /// <summary>Gradient clipping by global norm; 0 disables it.</summary>
     public double ClipNorm { get; init; } = 3.0;
     public int Seed { get; init; } = 42;
-    public double CheckpointMinutes { get; init; } = 5;
+    /// <summary>Minutes between checkpoints: a crash loses at most about this much work.</summary>
+    public double CheckpointMinutes { get; init; } = 1;
     /// <summary>How many checkpoints to keep (the newest and its predecessors), as fallbacks for a corrupt newest one.</summary>
     public int KeepCheckpoints { get; init; } = 2;
     /// <summary>Divergence guard: a step with a non-finite loss or gradient is skipped; this many in a row stop the run.</summary>
@@ -51,6 +52,13 @@ public sealed record PretrainConfig
     public ImageNormalization? Normalization { get; init; }
     /// <summary>Tables: the schema fitted on the training rows when the run starts, reused to encode any later data.</summary>
     public TableSchema? Table { get; init; }
+    /// <summary>
+    /// After a masked or fused objective on a CNN, re-estimate BatchNorm's statistics on clean training images
+    /// (see <see cref="BatchNormRecalibration"/>).
+    /// </summary>
+    public bool RecalibrateBatchNorm { get; init; } = true;
+    /// <summary>Set when a resume extended the run: where, and the learning rate it had reached (see <see cref="LearningRateSchedule"/>).</summary>
+    public ScheduleExtension? Extension { get; init; }
 
     /// <summary>The settings a run fixes from its training images: the patch side and the normalization statistics.</summary>
     public PretrainConfig FittedTo(ImageDataset images)
@@ -118,7 +126,7 @@ public sealed record PretrainConfig
         {
             Encoder = encoder,
             Objective = ObjectiveOptions.ForTableMethod(method),
-            TableViews = method == Method.Contrastive ? TableViewOptions.Contrastive() : TableViewOptions.Light(),
+            TableViews = method == Method.Contrastive ? TableViewOptions.ForContrastive() : TableViewOptions.Light(),
             BatchSize = batch,
             Epochs = Math.Clamp(1000 / stepsPerEpoch, 1, 200),
             LearningRate = 1e-3,

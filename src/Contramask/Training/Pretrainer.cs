@@ -23,12 +23,15 @@ public sealed class Pretrainer : IDisposable
 {
     readonly AdamW optimizer;
     readonly Generator generator;
-    readonly Func<Tensor, Tensor> makeView;
+    readonly ViewMaker makeView;
     readonly Device device;
+    readonly BufferSnapshot buffers;
     long step;
     int epoch, batchInEpoch, badSteps;
     double elapsedBefore;
     bool finished;
+    /// <summary>Checkpoints found unreadable when this run was resumed: never kept as fallbacks.</summary>
+    IReadOnlyList<string> unreadableCheckpoints = [];
 
     Pretrainer(PretrainConfig config, ISplits data, string runFolder)
     {
@@ -45,6 +48,7 @@ public sealed class Pretrainer : IDisposable
         MixedPrecision.Apply(Objective, ComputeType);
         optimizer = CreateOptimizer(Objective, config);
         makeView = ModelFactory.ViewMaker(config, data.Train, generator);
+        buffers = new BufferSnapshot(Objective);
     }
 
     public PretrainConfig Config { get; }
@@ -61,12 +65,16 @@ public sealed class Pretrainer : IDisposable
     public int BatchSize => Math.Min(Config.BatchSize, Data.Train.Count);
     public int StepsPerEpoch => Math.Max(1, Data.Train.Count / BatchSize);
 
-    /// <summary>Starts a new run in <paramref name="runFolder"/> (which must not hold a checkpoint yet).</summary>
-    public static Pretrainer Start(PretrainConfig config, string runFolder, ISplits? data = null)
+    /// <summary>
+    /// Starts a new run in <paramref name="runFolder"/>. A folder that holds another run (finished, interrupted or
+    /// killed before its first checkpoint) is refused, unless <paramref name="overwrite"/> deletes that run first.
+    /// </summary>
+    public static Pretrainer Start(PretrainConfig config, string runFolder, ISplits? data = null, bool overwrite = false)
     {
         config.Validate();
-        if (File.Exists(Path.Combine(runFolder, Checkpoint.FileName)))
-            throw new InvalidOperationException($"{runFolder} already holds a run; resume it (--resume) or choose another output folder");
+        var existing = RunFiles.ExistingRunFiles(runFolder);
+        if (existing.Count > 0 && !overwrite) throw new RunFolderInUseException(runFolder, existing);
+        if (existing.Count > 0) RunFiles.DeleteRun(runFolder);
         RunFiles.EnsureWritable(runFolder);
         TorchRuntime.Initialize(config.Threads);
         data ??= DataSpec.Parse(config.Data).LoadAny();
@@ -87,14 +95,30 @@ public sealed class Pretrainer : IDisposable
         return new Pretrainer(config, data, runFolder);
     }
 
-    /// <summary>Continues the run in <paramref name="runFolder"/> from its newest good checkpoint.</summary>
+    /// <summary>
+    /// Continues the run in <paramref name="runFolder"/> from its newest good checkpoint. <paramref name="adjust"/> may
+    /// extend it (more epochs or minutes: the learning rate continues from where it was, see
+    /// <see cref="LearningRateSchedule.Continue"/>) or lower its peak learning rate after a divergence.
+    /// </summary>
     public static Pretrainer Resume(string runFolder, ISplits? data = null, Action<string>? warn = null, Func<PretrainConfig, PretrainConfig>? adjust = null)
     {
-        var (state, path) = Checkpoint.ReadState(runFolder, warn);
-        var config = adjust is null ? state.Config : adjust(state.Config);
+        if (!File.Exists(Path.Combine(runFolder, RunFiles.ConfigFileName)) && !Directory.EnumerateFiles(runFolder).Any(f => Path.GetFileName(f).StartsWith("checkpoint", StringComparison.Ordinal)))
+            throw new DataFormatException(runFolder, "no run to resume here (no config.json, no checkpoint)");
+        var existing = RunFiles.ExistingRunFiles(runFolder);
+        if (!existing.Any(f => Path.GetFileName(f).StartsWith("checkpoint", StringComparison.Ordinal) && f.EndsWith(".zip", StringComparison.Ordinal)))
+            throw new DataFormatException(runFolder, "this run was stopped before its first checkpoint, so there is nothing to resume; " +
+                $"start it again with --overwrite (contramask pretrain … --out {runFolder} --overwrite)");
+        var (state, path, unreadable) = Checkpoint.Read(runFolder, warn);
+        var config = state.Config;
         config.Validate();
         TorchRuntime.Initialize(config.Threads);
         data ??= DataSpec.Parse(config.Data).LoadAny(config.Table);
+        if (adjust is not null)
+        {
+            int stepsPerEpoch = Math.Max(1, data.Train.Count / Math.Min(config.BatchSize, data.Train.Count));
+            config = LearningRateSchedule.Continue(config, adjust(config), state.Step, state.ElapsedSeconds, stepsPerEpoch);
+            config.Validate();
+        }
         var trainer = new Pretrainer(config, data, runFolder);
         Checkpoint.LoadInto(path, trainer.Objective, trainer.optimizer);
         trainer.step = state.Step;
@@ -102,31 +126,36 @@ public sealed class Pretrainer : IDisposable
         trainer.batchInEpoch = state.BatchInEpoch;
         trainer.elapsedBefore = state.ElapsedSeconds;
         trainer.finished = state.Finished && adjust is null;
+        trainer.unreadableCheckpoints = unreadable;
         if (state.GeneratorState.Length > 0)
             trainer.generator.set_state(tensor(Convert.FromBase64String(state.GeneratorState)));
+        if (adjust is not null) RunFiles.WriteAllTextAtomic(Path.Combine(runFolder, RunFiles.ConfigFileName), config.ToJson());
         return trainer;
     }
 
     static AdamW CreateOptimizer(nn.Module model, PretrainConfig config)
     {
-        // Weight decay on weight matrices and kernels only, not on biases, norms or mask tokens (as MAE and CAN do).
-        var decay = new List<Parameter>();
-        var noDecay = new List<Parameter>();
-        foreach (var (name, p) in model.named_parameters())
-            (p.dim() >= 2 && !name.Contains("mask") ? decay : noDecay).Add(p);
-        var groups = new List<AdamW.ParamGroup>
-        {
-            new(decay, config.LearningRate, 0.9, 0.95, 1e-8, config.WeightDecay, false, false),
-            new(noDecay, config.LearningRate, 0.9, 0.95, 1e-8, 0.0, false, false),
-        };
-        return optim.AdamW(groups, config.LearningRate, 0.9, 0.95, 1e-8, config.WeightDecay);
+        var (decay, noDecay) = WeightDecayGroups.Split(model);
+        return new AdamW([new(decay, config.LearningRate, config.WeightDecay), new(noDecay, config.LearningRate, 0)], beta1: 0.9, beta2: 0.95);
     }
 
     /// <summary>
     /// Trains until the epochs are done or the budget is spent; on cancellation it saves a checkpoint and returns
-    /// <see cref="RunStatus.Interrupted"/>. Call again after <see cref="Resume"/> to continue.
+    /// <see cref="RunStatus.Interrupted"/>. Call again after <see cref="Resume"/> to continue. An unexpected error
+    /// inside a step is written with its full trace to <c>error.log</c> in the run folder and rethrown as a
+    /// <see cref="TrainingFailedException"/>; the last checkpoint stays as it was (it is the state to resume from).
     /// </summary>
     public PretrainResult Run(Action<TrainingProgress>? onProgress = null, CancellationToken cancel = default)
+    {
+        try { return RunSteps(onProgress, cancel); }
+        // Divergence, a full disk or an unwritable folder already say what happened and what to do.
+        catch (Exception e) when (e is not (DivergenceException or OperationCanceledException or OutOfMemoryException or IOException or UnauthorizedAccessException))
+        {
+            throw TrainingFailedException.Record(RunFolder, step, e);
+        }
+    }
+
+    PretrainResult RunSteps(Action<TrainingProgress>? onProgress, CancellationToken cancel)
     {
         var clock = Stopwatch.StartNew();
         double Elapsed() => elapsedBefore + clock.Elapsed.TotalSeconds;
@@ -137,7 +166,7 @@ public sealed class Pretrainer : IDisposable
         long imagesThisCall = 0;
         var stepClock = new Stopwatch();
         double smoothedStepSeconds = 0;
-        using var log = new MetricsLog(RunFolder);
+        using var log = new MetricsLog(RunFolder, keepSteps: step);
         int[] order = EpochOrder(epoch);
         var status = RunStatus.Finished;
 
@@ -149,27 +178,29 @@ public sealed class Pretrainer : IDisposable
             if (batchInEpoch >= StepsPerEpoch) { epoch++; batchInEpoch = 0; order = EpochOrder(epoch); }
 
             stepClock.Restart();
-            double progress = budget is double b ? Elapsed() / b : (double)step / totalSteps;
-            double lr = LearningRateSchedule.At(progress, Config.LearningRate, Config.WarmupFraction);
-            foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
+            double lr = LearningRateSchedule.At(Config, step, Elapsed(), StepsPerEpoch);
+            foreach (var group in optimizer.Groups) group.LearningRate = lr;
 
             Dictionary<string, double> components;
             using (var scope = NewDisposeScope())
             {
                 Phases.Begin();
-                var indices = order.AsSpan(batchInEpoch * BatchSize, BatchSize);
+                var indices = order[(batchInEpoch * BatchSize)..((batchInEpoch + 1) * BatchSize)];
                 var inputs = Data.Train.Inputs(indices).to(device);
                 Phases.End(StepPhases.Phase.Data);
                 var views = new List<Tensor>();
                 for (int v = 0; v < Objective.ViewCount; v++)
-                    views.Add(makeView(inputs));
+                    views.Add(makeView(inputs, indices, v));
                 Phases.End(StepPhases.Phase.Views);
-                optimizer.zero_grad();
+                optimizer.ZeroGrad();
+                // BatchNorm updates its running statistics in the forward pass: keep them to undo a skipped step.
+                buffers.Take();
                 var loss = Objective.NeedsLabels ? Objective.Loss(views, Data.Train.LabelBatch(indices).to(device)) : Objective.Loss(views);
                 double stepLoss = loss.Total.item<float>();
                 components = loss.Components.ToDictionary(c => c.Key, c => (double)c.Value.item<float>());
                 Phases.End(StepPhases.Phase.Forward);
-                // Divergence guard: a non-finite loss or gradient never reaches the weights or the optimizer's moments.
+                // Divergence guard: a non-finite loss or gradient never reaches the weights, the optimizer's moments
+                // or the normalization statistics.
                 bool finite = double.IsFinite(stepLoss);
                 if (finite)
                 {
@@ -180,13 +211,14 @@ public sealed class Pretrainer : IDisposable
                 Phases.End(StepPhases.Phase.Backward);
                 if (finite)
                 {
-                    optimizer.step();
+                    optimizer.Step();
                     lastLoss = stepLoss;
                     badSteps = 0;
                 }
                 else
                 {
-                    optimizer.zero_grad();
+                    optimizer.ZeroGrad();
+                    buffers.Restore();
                     components["skipped"] = 1;
                     if (++badSteps >= Config.MaxBadSteps)
                         throw new DivergenceException(RunFolder, step + 1, badSteps, Config.LearningRate);
@@ -216,6 +248,8 @@ public sealed class Pretrainer : IDisposable
             }
         }
         log.Flush();
+        if (Config.RecalibrateBatchNorm && BatchNormRecalibration.Applies(Objective))
+            BatchNormRecalibration.Run(Encoder, Data.Train, ModelFactory.Standardizer(Config, Data.Train, device), Config.Seed);
         SaveCheckpoint(Elapsed());
         Objective.eval();
         return new PretrainResult(status, step, epoch + (batchInEpoch >= StepsPerEpoch ? 1 : 0), TimeSpan.FromSeconds(Elapsed()),
@@ -242,11 +276,13 @@ public sealed class Pretrainer : IDisposable
             Step = step, Epoch = epoch, BatchInEpoch = batchInEpoch, ElapsedSeconds = elapsedSeconds, Finished = finished,
             Config = Config, GeneratorState = Convert.ToBase64String(state.data<byte>().ToArray()),
         };
-        Checkpoint.Save(RunFolder, checkpoint, Objective, optimizer, Config.KeepCheckpoints);
+        Checkpoint.Save(RunFolder, checkpoint, Objective, optimizer, Config.KeepCheckpoints, unreadableCheckpoints);
+        unreadableCheckpoints = [];
     }
 
     public void Dispose()
     {
+        buffers.Dispose();
         optimizer.Dispose();
         Objective.Dispose();
         generator.Dispose();
@@ -264,4 +300,37 @@ public sealed class DivergenceException(string runFolder, long step, int badStep
             : $"No checkpoint was written yet; start again with a lower learning rate (--lr {learningRate / 10:G3}) or check the data for NaN or infinite values"))
 {
     public long Step { get; } = step;
+}
+
+/// <summary>The output folder already holds another run; the message says how to resume it or start over.</summary>
+public sealed class RunFolderInUseException(string runFolder, IReadOnlyList<string> files) : InvalidOperationException(
+    $"{runFolder} already holds a run ({string.Join(", ", files.Select(Path.GetFileName).Take(4))}); " +
+    (files.Any(f => Path.GetFileName(f).StartsWith("checkpoint", StringComparison.Ordinal))
+        ? $"continue it with --resume, or start over with --overwrite (deletes that run), or choose another --out"
+        : "it stopped before its first checkpoint, so it cannot be resumed: start over with --overwrite (deletes that run), or choose another --out"));
+
+/// <summary>
+/// An unexpected error inside a training step. Its full report is in the run folder's <c>error.log</c>; the last
+/// checkpoint on disk is untouched, and the message says how to continue from it.
+/// </summary>
+public sealed class TrainingFailedException : Exception
+{
+    TrainingFailedException(string message, Exception inner) : base(message, inner) { }
+
+    public string? LogFile { get; private init; }
+
+    /// <summary>Writes the error with its trace to <c>error.log</c> (appending) and makes the one-line message.</summary>
+    public static TrainingFailedException Record(string runFolder, long step, Exception error)
+    {
+        string? logFile = Path.Combine(runFolder, RunFiles.ErrorLogFileName);
+        try { File.AppendAllText(logFile, $"{DateTime.UtcNow:O} step {step + 1}: {error}\n\n"); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { logFile = null; }
+        string first = error.Message.Split('\n', 2)[0].Trim();
+        bool resumable = File.Exists(Path.Combine(runFolder, Checkpoint.FileName));
+        string message = $"training stopped at step {step + 1} by an unexpected error: {first}" +
+            (logFile is null ? "" : $" (full report in {logFile})") + ". " +
+            (resumable ? $"The last checkpoint is intact; continue with: contramask pretrain --out {runFolder} --resume"
+                       : $"No checkpoint had been written yet; start again with --overwrite");
+        return new TrainingFailedException(message, error) { LogFile = logFile };
+    }
 }

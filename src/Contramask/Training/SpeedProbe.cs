@@ -120,8 +120,9 @@ public static class SpeedProbe
         }
         using var scope = NewDisposeScope();
         foreach (var (name, p) in objective.named_parameters()) Write("param." + name, p);
-        var inputs = images.Inputs(Enumerable.Range(0, batch).ToArray());
-        var views = Enumerable.Range(0, objective.ViewCount).Select(_ => makeView(inputs)).ToList();
+        var indices = Enumerable.Range(0, batch).ToArray();
+        var inputs = images.Inputs(indices);
+        var views = Enumerable.Range(0, objective.ViewCount).Select(v => makeView(inputs, indices, v)).ToList();
         for (int v = 0; v < views.Count; v++) Write($"view{v}", views[v]);
         if (config.Objective.Method is Method.Masked or Method.Fusion)
         {

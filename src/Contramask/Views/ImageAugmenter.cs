@@ -1,4 +1,5 @@
 using TorchSharp;
+using static Contramask.Runtime.Scalars;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
@@ -28,20 +29,20 @@ public sealed class ImageAugmenter(AugmentationOptions options, Generator genera
         if (channels == 3 && Options.GreyProbability > 0)
         {
             var grey = Luma(x).expand(-1, 3, -1, -1);
-            var pick = Uniform(n).lt(Options.GreyProbability).view(n, 1, 1, 1);
+            var pick = Uniform(n).lt(Of(Options.GreyProbability)).view(n, 1, 1, 1);
             x = where(pick, grey, x);
         }
         if (Options.BlurProbability > 0) x = RandomBlur(x);
         if (Options.NoiseMax > 0)
         {
-            var sigma = Uniform(n).mul_(Options.NoiseMax).view(n, 1, 1, 1);
-            x = x + randn(x.shape, generator: generator).to(device).mul_(sigma);
+            var sigma = Uniform(n).mul_(Of(Options.NoiseMax)).view(n, 1, 1, 1);
+            x = x.add(randn(x.shape, generator: generator).to(device).mul_(sigma), One);
         }
-        return x.clamp_(0, 1).MoveToOuterDisposeScope();
+        return x.clamp_(Of(0.0), Of(1.0)).MoveToOuterDisposeScope();
     }
 
     Tensor Uniform(long n) => rand(n, generator: generator).to(device);
-    Tensor Uniform(long n, double low, double high) => Uniform(n).mul_(high - low).add_(low);
+    Tensor Uniform(long n, double low, double high) => Uniform(n).mul_(Of(high - low)).add_(Of(low), One);
 
     Tensor RandomResizedCrop(Tensor x)
     {
@@ -49,11 +50,11 @@ public sealed class ImageAugmenter(AugmentationOptions options, Generator genera
         var area = Uniform(n, Options.CropScaleMin, Options.CropScaleMax);
         var ratio = Uniform(n, Math.Log(Options.AspectMin), Math.Log(Options.AspectMax)).exp_();
         // Crop width and height as fractions of the image; affine_grid maps output [-1, 1] onto [c − w, c + w].
-        var w = (area * ratio).sqrt_().clamp_(max: 1);
-        var h = (area / ratio).sqrt_().clamp_(max: 1);
-        var cx = Uniform(n, -1, 1).mul_(1 - w);
-        var cy = Uniform(n, -1, 1).mul_(1 - h);
-        var flip = Options.HorizontalFlip ? where(Uniform(n).lt(0.5), -1f, 1f) : ones(n, device: device);
+        var w = (area * ratio).sqrt_().clamp_(max: Of(1.0));
+        var h = (area / ratio).sqrt_().clamp_(max: Of(1.0));
+        var cx = Uniform(n, -1, 1).mul_(OneMinus(w));
+        var cy = Uniform(n, -1, 1).mul_(OneMinus(h));
+        var flip = Options.HorizontalFlip ? where(Uniform(n).lt(Of(0.5)), Of(-1.0), Of(1.0)) : ones(n, device: device);
         var zero = zeros(n, device: device);
         var theta = stack([w * flip, zero, cx, zero, h, cy], 1).view(n, 2, 3);
         var grid = F.affine_grid(theta, x.shape, align_corners: false);
@@ -63,20 +64,20 @@ public sealed class ImageAugmenter(AugmentationOptions options, Generator genera
     Tensor ColourJitter(Tensor x)
     {
         long n = x.shape[0];
-        var apply = Uniform(n).lt(Options.JitterProbability).to_type(ScalarType.Float32);
+        var apply = Uniform(n).lt(Of(Options.JitterProbability)).to_type(ScalarType.Float32);
         // Factor 1 means "unchanged": samples that skip jitter get 1 + 0 · (draw − 1).
-        Tensor Factor(double spread) => (Uniform(n, 1 - spread, 1 + spread) - 1).mul_(apply).add_(1).view(n, 1, 1, 1);
+        Tensor Factor(double spread) => Uniform(n, -spread, spread).mul_(apply).add_(Of(1.0), One).view(n, 1, 1, 1);
         var brightness = Factor(Options.Jitter);
         var contrast = Factor(Options.Jitter);
         x = x * brightness;
         var mean = Luma(x).mean([1, 2, 3], keepdim: true);
-        x = (x - mean).mul_(contrast).add_(mean);
+        x = (x - mean).mul_(contrast).add_(mean, One);
         if (x.shape[1] == 3 && Options.Saturation > 0)
         {
             var grey = Luma(x);
-            x = (x - grey).mul_(Factor(Options.Saturation)).add_(grey);
+            x = (x - grey).mul_(Factor(Options.Saturation)).add_(grey, One);
         }
-        return x.clamp_(0, 1);
+        return x.clamp_(Of(0.0), Of(1.0));
     }
 
     /// <summary>Blends each sample with a Gaussian-blurred copy by a random amount (0 for samples not drawn).</summary>
@@ -85,16 +86,16 @@ public sealed class ImageAugmenter(AugmentationOptions options, Generator genera
         long n = x.shape[0], c = x.shape[1], side = Math.Min(x.shape[2], x.shape[3]);
         int k = side <= 32 ? 3 : (int)(side / 20) * 2 + 1;
         double sigma = Math.Max(0.5, k / 3.0);
-        var offsets = arange(k, ScalarType.Float32, device: device) - (k - 1) / 2f;
-        var g = (-(offsets * offsets) / (float)(2 * sigma * sigma)).exp_();
+        var offsets = arange(Of((long)k), ScalarType.Float32, device: device).sub_(Of((k - 1) / 2.0));
+        var g = (offsets * offsets).div_(Of(-2 * sigma * sigma)).exp_();
         g = g / g.sum();
         var kernel = outer(g, g).expand(c, 1, k, k).contiguous();
         var padded = F.pad(x, [k / 2, k / 2, k / 2, k / 2], PaddingModes.Replicate);
         var blurred = F.conv2d(padded, kernel, groups: c);
-        var amount = (Uniform(n).lt(Options.BlurProbability).to_type(ScalarType.Float32) * Uniform(n)).view(n, 1, 1, 1);
-        return x + (blurred - x).mul_(amount);
+        var amount = (Uniform(n).lt(Of(Options.BlurProbability)).to_type(ScalarType.Float32) * Uniform(n)).view(n, 1, 1, 1);
+        return x.add((blurred - x).mul_(amount), One);
     }
 
     static Tensor Luma(Tensor x) => x.shape[1] == 1 ? x
-        : x[.., 0..1] * 0.299f + x[.., 1..2] * 0.587f + x[.., 2..3] * 0.114f;
+        : x[.., 0..1].mul(Of(0.299)).add(x[.., 1..2], Of(0.587)).add(x[.., 2..3], Of(0.114));
 }

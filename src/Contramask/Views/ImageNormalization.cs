@@ -1,4 +1,5 @@
 using Contramask.Data;
+using static Contramask.Runtime.Scalars;
 using static TorchSharp.torch;
 
 namespace Contramask.Views;
@@ -29,7 +30,7 @@ public sealed record ImageNormalization(float[] Mean, float[] Std)
     }
 
     /// <summary>uint8 N×C×H×W → float32 in [0, 1].</summary>
-    public static Tensor ToUnit(Tensor bytes) => bytes.to_type(ScalarType.Float32).div_(255f);
+    public static Tensor ToUnit(Tensor bytes) => bytes.to_type(ScalarType.Float32).div_(Of(255.0));
 
     /// <summary>Unit-range float images → standardized per channel.</summary>
     public Tensor Apply(Tensor unitImages)

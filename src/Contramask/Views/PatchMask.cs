@@ -1,3 +1,4 @@
+using static Contramask.Runtime.Scalars;
 using static TorchSharp.torch;
 
 namespace Contramask.Views;
@@ -31,7 +32,7 @@ public sealed class PatchMask : IDisposable
         var restore = shuffle.argsort(1);
         var keepIndices = shuffle[.., ..keep].contiguous();
         using var sortedMask = ones(batch, count);
-        sortedMask[.., ..keep] = 0f;
+        sortedMask[.., ..keep].fill_(Of(0.0));
         var mask = sortedMask.gather(1, restore);
         return device is null ? new PatchMask(keepIndices, restore, mask, gridHeight, gridWidth)
             : new PatchMask(keepIndices.to(device), restore.to(device), mask.to(device), gridHeight, gridWidth);

@@ -1,3 +1,4 @@
+using static Contramask.Runtime.Scalars;
 using static TorchSharp.torch;
 
 namespace Contramask.Views;
@@ -25,6 +26,6 @@ public static class Patches
     {
         var mean = patches.mean([-1], keepdim: true);
         var variance = patches.var(-1, keepdim: true);
-        return (patches - mean) / (variance + 1e-6f).sqrt();
+        return (patches - mean) / variance.add(Of(1e-6), One).sqrt();
     }
 }
