@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Contramask.Data;
 using Contramask.Evaluation;
+using Contramask.Models;
 using Contramask.Objectives;
 
 namespace Contramask.Tests;
@@ -8,29 +9,64 @@ namespace Contramask.Tests;
 public class BenchmarkTests
 {
     [Fact]
-    public void Benchmark_runs_end_to_end_on_the_digits_and_writes_valid_json()
+    public void Benchmark_runs_end_to_end_on_the_digits_and_records_commit_plan_cpu_and_both_splits()
     {
-        var data = DigitsDataset.Load();
+        var data = DataSpec.Parse("digits").Load();
         var folder = Fixture.TempFolder();
         var plan = new BenchmarkPlan { BudgetMinutes = 0.05, Methods = [Method.Contrastive, Method.Masked, Method.Fusion], Threads = 2 };
         var records = Benchmark.Run(data, "digits", plan, folder);
         Assert.Equal(["raw", "random", "contrastive", "masked", "fusion", "supervised"], records.Select(r => r.Method));
 
         using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, Benchmark.JsonFileName)));
-        Assert.Equal(6, json.RootElement.GetArrayLength());
-        string[] fields = ["dataset", "method", "encoder", "budget_s", "epochs", "images_per_s", "linear", "knn20", "knn200",
-            "linear_1pct", "linear_10pct", "knn20_1pct", "nmi", "ari"];
-        foreach (var record in json.RootElement.EnumerateArray())
-            foreach (var field in fields)
-                Assert.True(record.TryGetProperty(field, out _), $"record {record.GetProperty("method")} lacks {field}");
-        var fusion = json.RootElement.EnumerateArray().Single(r => r.GetProperty("method").GetString() == "fusion");
+        var root = json.RootElement;
+        Assert.False(string.IsNullOrEmpty(root.GetProperty("commit").GetString()));
+        Assert.False(string.IsNullOrEmpty(root.GetProperty("machine").GetProperty("cpu").GetString()));
+        Assert.Equal(2, root.GetProperty("machine").GetProperty("threads").GetInt32());
+        Assert.Equal(0.05, root.GetProperty("plan").GetProperty("budget_minutes").GetDouble());
+        Assert.Equal(6, root.GetProperty("records").GetArrayLength());
+        string[] fields = ["linear", "knn20", "knn200", "linear_1pct", "linear_10pct", "knn20_1pct", "nmi", "ari", "majority_rate", "probes"];
+        foreach (var record in root.GetProperty("records").EnumerateArray())
+            foreach (var split in new[] { "val", "test" })
+            {
+                var scores = record.GetProperty(split);
+                Assert.Equal(split, scores.GetProperty("split").GetString());
+                foreach (var field in fields)
+                    Assert.True(scores.TryGetProperty(field, out _), $"record {record.GetProperty("method")} lacks {split}.{field}");
+            }
+        var fusion = root.GetProperty("records").EnumerateArray().Single(r => r.GetProperty("method").GetString() == "fusion");
         Assert.InRange(fusion.GetProperty("budget_s").GetDouble(), 2.5, 30);
-        Assert.True(fusion.GetProperty("epochs").GetDouble() > 0);
-        Assert.InRange(fusion.GetProperty("linear").GetDouble(), 0.5, 1.0);
-        Assert.Contains("| fusion | convnet |", File.ReadAllText(Path.Combine(folder, Benchmark.MarkdownFileName)));
+        Assert.InRange(fusion.GetProperty("test").GetProperty("linear").GetDouble(), 0.5, 1.0);
+        // Validation and test are different records: 144 and 360 of them, scored apart.
+        Assert.NotEqual(fusion.GetProperty("val").GetProperty("nmi").GetDouble(), fusion.GetProperty("test").GetProperty("nmi").GetDouble());
+        var markdown = File.ReadAllText(Path.Combine(folder, Benchmark.MarkdownFileName));
+        Assert.Contains("## Validation slice", markdown);
+        Assert.Contains("## Test split", markdown);
 
-        // A second call reuses the finished runs instead of training again.
-        var again = Benchmark.Run(data, "digits", plan with { Baselines = [] }, folder);
-        Assert.Equal(records.Where(r => r.Method is "contrastive" or "masked" or "fusion").Select(r => r.Scores.Linear), again.Select(r => r.Scores.Linear));
+        // The same plan on the same commit and CPU reuses the finished runs; another plan does not.
+        var log = new List<string>();
+        var again = Benchmark.Run(data, "digits", plan with { Baselines = [] }, folder, log: log.Add);
+        Assert.Equal(records.Where(r => r.Method is "contrastive" or "masked" or "fusion").Select(r => r.Test.Linear), again.Select(r => r.Test.Linear));
+        Assert.Equal(3, log.Count(l => l.Contains("reusing")));
+        log.Clear();
+        Benchmark.Run(data, "digits", plan with { Baselines = [], Methods = [Method.Masked], Seed = 7 }, folder, log: log.Add);
+        Assert.Contains(log, l => l.Contains("another commit, plan or CPU") && l.Contains("plan"));
+        Assert.DoesNotContain(log, l => l.Contains("reusing"));
+    }
+
+    [Fact]
+    public void Benchmark_scores_a_vit_trained_in_bfloat16_in_float32_as_evaluate_does()
+    {
+        var data = DataSpec.Parse("digits").Load();
+        var folder = Fixture.TempFolder();
+        var plan = new BenchmarkPlan
+        {
+            BudgetMinutes = 0.03, Methods = [Method.Masked], Encoders = ["vit-mini"], Baselines = [], Threads = 2,
+            Adjust = c => c with { Precision = Precision.Bf16 }, Overrides = "precision bf16",
+        };
+        var record = Assert.Single(Benchmark.Run(data, "digits", plan, folder));
+        var evaluated = EncoderEvaluator.EvaluateRun(Path.Combine(folder, "masked-vit-mini"), data, raw: false);
+        Assert.Equal(evaluated.Pretrained.Linear, record.Test.Linear);
+        Assert.Equal(evaluated.Pretrained.Knn20, record.Test.Knn20);
+        Assert.Equal(evaluated.Pretrained.Nmi, record.Test.Nmi);
     }
 }

@@ -24,8 +24,10 @@ public static class DemoCommand
         {
             int epochs = args.GetValue(Epochs);
             if (epochs is < 1 or > 10_000) throw new ArgumentOutOfRangeException(null, $"epochs {epochs} is out of range: expected 1 to 10000");
-            var data = DigitsDataset.Load();
-            Cli.Info($"Demo on the embedded digits ({data.Train.Count} train / {data.Test!.Count} test, 8×8 grey); labels are used only to score the frozen encoders.");
+            var data = DataSpec.Parse("digits").Load();
+            Runtime.TorchRuntime.Initialize();
+            Cli.Info($"Contramask {Runtime.MachineInfo.BuildCommit} on {Runtime.MachineInfo.Current()}: accuracies repeat to the digit on the same CPU and thread count.");
+            Cli.Info($"Demo on the embedded digits ({data.Train.Count} train, {data.Validation?.Count ?? 0} validation, {data.Test!.Count} test, 8×8 grey); labels are used only to score the frozen encoders.");
             using var interruption = new Interruption();
             var clock = System.Diagnostics.Stopwatch.StartNew();
             var rows = MethodComparison.Run(data, args.GetValue(Out)!, epochs, args.GetValue(Encoder)!, "digits",

@@ -10,19 +10,27 @@ public static class EvaluateCommand
 {
     static readonly Option<string> Run = new("--run") { Description = "Run folder written by pretrain", Required = true };
     static readonly Option<string?> Data = new("--data") { Description = "Data spec to evaluate on (default: the run's own data)" };
+    static readonly Option<string> Split = new("--split") { Description = "val: the validation slice of the training data (to choose by); test: the test split (to publish)", DefaultValueFactory = _ => "test" };
 
     public static Command Create()
     {
         var command = new Command("evaluate", "Evaluate a run's frozen encoder (linear probe, kNN, few labels, k-means, health) beside random weights and the raw inputs");
         command.Add(Run);
         command.Add(Data);
+        command.Add(Split);
         command.SetAction(args =>
         {
             string runFolder = args.GetValue(Run)!;
             var spec = args.GetValue(Data);
             // A table is encoded with the run's own schema and statistics, never refitted on the new data.
             var data = spec is null ? null : DataSpec.Parse(spec).LoadAny(Training.Checkpoint.ReadState(runFolder).State.Config.Table);
-            Print(EncoderEvaluator.EvaluateRun(runFolder, data, m => Cli.Warn(m)));
+            string split = args.GetValue(Split)!.ToLowerInvariant() switch
+            {
+                "val" or "validation" => EncoderEvaluator.Validation,
+                "test" => EncoderEvaluator.Test,
+                var other => throw new ArgumentException($"unknown split '{other}'; expected val or test"),
+            };
+            Print(EncoderEvaluator.EvaluateRun(runFolder, data, m => Cli.Warn(m), split: split));
             Cli.Info($"Written {Path.Combine(runFolder, Training.RunFiles.EvaluationFileName)}");
             return 0;
         });
@@ -33,8 +41,9 @@ public static class EvaluateCommand
     public static void Print(EvaluationReport report)
     {
         var scores = report.All.ToList();
-        var table = new Table().Title($"{report.Method} · {Markup.Escape(report.Encoder)} · {report.PretrainSteps} steps · {report.TrainCount} train / {report.TestCount} test")
-            .AddColumn("test metric");
+        string split = report.Split == EncoderEvaluator.Validation ? "validation" : "test";
+        var table = new Table().Title($"{report.Method} · {Markup.Escape(report.Encoder)} · {report.PretrainSteps} steps · {report.TrainCount} train / {report.TestCount} {split}")
+            .AddColumn($"{split} metric");
         foreach (var s in scores) table.AddColumn(new TableColumn(s.Name).RightAligned());
         void Row(string name, Func<ProtocolScores, string> cell) => table.AddRow([name, .. scores.Select(cell)]);
         Row("linear probe %", s => Pct(s.Linear));
@@ -44,6 +53,16 @@ public static class EvaluateCommand
         Row("linear, 10% labels", s => Pct(s.Linear10Pct, s.Linear10PctStd));
         Row("kNN-20, 1% labels", s => Pct(s.Knn20_1Pct, s.Knn20_1PctStd));
         Row("kNN-20, 10% labels", s => Pct(s.Knn20_10Pct, s.Knn20_10PctStd));
+        if (scores[0].Imbalanced)
+        {
+            // Accuracy alone hides failure when one class dominates.
+            Row($"majority class share %", s => Pct(s.MajorityRate));
+            Row("linear balanced acc. %", s => Pct(s.Probes["linear"].BalancedAccuracy));
+            Row("linear macro-F1 %", s => Pct(s.Probes["linear"].MacroF1));
+            if (scores[0].Classes == 2) Row("linear ROC-AUC", s => $"{s.Probes["linear"].RocAuc:F3}");
+            Row("kNN-20 balanced acc. %", s => Pct(s.Probes["knn20"].BalancedAccuracy));
+            Row("kNN-20 macro-F1 %", s => Pct(s.Probes["knn20"].MacroF1));
+        }
         Row("k-means NMI / ARI", s => $"{s.Nmi:F3} / {s.Ari:F3}");
         Row("alignment (lower better)", s => s.Alignment is double a ? $"{a:F3}" : "–");
         Row("uniformity (lower better)", s => $"{s.Uniformity:F3}");

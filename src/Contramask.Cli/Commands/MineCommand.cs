@@ -92,12 +92,20 @@ public static class MineCommand
         return 0;
     }
 
-    /// <summary>For image data, row i of the embeddings (training split first, then test) → its image.</summary>
+    /// <summary>For image data, row i of the embeddings (training, validation, test, as exported) → its image.</summary>
     static Func<int, (ImageDataset, int)>? ImageLookup(ISplits splits)
     {
-        if (splits.Train is not ImageDataset train) return null;
-        var test = splits.Test as ImageDataset;
-        return i => i < train.Count ? (train, i) : (test!, i - train.Count);
+        if (splits.Train is not ImageDataset) return null;
+        var parts = splits.All.Cast<ImageDataset>().ToArray();
+        return i =>
+        {
+            foreach (var part in parts)
+            {
+                if (i < part.Count) return (part, i);
+                i -= part.Count;
+            }
+            throw new ArgumentOutOfRangeException(nameof(i), "row beyond the exported records");
+        };
     }
 
     static void Print(MiningResult result, EmbeddingTable table)

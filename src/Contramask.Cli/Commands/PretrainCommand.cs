@@ -32,6 +32,8 @@ public static class PretrainCommand
     static readonly Option<double?> NoiseWeight = new("--noise-weight") { Description = "Share of CAN's denoising term in the reconstruction weight, 0–1 (default 0 = off)" };
     static readonly Option<int?> MaskedViews = new("--masked-views") { Description = "Fusion: 2 = mask both views (CAN), 1 = mask the first and contrast it with the clean second" };
     static readonly Option<double?> CorruptionRate = new("--corruption-rate") { Description = "Tables, contrastive: fraction of each row's features replaced from other rows (SCARF, default 0.3)" };
+    static readonly Option<string?> TableViews = new("--table-views") { Description = "Tables, contrastive: scarf (clean anchor, corrupted positive; default) | two-corrupted (both views corrupted, NT-Xent)" };
+    static readonly Option<bool> NoBatchNormRecalibration = new("--no-bn-recalibration") { Description = "Masked/fusion on a CNN: keep BatchNorm's statistics of masked images instead of re-estimating them on clean ones" };
     static readonly Option<double?> CropScaleMin = new("--crop-scale-min") { Description = "Smallest random crop, as a fraction of the image area" };
     static readonly Option<int?> Patch = new("--patch") { Description = "Patch side for masks and ViT tokens (default from the image size)" };
     static readonly Option<double?> Width = new("--width") { Description = "Encoder width multiplier (ResNet-18, ConvNet)" };
@@ -48,7 +50,7 @@ public static class PretrainCommand
     {
         var command = new Command("pretrain", "Pretrain an encoder on unlabeled images or table rows (labels, if any, are never used)");
         foreach (var option in new Option[] { Data, Label, Id, Schema, MethodOption, EncoderOption, Out, Resume, Overwrite, Epochs, Budget, BatchSize, LearningRate, WeightDecay,
-                     Temperature, MaskRatio, ContrastiveWeight, ReconstructionWeight, NoiseWeight, MaskedViews, CorruptionRate, CropScaleMin, Patch, Width, Seed, Threads, Device, PrecisionOption, LowMemory, KeepCheckpoints, NoEval, Quiet })
+                     Temperature, MaskRatio, ContrastiveWeight, ReconstructionWeight, NoiseWeight, MaskedViews, CorruptionRate, TableViews, NoBatchNormRecalibration, CropScaleMin, Patch, Width, Seed, Threads, Device, PrecisionOption, LowMemory, KeepCheckpoints, NoEval, Quiet })
             command.Add(option);
         command.SetAction(Run);
         return command;
@@ -125,7 +127,12 @@ public static class PretrainCommand
             Objective = objective,
             Encoder = encoder,
             Augmentation = config.Augmentation with { CropScaleMin = args.GetValue(CropScaleMin) ?? config.Augmentation.CropScaleMin },
-            TableViews = config.TableViews with { CorruptionRate = args.GetValue(CorruptionRate) ?? config.TableViews.CorruptionRate },
+            TableViews = config.TableViews with
+            {
+                CorruptionRate = args.GetValue(CorruptionRate) ?? config.TableViews.CorruptionRate,
+                Contrastive = args.GetValue(TableViews) is string v ? ParseTableViews(v) : config.TableViews.Contrastive,
+            },
+            RecalibrateBatchNorm = !args.GetValue(NoBatchNormRecalibration) && config.RecalibrateBatchNorm,
             // With a budget and no epoch count, time alone ends the run.
             Epochs = args.GetValue(Epochs) ?? (budget is null ? config.Epochs : 100_000),
             BudgetMinutes = budget,
@@ -140,6 +147,13 @@ public static class PretrainCommand
             LowMemory = args.GetValue(LowMemory) || config.LowMemory,
         };
     }
+
+    public static Views.TableContrastiveViews ParseTableViews(string name) => name.ToLowerInvariant() switch
+    {
+        "scarf" => Views.TableContrastiveViews.Scarf,
+        "two-corrupted" => Views.TableContrastiveViews.TwoCorrupted,
+        _ => throw new ArgumentException($"unknown table views '{name}'; expected scarf or two-corrupted"),
+    };
 
     public static Precision ParsePrecision(string name) => name.ToLowerInvariant() switch
     {

@@ -11,6 +11,8 @@ namespace Contramask.Data;
 /// <c>label=COLUMN</c>, <c>id=COLUMN</c>, <c>header=no</c>, <c>sep=comma|semicolon|tab|pipe</c>,
 /// <c>decimal=dot|comma</c>, <c>schema=FILE</c> (see <see cref="SchemaOverrides"/>) and one split: <c>test=FRACTION</c>
 /// with <c>seed=N</c> (default 0.2), <c>split=N</c> (first N rows train, the rest test) or <c>testfile=FILE</c>.
+/// Every kind takes <c>val=FRACTION</c>: the validation slice carved from the training split (default 0.1, seeded by
+/// <c>seed</c>, stratified by label; <c>val=0</c> for none), see <see cref="ValidationSplit"/>.
 /// Examples: <c>folder:photos,size=64,channels=3</c>; <c>csv:letter.data,header=no,label=column1,split=16000</c>.
 /// </summary>
 public sealed record DataSpec(string Kind, string? Path, IReadOnlyDictionary<string, string> Options)
@@ -18,11 +20,11 @@ public sealed record DataSpec(string Kind, string? Path, IReadOnlyDictionary<str
     static readonly string[] Kinds = ["digits", "idx", "cifar", "folder", "csv"];
     static readonly Dictionary<string, string[]> AllowedOptions = new()
     {
-        ["digits"] = ["channels", "limit"],
-        ["idx"] = ["prefix", "channels", "limit"],
-        ["cifar"] = ["channels", "limit"],
-        ["folder"] = ["size", "channels", "skipbad", "test", "seed", "limit"],
-        ["csv"] = ["label", "id", "header", "sep", "decimal", "schema", "test", "seed", "split", "testfile", "limit"],
+        ["digits"] = ["channels", "limit", "val", "seed"],
+        ["idx"] = ["prefix", "channels", "limit", "val", "seed"],
+        ["cifar"] = ["channels", "limit", "val", "seed"],
+        ["folder"] = ["size", "channels", "skipbad", "test", "seed", "limit", "val"],
+        ["csv"] = ["label", "id", "header", "sep", "decimal", "schema", "test", "seed", "split", "testfile", "limit", "val"],
     };
 
     public bool IsTable => Kind == "csv";
@@ -60,6 +62,7 @@ public sealed record DataSpec(string Kind, string? Path, IReadOnlyDictionary<str
         if (IntOption("limit") is int l && l < 1) throw new ArgumentException($"limit={l} is out of range: expected at least 1");
         if (DoubleOption("test") is double t && (t <= 0 || t >= 1)) throw new ArgumentException($"test={t} is out of range: expected a fraction between 0 and 1");
         if (IntOption("split") is int sp && sp < 1) throw new ArgumentException($"split={sp} is out of range: expected at least 1 training row");
+        if (DoubleOption("val") is double v && (v < 0 || v > 0.5)) throw new ArgumentException($"val={v} is out of range: expected a fraction from 0 (no validation split) to 0.5");
         if (IsTable)
         {
             _ = CsvFormat;
@@ -85,6 +88,11 @@ public sealed record DataSpec(string Kind, string? Path, IReadOnlyDictionary<str
             "yes" or "true" => true, "no" or "false" => false,
             var other => throw new ArgumentException($"header={other} is not supported: expected yes or no"),
         });
+
+    /// <summary>Fraction of the training split held out for validation (<c>val=</c>, default 0.1).</summary>
+    public double ValidationFraction => DoubleOption("val") ?? ValidationSplit.DefaultFraction;
+
+    int Seed => IntOption("seed") ?? 0;
 
     int? IntOption(string key)
     {
@@ -135,21 +143,29 @@ public sealed record DataSpec(string Kind, string? Path, IReadOnlyDictionary<str
             trainRows = order[testCount..].Order().ToArray();
         }
         if (IntOption("limit") is int limit && limit < trainRows.Count) trainRows = trainRows.Take(limit).ToArray();
+        // The validation slice leaves the training rows before the schema is fitted: its statistics never see it.
+        var overrides = Options.TryGetValue("schema", out var schemaFile) ? SchemaOverrides.Read(schemaFile) : new SchemaOverrides();
+        overrides = overrides with
+        {
+            Label = Options.GetValueOrDefault("label") ?? overrides.Label,
+            Id = Options.GetValueOrDefault("id") ?? overrides.Id,
+        };
+        string? labelName = schema is null ? overrides.Label : schema.Label;
+        int? labelColumn = labelName is null ? null : table.ColumnIndex(labelName, "label");
+        var trainPositions = trainRows;
+        var (kept, held) = ValidationSplit.Carve(trainPositions.Count, labelColumn is int lc ? i => table.Rows[trainPositions[i]][lc].Trim() : null, ValidationFraction, Seed);
+        var validationRows = held.Select(i => trainPositions[i]).ToArray();
+        trainRows = kept.Select(i => trainPositions[i]).ToArray();
         if (schema is null)
         {
-            var overrides = Options.TryGetValue("schema", out var schemaFile) ? SchemaOverrides.Read(schemaFile) : new SchemaOverrides();
-            overrides = overrides with
-            {
-                Label = Options.GetValueOrDefault("label") ?? overrides.Label,
-                Id = Options.GetValueOrDefault("id") ?? overrides.Id,
-            };
             // Classes come from both files, so a class seen only in the test file is still a class.
             schema = TableSchema.Infer(table, format, trainRows, overrides, testTable is null ? null : [testTable]);
         }
         var train = TableDataset.Encode(table, schema, format, trainRows, System.IO.Path.GetFileName(Path!) + "/train");
         var test = testTable is not null ? TableDataset.Encode(testTable, schema, format, testRows, System.IO.Path.GetFileName(testFile!))
             : TableDataset.Encode(table, schema, format, testRows, System.IO.Path.GetFileName(Path!) + "/test");
-        return new TableSplits(train, test);
+        var validation = validationRows.Length == 0 ? null : TableDataset.Encode(table, schema, format, validationRows, System.IO.Path.GetFileName(Path!) + "/val");
+        return new TableSplits(train, test, validation);
     }
 
     /// <summary>Reads the images this spec names.</summary>
@@ -166,9 +182,14 @@ public sealed record DataSpec(string Kind, string? Path, IReadOnlyDictionary<str
             _ => throw new InvalidOperationException(Kind),
         };
         if (IntOption("channels") is int channels)
-            splits = new DataSplits(splits.Train.WithChannels(channels), splits.Test?.WithChannels(channels));
+            splits = new DataSplits(splits.Train.WithChannels(channels), splits.Test?.WithChannels(channels), splits.Validation?.WithChannels(channels));
         if (IntOption("limit") is int limit && limit < splits.Train.Count)
             splits = splits with { Train = splits.Train.Subset(Enumerable.Range(0, limit).ToArray()) };
+        var train = splits.Train;
+        var (kept, held) = ValidationSplit.Carve(train.Count, train.Labels is int[] labels ? i => labels[i].ToString(CultureInfo.InvariantCulture) : null,
+            ValidationFraction, Seed);
+        if (held.Length > 0)
+            splits = splits with { Train = train.Subset(kept, train.Source), Validation = train.Subset(held, train.Source + "/val") };
         return splits;
     }
 

@@ -36,9 +36,16 @@ public static class RecordSets
     }
 }
 
-/// <summary>A training split (pretraining sees it without labels) and an optional test split, of any kind of data.</summary>
+/// <summary>
+/// A training split (pretraining sees it without labels), an optional validation slice carved from it (for every
+/// choice; see <see cref="ValidationSplit"/>) and an optional test split (read only to publish), of any kind of data.
+/// </summary>
 public interface ISplits
 {
     IRecordSet Train { get; }
     IRecordSet? Test { get; }
+    IRecordSet? Validation { get; }
+
+    /// <summary>Every split that exists, in the order exports list them: training, validation, test.</summary>
+    IEnumerable<IRecordSet> All => new[] { Train, Validation, Test }.OfType<IRecordSet>();
 }

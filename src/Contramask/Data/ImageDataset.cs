@@ -105,9 +105,10 @@ public sealed class ImageDataset : IRecordSet
         $"{Source}: {Count} images {Channels}×{Height}×{Width}" + (HasLabels ? $", {ClassCount} classes" : ", unlabeled");
 }
 
-/// <summary>Image splits: a training split (pretraining sees it without labels) and an optional test split.</summary>
-public sealed record DataSplits(ImageDataset Train, ImageDataset? Test) : ISplits
+/// <summary>Image splits: a training split (pretraining sees it without labels), optional test and validation splits.</summary>
+public sealed record DataSplits(ImageDataset Train, ImageDataset? Test, ImageDataset? Validation = null) : ISplits
 {
     IRecordSet ISplits.Train => Train;
     IRecordSet? ISplits.Test => Test;
+    IRecordSet? ISplits.Validation => Validation;
 }

@@ -104,11 +104,12 @@ public sealed class TableDataset : IRecordSet
         $"{Source}: {Count} rows, {Schema}";
 }
 
-/// <summary>Table splits: training rows (pretraining sees them without labels) and optional test rows.</summary>
-public sealed record TableSplits(TableDataset Train, TableDataset? Test) : ISplits
+/// <summary>Table splits: training rows (pretraining sees them without labels), optional test and validation rows.</summary>
+public sealed record TableSplits(TableDataset Train, TableDataset? Test, TableDataset? Validation = null) : ISplits
 {
     IRecordSet ISplits.Train => Train;
     IRecordSet? ISplits.Test => Test;
+    IRecordSet? ISplits.Validation => Validation;
 }
 
 /// <summary>

@@ -2,19 +2,23 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
 using Contramask.Data;
 using Contramask.Objectives;
+using Contramask.Runtime;
 using Contramask.Training;
-using Contramask.Views;
 using static TorchSharp.torch;
 
 namespace Contramask.Evaluation;
 
-/// <summary>One row of a benchmark: what was trained, how long and how fast, and every protocol score.</summary>
+/// <summary>
+/// One row of a benchmark: what was trained, how long and how fast, and every protocol score on the validation
+/// slice (for choosing) and the test split (for publishing).
+/// </summary>
 public sealed record BenchmarkRecord(string Dataset, string Method, string Encoder, double BudgetSeconds, long Steps, double Epochs,
-    double ImagesPerSecond, ProtocolScores Scores)
+    double ImagesPerSecond, ProtocolScores? Validation, ProtocolScores Test)
 {
-    /// <summary>A flat JSON object: the run's fields followed by every field of <see cref="ProtocolScores"/>.</summary>
+    /// <summary>A JSON object: the run's fields, then the scores of each split under "val" and "test".</summary>
     public JsonObject ToJson()
     {
         var json = new JsonObject
@@ -22,8 +26,8 @@ public sealed record BenchmarkRecord(string Dataset, string Method, string Encod
             ["dataset"] = Dataset, ["method"] = Method, ["encoder"] = Encoder, ["budget_s"] = Math.Round(BudgetSeconds, 1),
             ["steps"] = Steps, ["epochs"] = Math.Round(Epochs, 2), ["images_per_s"] = Math.Round(ImagesPerSecond, 1),
         };
-        foreach (var (key, value) in JsonSerializer.SerializeToNode(Scores, PretrainConfig.Json)!.AsObject())
-            if (key != "name") json[key] = value?.DeepClone();
+        if (Validation is not null) json["val"] = JsonSerializer.SerializeToNode(Validation, PretrainConfig.Json);
+        json["test"] = JsonSerializer.SerializeToNode(Test, PretrainConfig.Json);
         return json;
     }
 }
@@ -39,19 +43,28 @@ public sealed record BenchmarkPlan
     public IReadOnlyList<string> Baselines { get; init; } = ["raw", "random", "supervised"];
     public int Seed { get; init; } = 42;
     public int Threads { get; init; }
-    /// <summary>Changes applied to every self-supervised run's default config (for tuning sweeps).</summary>
-    public Func<PretrainConfig, PretrainConfig>? Adjust { get; init; }
+    /// <summary>Changes applied to every self-supervised run's default config (for sweeps from code).</summary>
+    [JsonIgnore] public Func<PretrainConfig, PretrainConfig>? Adjust { get; init; }
+    /// <summary>What <see cref="Adjust"/> changes, in words: recorded with the plan, and a finished run is reused only when it matches.</summary>
+    public string Overrides { get; init; } = "";
 }
 
 /// <summary>
-/// Pretrains each method with each encoder for the same wall-clock budget on this machine, evaluates every
-/// result with <see cref="EvaluationProtocol"/>, and writes <c>benchmark.json</c> and <c>benchmark.md</c>.
-/// Runs already finished and evaluated in the output folder are reused, so an interrupted benchmark continues.
+/// Pretrains each method with each encoder for the same wall-clock budget on this machine, evaluates every result
+/// with <see cref="EvaluationProtocol"/> on the validation slice and the test split, and writes <c>benchmark.json</c>
+/// (with the commit, the plan and the CPU) and <c>benchmark.md</c>. A finished run in the output folder is reused
+/// only when its commit, plan and CPU are this benchmark's, so a published table never mixes versions or machines.
 /// </summary>
 public static class Benchmark
 {
     public const string JsonFileName = "benchmark.json";
     public const string MarkdownFileName = "benchmark.md";
+    const string RecordFileName = "benchmark-record.json";
+
+    /// <summary>What a run's scores depend on besides its method and encoder: reused only when all of it matches.</summary>
+    sealed record Provenance(string Commit, string Cpu, bool Avx512, bool BFloat16, int Threads, string Data, double BudgetMinutes, int Seed, string Overrides);
+
+    sealed record StoredRecord(Provenance Provenance, BenchmarkRecord Record);
 
     public static IReadOnlyList<BenchmarkRecord> Run(ISplits data, string dataSpec, BenchmarkPlan plan, string outFolder,
         string? command = null, Action<string>? log = null,
@@ -60,15 +73,20 @@ public static class Benchmark
         if (data.Test is null || !data.Train.HasLabels || !data.Test.HasLabels)
             throw new InvalidOperationException($"a benchmark needs labelled train and test splits ({dataSpec})");
         RunFiles.EnsureWritable(outFolder);
-        Runtime.TorchRuntime.Initialize(plan.Threads);
+        TorchRuntime.Initialize(plan.Threads);
+        var machine = MachineInfo.Current(plan.Threads);
+        var provenance = new Provenance(machine.Commit, machine.Cpu, machine.Avx512, machine.BFloat16, machine.Threads, dataSpec, plan.BudgetMinutes, plan.Seed, plan.Overrides);
+        string[] splits = data.Validation is null ? [EncoderEvaluator.Test] : [EncoderEvaluator.Validation, EncoderEvaluator.Test];
         var records = new List<BenchmarkRecord>();
-        void Save() => Write(records, dataSpec, plan, outFolder, command);
+        void Save() => Write(records, dataSpec, plan, machine, outFolder, command);
+        BenchmarkRecord Record(string method, string encoder, double seconds, long steps, double epochs, double rate, IReadOnlyList<ProtocolScores> scores) =>
+            new(dataSpec, method, encoder, seconds, steps, epochs, rate, scores.FirstOrDefault(s => s.Split == EncoderEvaluator.Validation), scores.Single(s => s.Split == EncoderEvaluator.Test));
 
         if (plan.Baselines.Contains("raw"))
         {
             bool table = data.Train is TableDataset;
             log?.Invoke($"baseline: raw {(table ? "features" : "pixels")}");
-            records.Add(new BenchmarkRecord(dataSpec, "raw", table ? "features" : "pixels", 0, 0, 0, 0, EncoderEvaluator.ScoreRaw(data, plan.Seed, log)));
+            records.Add(Record("raw", table ? "features" : "pixels", 0, 0, 0, 0, EncoderEvaluator.ScoreRaw(data, splits, plan.Seed, log)));
             Save();
         }
         foreach (var encoder in plan.Encoders ?? [data.Train is TableDataset ? "mlp" : "convnet"])
@@ -79,7 +97,7 @@ public static class Benchmark
                 var defaults = PretrainConfig.DefaultsFor(data.Train, Method.Contrastive, encoder);
                 manual_seed(plan.Seed);
                 using var random = ModelFactory.BuildEncoder(defaults, data.Train);
-                records.Add(new BenchmarkRecord(dataSpec, "random", encoder, 0, 0, 0, 0, EncoderEvaluator.Score(random, "random-init", data, defaults, plan.Seed, log)));
+                records.Add(Record("random", encoder, 0, 0, 0, 0, EncoderEvaluator.Score(random, "random-init", data, defaults, splits, plan.Seed, log)));
                 Save();
             }
             var methods = plan.Methods.ToList();
@@ -87,8 +105,8 @@ public static class Benchmark
             foreach (var method in methods)
             {
                 if (cancel.IsCancellationRequested) return records;
-                var record = TrainAndScore(data, dataSpec, plan, method, encoder, Path.Combine(outFolder, $"{method.ToString().ToLowerInvariant()}-{encoder}"),
-                    log, runWithProgress, cancel);
+                var record = TrainAndScore(data, dataSpec, plan, provenance, splits, method, encoder,
+                    Path.Combine(outFolder, $"{method.ToString().ToLowerInvariant()}-{encoder}"), Record, log, runWithProgress, cancel);
                 if (record is null) return records;
                 records.Add(record);
                 Save();
@@ -97,16 +115,22 @@ public static class Benchmark
         return records;
     }
 
-    static BenchmarkRecord? TrainAndScore(ISplits data, string dataSpec, BenchmarkPlan plan, Method method, string encoder, string folder,
+    static BenchmarkRecord? TrainAndScore(ISplits data, string dataSpec, BenchmarkPlan plan, Provenance provenance, string[] splits, Method method, string encoder,
+        string folder, Func<string, string, double, long, double, double, IReadOnlyList<ProtocolScores>, BenchmarkRecord> record,
         Action<string>? log, Func<string, Func<Action<TrainingProgress>, PretrainResult>, PretrainResult>? runWithProgress, CancellationToken cancel)
     {
         string name = $"{method.ToString().ToLowerInvariant()} {encoder}";
-        var recordPath = Path.Combine(folder, "benchmark-record.json");
+        var recordPath = Path.Combine(folder, RecordFileName);
         if (File.Exists(recordPath))
         {
-            log?.Invoke($"{name}: reusing the finished run in {folder}");
-            var cached = JsonSerializer.Deserialize<BenchmarkRecord>(File.ReadAllText(recordPath), PretrainConfig.Json);
-            if (cached is not null) return cached;
+            var stored = ReadStored(recordPath);
+            if (stored is not null && stored.Provenance == provenance)
+            {
+                log?.Invoke($"{name}: reusing the finished run in {folder} (same commit, plan and CPU)");
+                return stored.Record;
+            }
+            log?.Invoke(stored is null ? $"{name}: {recordPath} is unreadable; running again"
+                : $"{name}: the run in {folder} is from another commit, plan or CPU ({Difference(stored.Provenance, provenance)}); running again");
         }
         if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
         var config = PretrainConfig.DefaultsFor(data.Train, method, encoder) with
@@ -115,46 +139,96 @@ public static class Benchmark
         };
         if (method != Method.Supervised && plan.Adjust is not null) config = plan.Adjust(config);
         log?.Invoke($"{name}: pretraining for {plan.BudgetMinutes} min");
-        PretrainResult result;
-        using (var trainer = Pretrainer.Start(config, folder, data))
-        {
-            result = runWithProgress is null ? trainer.Run(null, cancel) : runWithProgress(name, report => trainer.Run(report, cancel));
-            if (result.Status == RunStatus.Interrupted) return null;
-            log?.Invoke($"{name}: {result.Steps} steps, {result.ImagesPerSecond:F0} records/s; evaluating");
-            var scores = EncoderEvaluator.Score(trainer.Encoder, name, data, trainer.Config, plan.Seed, log);
-            double epochs = (double)result.Steps * trainer.BatchSize / data.Train.Count;
-            var record = new BenchmarkRecord(dataSpec, method.ToString().ToLowerInvariant(), encoder, result.Elapsed.TotalSeconds, result.Steps, epochs, result.ImagesPerSecond, scores);
-            RunFiles.WriteAllTextAtomic(recordPath, JsonSerializer.Serialize(record, PretrainConfig.Json));
-            return record;
-        }
+        using var trainer = Pretrainer.Start(config, folder, data);
+        var result = runWithProgress is null ? trainer.Run(null, cancel) : runWithProgress(name, report => trainer.Run(report, cancel));
+        if (result.Status == RunStatus.Interrupted) return null;
+        log?.Invoke($"{name}: {result.Steps} steps, {result.ImagesPerSecond:F0} records/s; evaluating");
+        var scores = EncoderEvaluator.Score(trainer.Encoder, name, data, trainer.Config, splits, plan.Seed, log);
+        double epochs = (double)result.Steps * trainer.BatchSize / data.Train.Count;
+        var finished = record(method.ToString().ToLowerInvariant(), encoder, result.Elapsed.TotalSeconds, result.Steps, epochs, result.ImagesPerSecond, scores);
+        RunFiles.WriteAllTextAtomic(recordPath, JsonSerializer.Serialize(new StoredRecord(provenance, finished), PretrainConfig.Json));
+        return finished;
     }
 
-    static void Write(IReadOnlyList<BenchmarkRecord> records, string dataSpec, BenchmarkPlan plan, string outFolder, string? command)
+    static StoredRecord? ReadStored(string path)
     {
-        var array = new JsonArray(records.Select(r => (JsonNode)r.ToJson()).ToArray());
-        RunFiles.WriteAllTextAtomic(Path.Combine(outFolder, JsonFileName), array.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        RunFiles.WriteAllTextAtomic(Path.Combine(outFolder, MarkdownFileName), Markdown(records, dataSpec, plan, command));
+        try { return JsonSerializer.Deserialize<StoredRecord>(File.ReadAllText(path), PretrainConfig.Json); }
+        catch (JsonException) { return null; }
     }
 
-    public static string Markdown(IReadOnlyList<BenchmarkRecord> records, string dataSpec, BenchmarkPlan plan, string? command)
+    static string Difference(Provenance a, Provenance b)
+    {
+        var differences = new List<string>();
+        if (a.Commit != b.Commit) differences.Add($"commit {a.Commit} vs {b.Commit}");
+        if (a.Cpu != b.Cpu || a.Avx512 != b.Avx512 || a.BFloat16 != b.BFloat16 || a.Threads != b.Threads) differences.Add($"CPU {a.Cpu} vs {b.Cpu}");
+        if (a.Data != b.Data || a.BudgetMinutes != b.BudgetMinutes || a.Seed != b.Seed || a.Overrides != b.Overrides) differences.Add("plan");
+        return string.Join(", ", differences);
+    }
+
+    static void Write(IReadOnlyList<BenchmarkRecord> records, string dataSpec, BenchmarkPlan plan, MachineInfo machine, string outFolder, string? command)
+    {
+        var json = new JsonObject
+        {
+            ["command"] = command,
+            ["commit"] = machine.Commit,
+            ["machine"] = JsonSerializer.SerializeToNode(machine, PretrainConfig.Json),
+            ["plan"] = new JsonObject
+            {
+                ["data"] = dataSpec,
+                ["methods"] = new JsonArray(plan.Methods.Select(m => (JsonNode)m.ToString().ToLowerInvariant()).ToArray()),
+                ["encoders"] = plan.Encoders is null ? null : new JsonArray(plan.Encoders.Select(e => (JsonNode)e).ToArray()),
+                ["baselines"] = new JsonArray(plan.Baselines.Select(b => (JsonNode)b).ToArray()),
+                ["budget_minutes"] = plan.BudgetMinutes,
+                ["seed"] = plan.Seed,
+                ["overrides"] = plan.Overrides,
+            },
+            ["written_utc"] = DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture),
+            ["records"] = new JsonArray(records.Select(r => (JsonNode)r.ToJson()).ToArray()),
+        };
+        RunFiles.WriteAllTextAtomic(Path.Combine(outFolder, JsonFileName), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        RunFiles.WriteAllTextAtomic(Path.Combine(outFolder, MarkdownFileName), Markdown(records, dataSpec, plan, command, machine));
+    }
+
+    public static string Markdown(IReadOnlyList<BenchmarkRecord> records, string dataSpec, BenchmarkPlan plan, string? command, MachineInfo? machine = null)
     {
         var c = CultureInfo.InvariantCulture;
+        machine ??= MachineInfo.Current(plan.Threads);
         var md = new StringBuilder();
         md.AppendLine(c, $"# Benchmark: {dataSpec}");
         md.AppendLine();
-        md.AppendLine(c, $"Budget {plan.BudgetMinutes} min of pretraining per method and encoder, seed {plan.Seed}, {Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC.");
+        md.AppendLine(c, $"Budget {plan.BudgetMinutes} min of pretraining per method and encoder, seed {plan.Seed}; {machine}; commit {machine.Commit}; {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC.");
         if (command is not null) md.AppendLine(c, $"Command: `{command}`");
         md.AppendLine();
-        md.AppendLine("Test accuracy in %; few-label columns are the mean ± std over 3 stratified draws; rec/s = images or rows per second of pretraining. Baselines: raw = pixels or standardized features, random = untrained encoder, supervised = all labels, same budget.");
-        md.AppendLine();
-        md.AppendLine("| method | encoder | epochs | rec/s | linear | kNN-20 | kNN-200 | linear 1% | linear 10% | kNN-20 1% | NMI | ARI | align | uniform | eff. rank |");
-        md.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
-        foreach (var r in records)
+        md.AppendLine("Accuracy in %; few-label columns are the mean ± std over 3 stratified draws; rec/s = images or rows per second of pretraining. Baselines: raw = pixels or standardized features, random = untrained encoder, supervised = all labels, same budget. Probes are fitted on the training split only; the validation slice is for choosing, the test split for publishing.");
+        foreach (var (title, pick) in new (string, Func<BenchmarkRecord, ProtocolScores?>)[] { ("Validation slice", r => r.Validation), ("Test split", r => r.Test) })
         {
-            var s = r.Scores;
-            md.AppendLine(c, $"| {r.Method} | {r.Encoder} | {r.Epochs:F1} | {r.ImagesPerSecond:F0} | {100 * s.Linear:F2} | {100 * s.Knn20:F2} | {100 * s.Knn200:F2} | " +
-                $"{100 * s.Linear1Pct:F1} ± {100 * s.Linear1PctStd:F1} | {100 * s.Linear10Pct:F1} ± {100 * s.Linear10PctStd:F1} | {100 * s.Knn20_1Pct:F1} ± {100 * s.Knn20_1PctStd:F1} | " +
-                $"{s.Nmi:F3} | {s.Ari:F3} | {(s.Alignment is double a ? a.ToString("F3", c) : "–")} | {s.Uniformity:F3} | {s.EffectiveRank:F1}/{s.Dimensions} |");
+            var rows = records.Select(r => (Record: r, Scores: pick(r))).Where(p => p.Scores is not null).ToList();
+            if (rows.Count == 0) continue;
+            bool imbalanced = rows[0].Scores!.Imbalanced;
+            md.AppendLine();
+            md.AppendLine(c, $"## {title}");
+            md.AppendLine();
+            if (imbalanced)
+                md.AppendLine(c, $"Classes are imbalanced: the majority class is {100 * rows[0].Scores!.MajorityRate:F1}% of this split, so balanced accuracy, macro-F1{(rows[0].Scores!.Classes == 2 ? " and ROC-AUC" : "")} are shown too.\n");
+            var header = "| method | encoder | epochs | rec/s | linear | kNN-20 | kNN-200 | linear 1% | linear 10% | kNN-20 1% | NMI | ARI | align | uniform | eff. rank |";
+            if (imbalanced) header += " linear bal. acc | linear macro-F1 |" + (rows[0].Scores!.Classes == 2 ? " linear AUC |" : "") + " kNN-20 bal. acc | kNN-20 macro-F1 |";
+            md.AppendLine(header);
+            md.AppendLine(string.Concat(Enumerable.Repeat("|---", header.Count(ch => ch == '|') - 1)) + "|");
+            foreach (var (r, s) in rows)
+            {
+                md.Append(c, $"| {r.Method} | {r.Encoder} | {r.Epochs:F1} | {r.ImagesPerSecond:F0} | {100 * s!.Linear:F2} | {100 * s.Knn20:F2} | {100 * s.Knn200:F2} | " +
+                    $"{100 * s.Linear1Pct:F1} ± {100 * s.Linear1PctStd:F1} | {100 * s.Linear10Pct:F1} ± {100 * s.Linear10PctStd:F1} | {100 * s.Knn20_1Pct:F1} ± {100 * s.Knn20_1PctStd:F1} | " +
+                    $"{s.Nmi:F3} | {s.Ari:F3} | {(s.Alignment is double a ? a.ToString("F3", c) : "–")} | {s.Uniformity:F3} | {s.EffectiveRank:F1}/{s.Dimensions} |");
+                if (imbalanced)
+                {
+                    var linear = s.Probes.GetValueOrDefault("linear");
+                    var knn = s.Probes.GetValueOrDefault("knn20");
+                    md.Append(c, $" {100 * linear?.BalancedAccuracy:F2} | {100 * linear?.MacroF1:F2} |");
+                    if (s.Classes == 2) md.Append(c, $" {linear?.RocAuc:F3} |");
+                    md.Append(c, $" {100 * knn?.BalancedAccuracy:F2} | {100 * knn?.MacroF1:F2} |");
+                }
+                md.AppendLine();
+            }
         }
         return md.ToString();
     }

@@ -7,50 +7,92 @@ using static TorchSharp.torch;
 
 namespace Contramask.Evaluation;
 
-/// <summary>What <c>contramask evaluate</c> reports: the pretrained encoder beside the baselines, on the same split and protocol.</summary>
+/// <summary>What <c>contramask evaluate</c> reports: the pretrained encoder beside the baselines, on one split (<see cref="Split"/>) and protocol.</summary>
 public sealed record EvaluationReport(string Data, string Method, string Encoder, long PretrainSteps, int TrainCount, int TestCount,
     ProtocolScores Pretrained, ProtocolScores RandomInit, ProtocolScores? Raw)
 {
+    /// <summary>"val" (the validation slice, for choosing) or "test" (for publishing).</summary>
+    public string Split => Pretrained.Split;
     public IEnumerable<ProtocolScores> All => Raw is null ? [Pretrained, RandomInit] : [Pretrained, RandomInit, Raw];
 }
 
 /// <summary>
 /// Runs <see cref="EvaluationProtocol"/> on frozen features: a run's encoder, the same encoder with random
-/// weights, the raw inputs (pixels, or standardized numbers + one-hot categories). Alignment uses two
-/// contrastive-strength views of the first test records, the same views for every encoder, so the figures compare.
+/// weights, the raw inputs (pixels, or standardized numbers + one-hot categories), on the validation slice, the
+/// test split, or both. Alignment uses two contrastive-strength views of a seeded random sample of each scored
+/// split, the same views for every encoder, so the figures compare.
 /// </summary>
 public static class EncoderEvaluator
 {
-    public static ProtocolScores Score(Func<Tensor, Tensor> featurizer, string name, ISplits data, int seed = 0, Action<string>? progress = null)
+    public const string Validation = "val";
+    public const string Test = "test";
+
+    /// <summary>The split <paramref name="name"/> ("val" or "test") names, or a clear error when the data has none.</summary>
+    public static IRecordSet SplitOf(ISplits data, string name) => name switch
     {
-        var test = data.Test ?? throw new InvalidOperationException($"evaluation needs a test split ({data.Train.Source} has none)");
-        if (!data.Train.HasLabels || !test.HasLabels)
-            throw new InvalidOperationException($"evaluation needs labels in both splits ({data.Train.Source}, {test.Source})");
-        int classes = Math.Max(data.Train.ClassCount, test.ClassCount);
-        progress?.Invoke($"{name}: embedding {data.Train.Count + test.Count} records");
-        using var trainFeatures = EmbeddingExtractor.Extract(featurizer, data.Train);
-        using var testFeatures = EmbeddingExtractor.Extract(featurizer, test);
-        var sample = Enumerable.Range(0, Math.Min(EvaluationProtocol.HealthSample, test.Count)).ToArray();
-        using var g1 = new Generator((ulong)seed + 1);
-        var view = AlignmentView(test, g1);
-        using var first = EmbeddingExtractor.Extract(featurizer, test, sample, view: view);
-        using var second = EmbeddingExtractor.Extract(featurizer, test, sample, view: view);
-        return EvaluationProtocol.Run(name, trainFeatures, data.Train.Labels!, testFeatures, test.Labels!, classes, seed, (first, second), progress);
+        Validation => data.Validation ?? throw new InvalidOperationException(
+            $"{data.Train.Source} has no validation split; it is carved from the training split unless the data spec says val=0"),
+        Test => data.Test ?? throw new InvalidOperationException($"evaluation on the test split needs one ({data.Train.Source} has none)"),
+        _ => throw new ArgumentException($"unknown split '{name}'; expected val or test"),
+    };
+
+    /// <summary>Scores features on each split named in <paramref name="splits"/>, probes fitted once on the training split.</summary>
+    public static IReadOnlyList<ProtocolScores> Score(Func<Tensor, Tensor> featurizer, string name, ISplits data, IReadOnlyList<string> splits,
+        int seed = 0, Action<string>? progress = null)
+    {
+        var parts = splits.Select(s => (Name: s, Records: SplitOf(data, s))).ToList();
+        if (!data.Train.HasLabels || parts.Any(p => !p.Records.HasLabels))
+            throw new InvalidOperationException($"evaluation needs labels in the training split and in {string.Join(" and ", splits)} ({data.Train.Source})");
+        int classes = parts.Select(p => p.Records.ClassCount).Append(data.Train.ClassCount).Max();
+        using var scope = NewDisposeScope();
+        progress?.Invoke($"{name}: embedding {data.Train.Count + parts.Sum(p => p.Records.Count)} records");
+        var trainFeatures = EmbeddingExtractor.Extract(featurizer, data.Train);
+        var sets = new List<EvaluationSet>();
+        foreach (var (split, records) in parts)
+        {
+            var features = EmbeddingExtractor.Extract(featurizer, records);
+            var sample = EvaluationProtocol.HealthSampleOf(records.Count, seed);
+            using var g1 = new Generator((ulong)seed + 1);
+            var view = AlignmentView(records, g1);
+            var first = EmbeddingExtractor.Extract(featurizer, records, sample, view: view);
+            var second = EmbeddingExtractor.Extract(featurizer, records, sample, view: view);
+            sets.Add(new EvaluationSet(split, features, records.Labels!, (first, second), sample));
+        }
+        return EvaluationProtocol.Run(name, trainFeatures, data.Train.Labels!, sets, classes, seed, progress);
     }
 
-    /// <summary>Scores an encoder of a run with this config (in eval mode, restored afterwards).</summary>
-    public static ProtocolScores Score(Encoder encoder, string name, ISplits data, PretrainConfig config, int seed = 0, Action<string>? progress = null)
+    /// <summary>The test split only (the published figure).</summary>
+    public static ProtocolScores Score(Func<Tensor, Tensor> featurizer, string name, ISplits data, int seed = 0, Action<string>? progress = null) =>
+        Score(featurizer, name, data, [Test], seed, progress)[0];
+
+    /// <summary>
+    /// Scores an encoder of a run with this config, in eval mode and in float32 whatever precision it trained in
+    /// (as <c>evaluate</c> loads it), both restored afterwards.
+    /// </summary>
+    public static IReadOnlyList<ProtocolScores> Score(Encoder encoder, string name, ISplits data, PretrainConfig config, IReadOnlyList<string> splits,
+        int seed = 0, Action<string>? progress = null)
     {
         bool wasTraining = encoder.training;
+        var precision = encoder.modules().OfType<IMixedPrecisionModule>().Select(m => (Module: m, m.ComputeType)).ToList();
         encoder.eval();
-        try { return Score(ModelFactory.Featurizer(encoder, config, data.Train), name, data, seed, progress); }
-        finally { if (wasTraining) encoder.train(); }
+        foreach (var (module, _) in precision) module.ComputeType = null;
+        try { return Score(ModelFactory.Featurizer(encoder, config, data.Train), name, data, splits, seed, progress); }
+        finally
+        {
+            foreach (var (module, type) in precision) module.ComputeType = type;
+            if (wasTraining) encoder.train();
+        }
     }
 
+    public static ProtocolScores Score(Encoder encoder, string name, ISplits data, PretrainConfig config, int seed = 0, Action<string>? progress = null) =>
+        Score(encoder, name, data, config, [Test], seed, progress)[0];
+
     /// <summary>The raw-input baseline: pixels for images; standardized numbers, missing flags and one-hot categories for tables.</summary>
-    public static ProtocolScores ScoreRaw(ISplits data, int seed = 0, Action<string>? progress = null) => data.Train is TableDataset table
-        ? Score(EmbeddingExtractor.RawTableFeatures(new TableLayout(table.Schema)), "raw features", data, seed, progress)
-        : Score(EmbeddingExtractor.RawPixels, "raw pixels", data, seed, progress);
+    public static IReadOnlyList<ProtocolScores> ScoreRaw(ISplits data, IReadOnlyList<string> splits, int seed = 0, Action<string>? progress = null) => data.Train is TableDataset table
+        ? Score(EmbeddingExtractor.RawTableFeatures(new TableLayout(table.Schema)), "raw features", data, splits, seed, progress)
+        : Score(EmbeddingExtractor.RawPixels, "raw pixels", data, splits, seed, progress);
+
+    public static ProtocolScores ScoreRaw(ISplits data, int seed = 0, Action<string>? progress = null) => ScoreRaw(data, [Test], seed, progress)[0];
 
     /// <summary>Contrastive-strength views for the alignment metric: image augmentation, or SCARF corruption of rows.</summary>
     static Func<Tensor, Tensor> AlignmentView(IRecordSet records, Generator generator)
@@ -70,8 +112,9 @@ public static class EncoderEvaluator
     /// Evaluates a run folder's encoder, a random-init twin and (if asked) the raw inputs; writes
     /// <c>evaluation.json</c> into the run.
     /// </summary>
+    /// <param name="split">"test" (default: the figure to publish) or "val" (the one to choose by).</param>
     public static EvaluationReport EvaluateRun(string runFolder, ISplits? data = null, Action<string>? warn = null,
-        bool raw = true, Action<string>? progress = null)
+        bool raw = true, Action<string>? progress = null, string split = Test)
     {
         var (state, path) = Checkpoint.ReadState(runFolder, warn);
         var config = state.Config;
@@ -82,16 +125,17 @@ public static class EncoderEvaluator
         if (config.Table is not null && data.Train is TableDataset rows && !SameFeatures(config.Table, rows.Schema))
             throw new InvalidOperationException($"{data.Train.Source} was encoded with another schema than the run's; load it with the run's schema (DataSpec.LoadTable(config.Table))");
 
+        var evaluated = SplitOf(data, split);
         using var encoder = LoadEncoder(path, config, data.Train);
-        var pretrained = Score(encoder, "pretrained", data, config, config.Seed, progress);
+        var pretrained = Score(encoder, "pretrained", data, config, [split], config.Seed, progress)[0];
 
         manual_seed(config.Seed);
         using var randomEncoder = ModelFactory.BuildEncoder(config, data.Train);
-        var random = Score(randomEncoder, "random-init", data, config, config.Seed, progress);
-        var rawScores = raw ? ScoreRaw(data, config.Seed, progress) : null;
+        var random = Score(randomEncoder, "random-init", data, config, [split], config.Seed, progress)[0];
+        var rawScores = raw ? ScoreRaw(data, [split], config.Seed, progress)[0] : null;
 
         var report = new EvaluationReport(config.Data, config.Objective.Method.ToString().ToLowerInvariant(), config.Encoder.ToString(),
-            state.Step, data.Train.Count, data.Test!.Count, pretrained, random, rawScores);
+            state.Step, data.Train.Count, evaluated.Count, pretrained, random, rawScores);
         RunFiles.WriteAllTextAtomic(Path.Combine(runFolder, RunFiles.EvaluationFileName), JsonSerializer.Serialize(report, PretrainConfig.Json));
         return report;
     }

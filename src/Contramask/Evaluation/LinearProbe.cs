@@ -85,11 +85,17 @@ public sealed class LinearProbe : IDisposable
         return (Fit(features, labels, classes, best, seed: seed), best);
     }
 
-    public long[] Predict(Tensor features)
+    public long[] Predict(Tensor features) => Classify(features).Predicted;
+
+    /// <summary>Predicted classes, and with two classes each record's probability of class 1 (a score for ROC-AUC).</summary>
+    public (long[] Predicted, float[]? PositiveProbability) Classify(Tensor features)
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        return ((features - mean) / std).matmul(weight).add(bias, One).argmax(1).data<long>().ToArray();
+        var logits = ((features - mean) / std).matmul(weight).add(bias, One);
+        var predicted = logits.argmax(1).data<long>().ToArray();
+        var positive = logits.shape[1] == 2 ? logits.softmax(1)[.., 1].contiguous().data<float>().ToArray() : null;
+        return (predicted, positive);
     }
 
     public double Accuracy(Tensor features, long[] labels)

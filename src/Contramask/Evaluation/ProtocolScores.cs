@@ -3,12 +3,16 @@ using System.Text.Json.Serialization;
 namespace Contramask.Evaluation;
 
 /// <summary>
-/// Every number of the evaluation protocol for one set of embeddings (DESIGN.md §4). Accuracies are fractions
-/// of the test split; few-label figures are the mean (and standard deviation) over three stratified draws.
+/// Every number of the evaluation protocol for one set of embeddings on one split (<see cref="Split"/>: "val" or
+/// "test"; docs/EVALUATION.md). Accuracies are fractions of that split; few-label figures are the mean (and
+/// standard deviation) over three stratified draws. <see cref="Probes"/> adds, per probe, balanced accuracy,
+/// macro-F1 and (two classes) ROC-AUC.
 /// </summary>
 public sealed record ProtocolScores
 {
     public required string Name { get; init; }
+    /// <summary>Which split the figures come from: "val" (the validation slice of the training data) or "test".</summary>
+    [JsonPropertyName("split")] public string Split { get; init; } = "test";
     [JsonPropertyName("linear")] public double Linear { get; init; }
     /// <summary>The L2 penalty the full-label probe chose on its validation slice.</summary>
     [JsonPropertyName("linear_l2")] public double LinearL2 { get; init; }
@@ -28,5 +32,16 @@ public sealed record ProtocolScores
     [JsonPropertyName("uniformity")] public double Uniformity { get; init; }
     [JsonPropertyName("effective_rank")] public double EffectiveRank { get; init; }
     [JsonPropertyName("dimensions")] public int Dimensions { get; init; }
+    [JsonPropertyName("classes")] public int Classes { get; init; }
+    /// <summary>Share of the split's most common class: what always answering that class scores.</summary>
+    [JsonPropertyName("majority_rate")] public double MajorityRate { get; init; }
+    /// <summary>Per probe (linear, knn20, knn200, linear_1pct, …): accuracy, balanced accuracy, macro-F1, ROC-AUC.</summary>
+    [JsonPropertyName("probes")] public IReadOnlyDictionary<string, ClassificationScores> Probes { get; init; } = new Dictionary<string, ClassificationScores>();
     [JsonPropertyName("seconds")] public double Seconds { get; init; }
+
+    /// <summary>
+    /// Whether the split's classes are imbalanced enough that accuracy alone misleads: the largest class is more
+    /// than 1.5 times the share an even split would give it (a 72/28 two-class table: yes; MNIST: no).
+    /// </summary>
+    [JsonIgnore] public bool Imbalanced => Classes > 1 && MajorityRate > 1.5 / Classes;
 }

@@ -28,8 +28,8 @@ public static class EmbeddingExport
         return (config, data, encoder);
     }
 
-    /// <summary>Every record of the splits, training split first.</summary>
-    public static IEnumerable<IRecordSet> Parts(ISplits data) => data.Test is null ? [data.Train] : [data.Train, data.Test];
+    /// <summary>Every record of the splits: training, then validation, then test.</summary>
+    public static IEnumerable<IRecordSet> Parts(ISplits data) => data.All;
 
     /// <returns>The number of rows written.</returns>
     public static long Write(string runFolder, ISplits? data, string outPath, EmbeddingFormat? format = null, Action<long, long>? progress = null, int batchSize = 512)
