@@ -5,20 +5,23 @@ namespace Contramask.Tests;
 
 public class EvaluationTests
 {
-    static (Tensor Features, long[] Labels) Blobs(int perClass, int classes, int dim, float spread, int seed)
+    /// <summary>Gaussian blobs around class centres drawn with <paramref name="centreSeed"/>; the points themselves with <paramref name="pointSeed"/>.</summary>
+    static (Tensor Features, long[] Labels) Blobs(int perClass, int classes, int dim, float spread, int centreSeed, int pointSeed)
     {
-        using var g = new Generator((ulong)seed);
-        var centres = randn(classes, dim, generator: g) * 5;
+        using var centreGenerator = new Generator((ulong)centreSeed);
+        using var pointGenerator = new Generator((ulong)pointSeed);
+        var centres = randn(classes, dim, generator: centreGenerator) * 5;
         var labels = Enumerable.Range(0, classes * perClass).Select(i => (long)(i % classes)).ToArray();
-        var features = centres[tensor(labels)] + randn(labels.Length, dim, generator: g) * spread;
+        var features = centres[tensor(labels)] + randn(labels.Length, dim, generator: pointGenerator) * spread;
         return (features, labels);
     }
 
     [Fact]
     public void Linear_probe_separates_a_linearly_separable_set_perfectly()
     {
-        var (train, trainLabels) = Blobs(50, 4, 8, 0.3f, 1);
-        var (test, testLabels) = Blobs(20, 4, 8, 0.3f, 1);
+        // Test points are new draws around the same centres, never copies of training points.
+        var (train, trainLabels) = Blobs(50, 4, 8, 0.3f, centreSeed: 1, pointSeed: 10);
+        var (test, testLabels) = Blobs(20, 4, 8, 0.3f, centreSeed: 1, pointSeed: 11);
         using var probe = LinearProbe.Fit(train, trainLabels, 4);
         Assert.Equal(1.0, probe.Accuracy(train, trainLabels));
         Assert.Equal(1.0, probe.Accuracy(test, testLabels));
@@ -50,8 +53,45 @@ public class EvaluationTests
     [Fact]
     public void Knn_reaches_full_accuracy_on_separated_blobs()
     {
-        var (train, trainLabels) = Blobs(30, 5, 16, 0.2f, 3);
-        var (test, testLabels) = Blobs(10, 5, 16, 0.2f, 3);
+        var (train, trainLabels) = Blobs(30, 5, 16, 0.2f, centreSeed: 3, pointSeed: 30);
+        var (test, testLabels) = Blobs(10, 5, 16, 0.2f, centreSeed: 3, pointSeed: 31);
         Assert.Equal(1.0, KnnClassifier.Accuracy(train, trainLabels, test, testLabels, 20, 5));
+        // With labels shuffled away from the geometry, the same probe is at chance: it reads the neighbours, not the points.
+        var shuffled = trainLabels.ToArray();
+        new Random(1).Shuffle(shuffled);
+        Assert.InRange(KnnClassifier.Accuracy(train, shuffled, test, testLabels, 20, 5), 0.0, 0.5);
+    }
+
+    [Fact]
+    public void Imbalanced_labels_get_balanced_accuracy_macro_f1_and_roc_auc_that_expose_a_majority_class_guess()
+    {
+        // 73 of class 0, 27 of class 1; a probe that always says 0 scores 73% accuracy and nothing else.
+        var truth = Enumerable.Range(0, 100).Select(i => i < 73 ? 0 : 1).ToArray();
+        var always = ClassificationScores.Compute(truth, truth.Select(_ => 0L).ToArray(), 2, truth.Select(_ => 0.3f).ToArray());
+        Assert.Equal(0.73, always.Accuracy, 9);
+        Assert.Equal(0.5, always.BalancedAccuracy, 9);
+        Assert.Equal((2 * 0.73 / 1.73 + 0) / 2, always.MacroF1, 9);   // F1 of class 0 = 2·0.73·1/(0.73+1), of class 1 = 0
+        Assert.Equal(0.5, always.RocAuc!.Value, 9);                    // constant score: no ranking at all
+        // A perfect ranking with one error in the predictions.
+        var predicted = truth.Select((t, i) => i == 0 ? 1L : t).ToArray();
+        var scores = truth.Select((t, i) => t == 1 ? 0.9f : 0.1f + 0.001f * i).ToArray();
+        var good = ClassificationScores.Compute(truth, predicted, 2, scores);
+        Assert.Equal(0.99, good.Accuracy, 9);
+        Assert.Equal((72.0 / 73 + 1) / 2, good.BalancedAccuracy, 9);
+        Assert.Equal(1.0, good.RocAuc!.Value, 9);
+        // Ties count half: half the negatives tie with every positive.
+        var tied = ClassificationScores.AreaUnderRoc([0, 0, 1, 1], [0.5f, 0.1f, 0.5f, 0.5f]);
+        Assert.Equal(0.75, tied!.Value, 9);
+    }
+
+    [Fact]
+    public void Health_figures_use_a_seeded_random_sample_not_the_first_records()
+    {
+        // Folders list records class by class: the first 2,000 of 10,000 would all be class 0 and 1.
+        var sample = EvaluationProtocol.HealthSampleOf(10_000, seed: 4);
+        Assert.Equal(EvaluationProtocol.HealthSample, sample.Length);
+        Assert.Equal(sample, EvaluationProtocol.HealthSampleOf(10_000, seed: 4));
+        Assert.True(sample.Max() > 9_000 && sample.Min() < 1_000, "the sample must span the whole split");
+        Assert.Equal(sample.Length, sample.Distinct().Count());
     }
 }

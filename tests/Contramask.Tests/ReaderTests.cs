@@ -112,6 +112,31 @@ public class ReaderTests
         Assert.Equal(splits.Train.Labels, DigitsDataset.Load().Train.Labels);
     }
 
+    [Fact]
+    public void The_validation_slice_is_stratified_seeded_disjoint_and_never_pretrained_on()
+    {
+        var data = DataSpec.Parse("digits").Load();
+        var again = DataSpec.Parse("digits").Load();
+        var validation = data.Validation!;
+        Assert.Equal(validation.RecordIds, again.Validation!.RecordIds);
+        Assert.Equal(1438, data.Train.Count + validation.Count);            // carved from the 80% training split
+        Assert.Empty(validation.RecordIds!.Intersect(data.Train.RecordIds!));
+        Assert.Empty(validation.RecordIds!.Intersect(data.Test!.RecordIds!));
+        for (int c = 0; c < 10; c++)
+        {
+            double share = validation.Labels!.Count(l => l == c) / (double)(validation.Labels!.Count(l => l == c) + data.Train.Labels!.Count(l => l == c));
+            Assert.InRange(share, 0.08, 0.12);                                 // about 10% of every class
+        }
+        Assert.Null(DataSpec.Parse("digits,val=0").Load().Validation);
+        Assert.InRange(DataSpec.Parse("digits,val=0.3").Load().Validation!.Count, 420, 445);
+        Assert.NotEqual(validation.RecordIds, DataSpec.Parse("digits,seed=5").Load().Validation!.RecordIds);
+        // Pretraining draws its batches from the training part only.
+        var config = Training.PretrainConfig.DefaultsFor(data.Train, Objectives.Method.Masked) with { Epochs = 1, BatchSize = 100, Threads = 2 };
+        using var trainer = Training.Pretrainer.Start(config, Fixture.TempFolder(), data);
+        Assert.Equal(data.Train.Count / 100, trainer.StepsPerEpoch);
+        Assert.Same(data.Train, trainer.Data.Train);
+    }
+
     [Theory]
     [InlineData("mnist:dir", "unknown data kind")]
     [InlineData("idx", "needs a path")]

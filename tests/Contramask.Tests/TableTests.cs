@@ -17,7 +17,7 @@ public class TableTests
     [Fact]
     public void Schema_inference_finds_numbers_categories_missing_values_label_and_id()
     {
-        var data = LoadMixed();
+        var data = LoadMixed(",label=label,id=id,split=30,val=0");
         var schema = data.Train.Schema;
         Assert.Equal("label", schema.Label);
         Assert.Equal("id", schema.Id);
@@ -55,11 +55,15 @@ public class TableTests
     }
 
     [Fact]
-    public void Standardization_uses_the_training_rows_only()
+    public void Standardization_uses_the_training_rows_only_not_the_validation_slice_or_test()
     {
         var data = LoadMixed();
+        Assert.NotNull(data.Validation);
         var lines = File.ReadAllLines(Mixed).Skip(1).Select(l => l.Split(',')).ToArray();
-        var trainIncomes = lines.Take(30).Select(r => r[3]).Where(v => v != "?").Select(double.Parse).ToArray();
+        var trainIds = data.Train.RecordIds!.ToHashSet();
+        var trainIncomes = lines.Where(r => trainIds.Contains(r[0])).Select(r => r[3]).Where(v => v != "?").Select(double.Parse).ToArray();
+        var firstThirty = lines.Take(30).Select(r => r[3]).Where(v => v != "?").Select(double.Parse).ToArray();
+        Assert.NotEqual(firstThirty.Average(), trainIncomes.Average(), 6);   // the validation rows are left out
         var allIncomes = lines.Select(r => r[3]).Where(v => v != "?").Select(double.Parse).ToArray();
         var income = data.Train.Schema.Features.Single(c => c.Name == "income");
         Assert.Equal(trainIncomes.Average(), income.Mean, 6);
@@ -122,7 +126,7 @@ public class TableTests
     [Fact]
     public void Masks_repeat_with_the_seed()
     {
-        var data = LoadMixed();
+        var data = LoadMixed(",label=label,id=id,split=30,val=0");
         var layout = new TableLayout(data.Train.Schema);
         using var rows = data.Train.Batch(Enumerable.Range(0, 30).ToArray());
         Tensor CorruptWith(ulong seed)

@@ -11,7 +11,8 @@ public static class ValidationSplit
 
     /// <summary>
     /// Splits record positions 0…count−1 into training and validation (both ascending): round(fraction · n) of each
-    /// class, at most n − 1 so every class keeps a training record; without labels, a seeded random fraction.
+    /// class, at most n − 1 so every class keeps a training record; without labels, a seeded random fraction. Tiny
+    /// classes may give none (then there is no validation slice).
     /// </summary>
     /// <param name="labelOf">A record's class (any text), or null for unlabeled data.</param>
     public static (int[] Train, int[] Validation) Carve(int count, Func<int, string>? labelOf, double fraction, int seed)
@@ -28,7 +29,6 @@ public static class ValidationSplit
             int take = Math.Min(members.Length - 1, (int)Math.Round(members.Length * fraction));
             validation.AddRange(members[..Math.Max(0, take)]);
         }
-        if (validation.Count == 0) validation.Add(random.Next(count));
         var inValidation = new HashSet<int>(validation);
         return (Enumerable.Range(0, count).Where(i => !inValidation.Contains(i)).ToArray(), validation.Order().ToArray());
     }

@@ -16,7 +16,7 @@ public sealed class VisionTransformer : ImageEncoder
     readonly Linear patchEmbedding;
     readonly ModuleList<TransformerBlock> blocks;
     readonly LayerNorm norm;
-    readonly Tensor positions;
+    Tensor positions;
 
     public VisionTransformer(int channels, int height, int width, int patch, int dim, int depth, int heads) : base("vit")
     {
@@ -50,6 +50,8 @@ public sealed class VisionTransformer : ImageEncoder
         if (images.shape[2] != ImageHeight || images.shape[3] != ImageWidth)
             throw new ArgumentException($"this ViT was built for {ImageHeight}×{ImageWidth} images, got {images.shape[2]}×{images.shape[3]}");
         using var scope = NewDisposeScope();
+        // A non-persistent buffer is not moved by Module.to (TorchSharp moves only persistent ones): follow the input.
+        if (positions.device != images.device) positions = positions.to(images.device).DetachFromDisposeScope();
         var x = patchEmbedding.forward(Patches.Patchify(images, Patch)).add(positions, One);
         if (keepIndices is not null)
             x = x.gather(1, keepIndices.unsqueeze(-1).expand(-1, -1, Dim));

@@ -46,9 +46,7 @@ public sealed class FusionObjective : SelfSupervisedObjective
         var reconstructionTerm = reconstruction;
         if (denoise)
         {
-            // CAN predicts the added noise itself on the visible patches (never normalized per patch: that would
-            // erase its level σ, which the decoder is told).
-            var denoising = ReconstructionLoss.OnPatches(predictions, noise!, branch.Patch, OneMinus(mask.Mask), normalizeTargets: false);
+            var denoising = ReconstructionLoss.OnNoise(predictions, noise!, branch.Patch, OneMinus(mask.Mask));
             components["denoise"] = denoising;
             reconstructionTerm = Weighted(1 - Options.WeightNoise, reconstruction, Options.WeightNoise, denoising);
         }

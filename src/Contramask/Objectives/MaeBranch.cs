@@ -20,7 +20,7 @@ public sealed class MaeBranch : MaskedBranch
     readonly ModuleList<TransformerBlock> decoderBlocks;
     readonly LayerNorm decoderNorm;
     readonly Sequential noiseEmbedding;
-    readonly Tensor decoderPositions;
+    Tensor decoderPositions;
     readonly int decoderDim;
     readonly double noiseStdMax;
 
@@ -49,10 +49,9 @@ public sealed class MaeBranch : MaskedBranch
         using var scope = NewDisposeScope();
         var visible = encoder.EncodeVisible(images, mask.KeepIndices);
         var pooled = visible.mean([1]);
-        long n = visible.shape[0], hidden = mask.PatchCount - mask.VisibleCount;
-        var x = decoderEmbedding.forward(visible);
-        x = cat([x, maskToken.expand(n, hidden, decoderDim)], 1);
-        x = x.gather(1, mask.RestoreIndices.unsqueeze(-1).expand(-1, -1, decoderDim)).add(decoderPositions, One);
+        // A non-persistent buffer is not moved by Module.to (TorchSharp moves only persistent ones): follow the input.
+        if (decoderPositions.device != visible.device) decoderPositions = decoderPositions.to(visible.device).DetachFromDisposeScope();
+        var x = mask.Unshuffle(decoderEmbedding.forward(visible), maskToken).add(decoderPositions, One);
         if (noiseLevel is not null)
             x = x.add(noiseEmbedding.forward(NoiseFeatures(noiseLevel, noiseStdMax, decoderDim)).unsqueeze(1), One);
         foreach (var block in decoderBlocks) x = block.forward(x);

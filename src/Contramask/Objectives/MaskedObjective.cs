@@ -34,8 +34,7 @@ public sealed class MaskedObjective : SelfSupervisedObjective
             var (noisy, noise, level) = AddNoise(images);
             var (_, predictions) = branch.Forward(noisy, mask, level);
             var reconstruction = ReconstructionLoss.OnPatches(predictions, images, branch.Patch, mask.Mask, Options.NormalizeTargets);
-            // The noise itself is the target (CAN), not a per-patch normalized version of it.
-            var denoise = ReconstructionLoss.OnPatches(predictions, noise, branch.Patch, OneMinus(mask.Mask), normalizeTargets: false);
+            var denoise = ReconstructionLoss.OnNoise(predictions, noise, branch.Patch, OneMinus(mask.Mask));
             components["reconstruction"] = reconstruction;
             components["denoise"] = denoise;
             total = Weighted(1 - Options.WeightNoise, reconstruction, Options.WeightNoise, denoise);

@@ -21,4 +21,12 @@ public static class ReconstructionLoss
         var perPatch = Square(predictions - target).mean([-1]);
         return ((perPatch * weights).sum() / weights.sum().clamp_min(Of(1.0))).MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// CAN's denoising loss (Mishra et al. 2022, §3.3; reference <c>forward_loss</c>): mean squared error between the
+    /// predicted and the added noise itself on the visible patches. Never normalized per patch: that would erase
+    /// the noise level σ the decoder is told.
+    /// </summary>
+    public static Tensor OnNoise(Tensor predictions, Tensor noise, int patch, Tensor visible) =>
+        OnPatches(predictions, noise, patch, visible, normalizeTargets: false);
 }

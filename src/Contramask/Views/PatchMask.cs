@@ -38,6 +38,18 @@ public sealed class PatchMask : IDisposable
             : new PatchMask(keepIndices.to(device), restore.to(device), mask.to(device), gridHeight, gridWidth);
     }
 
+    /// <summary>
+    /// MAE's unshuffle (He et al. 2021, reference <c>forward_decoder</c>): the visible tokens (N×K×D, in
+    /// <see cref="KeepIndices"/> order) followed by <paramref name="fill"/> (1×1×D, the mask token) for every hidden
+    /// patch, put back into patch order by <see cref="RestoreIndices"/>: N×L×D.
+    /// </summary>
+    public Tensor Unshuffle(Tensor visible, Tensor fill)
+    {
+        long n = visible.shape[0], d = visible.shape[2];
+        var all = cat([visible, fill.expand(n, PatchCount - VisibleCount, d)], 1);
+        return all.gather(1, RestoreIndices.unsqueeze(-1).expand(-1, -1, d));
+    }
+
     /// <summary>The mask at pixel resolution, N×1×H×W (1 = hidden), for CNNs (SimMIM-style input masking).</summary>
     public Tensor PixelMask(int height, int width)
     {
