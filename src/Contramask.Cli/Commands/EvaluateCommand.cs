@@ -10,6 +10,9 @@ public static class EvaluateCommand
 {
     static readonly Option<string> Run = new("--run") { Description = "Run folder written by pretrain", Required = true };
     static readonly Option<string?> Data = new("--data") { Description = "Data spec to evaluate on (default: the run's own data)" };
+    static readonly Option<int?> ProbeEpochs = new("--probe-epochs") { Description = "Passes of the linear probe over its training features (default 100)" };
+    static readonly Option<string?> L2Grid = new("--l2-grid") { Description = "Comma-separated L2 penalties the linear probe chooses from on its validation slice (default 1e-6,1e-5,1e-4,1e-3,1e-2)" };
+    static readonly Option<bool> PretrainedOnly = new("--pretrained-only") { Description = "Score the run's encoder only (no random-init or raw-input baselines)" };
     static readonly Option<string> Split = new("--split") { Description = "val: the validation slice of the training data (to choose by); test: the test split (to publish)", DefaultValueFactory = _ => "test" };
 
     public static Command Create()
@@ -18,6 +21,9 @@ public static class EvaluateCommand
         command.Add(Run);
         command.Add(Data);
         command.Add(Split);
+        command.Add(ProbeEpochs);
+        command.Add(L2Grid);
+        command.Add(PretrainedOnly);
         command.SetAction(args =>
         {
             string runFolder = args.GetValue(Run)!;
@@ -30,7 +36,16 @@ public static class EvaluateCommand
                 "test" => EncoderEvaluator.Test,
                 var other => throw new ArgumentException($"unknown split '{other}'; expected val or test"),
             };
-            Print(EncoderEvaluator.EvaluateRun(runFolder, data, m => Cli.Warn(m), split: split));
+            var defaults = new ProbeSettings();
+            var probe = new ProbeSettings
+            {
+                Epochs = args.GetValue(ProbeEpochs) is int e ? (e is >= 1 and <= 10_000 ? e : throw new ArgumentOutOfRangeException(null, $"probe epochs {e} is out of range: expected 1 to 10000")) : defaults.Epochs,
+                L2Grid = args.GetValue(L2Grid) is string grid ? grid.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+                    .Select(v => double.TryParse(v, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var l2) && l2 >= 0
+                        ? l2 : throw new ArgumentException($"--l2-grid: '{v}' is not a non-negative number")).ToArray() : defaults.L2Grid,
+            };
+            bool only = args.GetValue(PretrainedOnly);
+            Print(EncoderEvaluator.EvaluateRun(runFolder, data, m => Cli.Warn(m), raw: !only, split: split, probe: probe, randomInit: !only));
             Cli.Info($"Written {Path.Combine(runFolder, Training.RunFiles.EvaluationFileName)}");
             return 0;
         });

@@ -9,11 +9,11 @@ namespace Contramask.Evaluation;
 
 /// <summary>What <c>contramask evaluate</c> reports: the pretrained encoder beside the baselines, on one split (<see cref="Split"/>) and protocol.</summary>
 public sealed record EvaluationReport(string Data, string Method, string Encoder, long PretrainSteps, int TrainCount, int TestCount,
-    ProtocolScores Pretrained, ProtocolScores RandomInit, ProtocolScores? Raw)
+    ProtocolScores Pretrained, ProtocolScores? RandomInit, ProtocolScores? Raw)
 {
     /// <summary>"val" (the validation slice, for choosing) or "test" (for publishing).</summary>
     public string Split => Pretrained.Split;
-    public IEnumerable<ProtocolScores> All => Raw is null ? [Pretrained, RandomInit] : [Pretrained, RandomInit, Raw];
+    public IEnumerable<ProtocolScores> All => new[] { Pretrained, RandomInit, Raw }.OfType<ProtocolScores>();
 }
 
 /// <summary>
@@ -38,7 +38,7 @@ public static class EncoderEvaluator
 
     /// <summary>Scores features on each split named in <paramref name="splits"/>, probes fitted once on the training split.</summary>
     public static IReadOnlyList<ProtocolScores> Score(Func<Tensor, Tensor> featurizer, string name, ISplits data, IReadOnlyList<string> splits,
-        int seed = 0, Action<string>? progress = null)
+        int seed = 0, Action<string>? progress = null, ProbeSettings? probe = null)
     {
         var parts = splits.Select(s => (Name: s, Records: SplitOf(data, s))).ToList();
         if (!data.Train.HasLabels || parts.Any(p => !p.Records.HasLabels))
@@ -58,7 +58,7 @@ public static class EncoderEvaluator
             var second = EmbeddingExtractor.Extract(featurizer, records, sample, view: view);
             sets.Add(new EvaluationSet(split, features, records.Labels!, (first, second), sample));
         }
-        return EvaluationProtocol.Run(name, trainFeatures, data.Train.Labels!, sets, classes, seed, progress);
+        return EvaluationProtocol.Run(name, trainFeatures, data.Train.Labels!, sets, classes, seed, progress, probe);
     }
 
     /// <summary>The test split only (the published figure).</summary>
@@ -70,13 +70,13 @@ public static class EncoderEvaluator
     /// (as <c>evaluate</c> loads it), both restored afterwards.
     /// </summary>
     public static IReadOnlyList<ProtocolScores> Score(Encoder encoder, string name, ISplits data, PretrainConfig config, IReadOnlyList<string> splits,
-        int seed = 0, Action<string>? progress = null)
+        int seed = 0, Action<string>? progress = null, ProbeSettings? probe = null)
     {
         bool wasTraining = encoder.training;
         var precision = encoder.modules().OfType<IMixedPrecisionModule>().Select(m => (Module: m, m.ComputeType)).ToList();
         encoder.eval();
         foreach (var (module, _) in precision) module.ComputeType = null;
-        try { return Score(ModelFactory.Featurizer(encoder, config, data.Train), name, data, splits, seed, progress); }
+        try { return Score(ModelFactory.Featurizer(encoder, config, data.Train), name, data, splits, seed, progress, probe); }
         finally
         {
             foreach (var (module, type) in precision) module.ComputeType = type;
@@ -88,9 +88,9 @@ public static class EncoderEvaluator
         Score(encoder, name, data, config, [Test], seed, progress)[0];
 
     /// <summary>The raw-input baseline: pixels for images; standardized numbers, missing flags and one-hot categories for tables.</summary>
-    public static IReadOnlyList<ProtocolScores> ScoreRaw(ISplits data, IReadOnlyList<string> splits, int seed = 0, Action<string>? progress = null) => data.Train is TableDataset table
-        ? Score(EmbeddingExtractor.RawTableFeatures(new TableLayout(table.Schema)), "raw features", data, splits, seed, progress)
-        : Score(EmbeddingExtractor.RawPixels, "raw pixels", data, splits, seed, progress);
+    public static IReadOnlyList<ProtocolScores> ScoreRaw(ISplits data, IReadOnlyList<string> splits, int seed = 0, Action<string>? progress = null, ProbeSettings? probe = null) => data.Train is TableDataset table
+        ? Score(EmbeddingExtractor.RawTableFeatures(new TableLayout(table.Schema)), "raw features", data, splits, seed, progress, probe)
+        : Score(EmbeddingExtractor.RawPixels, "raw pixels", data, splits, seed, progress, probe);
 
     public static ProtocolScores ScoreRaw(ISplits data, int seed = 0, Action<string>? progress = null) => ScoreRaw(data, [Test], seed, progress)[0];
 
@@ -114,7 +114,7 @@ public static class EncoderEvaluator
     /// </summary>
     /// <param name="split">"test" (default: the figure to publish) or "val" (the one to choose by).</param>
     public static EvaluationReport EvaluateRun(string runFolder, ISplits? data = null, Action<string>? warn = null,
-        bool raw = true, Action<string>? progress = null, string split = Test)
+        bool raw = true, Action<string>? progress = null, string split = Test, ProbeSettings? probe = null, bool randomInit = true)
     {
         var (state, path) = Checkpoint.ReadState(runFolder, warn);
         var config = state.Config;
@@ -127,12 +127,16 @@ public static class EncoderEvaluator
 
         var evaluated = SplitOf(data, split);
         using var encoder = LoadEncoder(path, config, data.Train);
-        var pretrained = Score(encoder, "pretrained", data, config, [split], config.Seed, progress)[0];
+        var pretrained = Score(encoder, "pretrained", data, config, [split], config.Seed, progress, probe)[0];
 
-        manual_seed(config.Seed);
-        using var randomEncoder = ModelFactory.BuildEncoder(config, data.Train);
-        var random = Score(randomEncoder, "random-init", data, config, [split], config.Seed, progress)[0];
-        var rawScores = raw ? ScoreRaw(data, [split], config.Seed, progress)[0] : null;
+        ProtocolScores? random = null;
+        if (randomInit)
+        {
+            manual_seed(config.Seed);
+            using var randomEncoder = ModelFactory.BuildEncoder(config, data.Train);
+            random = Score(randomEncoder, "random-init", data, config, [split], config.Seed, progress, probe)[0];
+        }
+        var rawScores = raw ? ScoreRaw(data, [split], config.Seed, progress, probe)[0] : null;
 
         var report = new EvaluationReport(config.Data, config.Objective.Method.ToString().ToLowerInvariant(), config.Encoder.ToString(),
             state.Step, data.Train.Count, evaluated.Count, pretrained, random, rawScores);

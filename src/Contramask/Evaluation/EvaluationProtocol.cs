@@ -37,7 +37,7 @@ public static class EvaluationProtocol
 
     /// <summary>Fits every probe once on the training features and scores it on each set.</summary>
     public static IReadOnlyList<ProtocolScores> Run(string name, Tensor trainFeatures, int[] trainLabels, IReadOnlyList<EvaluationSet> sets,
-        int classes, int seed = 0, Action<string>? progress = null)
+        int classes, int seed = 0, Action<string>? progress = null, ProbeSettings? probeSettings = null)
     {
         using var scope = NewDisposeScope();
         var clock = Stopwatch.StartNew();
@@ -56,7 +56,7 @@ public static class EvaluationProtocol
         }
 
         progress?.Invoke($"{name}: linear probe");
-        var (probe, l2) = LinearProbe.FitSelectingL2(trainFeatures, trainY, classes, seed);
+        var (probe, l2) = LinearProbe.FitSelectingL2(trainFeatures, trainY, classes, seed, settings: probeSettings);
         using (probe) Score("linear", probe.Classify);
         progress?.Invoke($"{name}: kNN");
         Score("knn20", q => KnnClassifier.Classify(trainFeatures, trainY, q, 20, classes));
@@ -70,7 +70,7 @@ public static class EvaluationProtocol
                 using var x = trainFeatures.index_select(0, tensor(subset.Select(i => (long)i).ToArray()));
                 var y = subset.Select(i => trainY[i]).ToArray();
                 string percent = $"{Math.Round(fraction * 100)}pct";
-                var (fewProbe, _) = LinearProbe.FitSelectingL2(x, y, classes, seed + draw);
+                var (fewProbe, _) = LinearProbe.FitSelectingL2(x, y, classes, seed + draw, settings: probeSettings);
                 using (fewProbe) Score($"linear_{percent}", fewProbe.Classify);
                 Score($"knn20_{percent}", q => KnnClassifier.Classify(x, y, q, 20, classes));
             }

@@ -55,15 +55,15 @@ public sealed class LinearProbe : IDisposable
             weight.detach().MoveToOuterDisposeScope(), bias.detach().MoveToOuterDisposeScope());
     }
 
-    /// <summary>The L2 penalties tried by <see cref="FitSelectingL2"/>.</summary>
-    public static readonly double[] L2Grid = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2];
 
     /// <summary>
     /// Picks the L2 penalty on a stratified validation slice of the training features (never the test split),
     /// then refits on all training features with it.
     /// </summary>
-    public static (LinearProbe Probe, double L2) FitSelectingL2(Tensor features, long[] labels, int classes, int seed = 0, double validationFraction = 0.1)
+    public static (LinearProbe Probe, double L2) FitSelectingL2(Tensor features, long[] labels, int classes, int seed = 0, double validationFraction = 0.1,
+        ProbeSettings? settings = null)
     {
+        settings ??= new ProbeSettings();
         var intLabels = labels.Select(l => (int)l).ToArray();
         var (trainIdx, validationIdx) = FewLabelSplit.TrainValidation(intLabels, validationFraction, seed);
         double best = 1e-4;
@@ -75,14 +75,14 @@ public sealed class LinearProbe : IDisposable
             var trainY = trainIdx.Select(i => labels[i]).ToArray();
             var validationY = validationIdx.Select(i => labels[i]).ToArray();
             double bestAccuracy = -1;
-            foreach (var l2 in L2Grid)
+            foreach (var l2 in settings.L2Grid)
             {
-                using var candidate = Fit(trainX, trainY, classes, l2, seed: seed);
+                using var candidate = Fit(trainX, trainY, classes, l2, settings.Epochs, seed: seed);
                 double accuracy = candidate.Accuracy(validationX, validationY);
                 if (accuracy > bestAccuracy) { bestAccuracy = accuracy; best = l2; }
             }
         }
-        return (Fit(features, labels, classes, best, seed: seed), best);
+        return (Fit(features, labels, classes, best, settings.Epochs, seed: seed), best);
     }
 
     public long[] Predict(Tensor features) => Classify(features).Predicted;
@@ -105,4 +105,14 @@ public sealed class LinearProbe : IDisposable
     }
 
     public void Dispose() { mean.Dispose(); std.Dispose(); weight.Dispose(); bias.Dispose(); }
+}
+
+/// <summary>
+/// How the linear probe is fitted: passes over its training features and the L2 penalties its validation slice
+/// chooses from. The defaults were chosen on the validation split of MNIST (docs/TUNING.md).
+/// </summary>
+public sealed record ProbeSettings
+{
+    public int Epochs { get; init; } = 100;
+    public IReadOnlyList<double> L2Grid { get; init; } = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2];
 }

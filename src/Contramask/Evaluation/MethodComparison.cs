@@ -30,7 +30,7 @@ public static class MethodComparison
             var result = runWithProgress is null ? trainer.Run(null, cancel) : runWithProgress(method, report => trainer.Run(report, cancel));
             if (result.Status == RunStatus.Interrupted) break;
             var report = EncoderEvaluator.EvaluateRun(folder, data, raw: false);
-            rows.Add(new ComparisonRow(method.ToString().ToLowerInvariant(), report.Encoder, result.Steps, result.Elapsed.TotalSeconds, report.Pretrained, report.RandomInit));
+            rows.Add(new ComparisonRow(method.ToString().ToLowerInvariant(), report.Encoder, result.Steps, result.Elapsed.TotalSeconds, report.Pretrained, report.RandomInit!));
         }
         return rows;
     }

@@ -102,7 +102,9 @@ public static class MiningReport
         using var json = JsonDocument.Parse(File.ReadAllText(path));
         var root = json.RootElement;
         var columns = new[] { "pretrained", "random_init", "raw" }.Where(n => root.TryGetProperty(n, out var v) && v.ValueKind == JsonValueKind.Object).ToList();
-        md.AppendLine("## Evaluation (frozen encoder, test split)");
+        if (columns.Count == 0) return;
+        string split = root.GetProperty(columns[0]).TryGetProperty("split", out var s) && s.GetString() == "val" ? "validation slice" : "test split";
+        md.AppendLine($"## Evaluation (frozen encoder, {split})");
         md.AppendLine();
         md.AppendLine("| metric | " + string.Join(" | ", columns.Select(n => root.GetProperty(n).GetProperty("name").GetString())) + " |");
         md.AppendLine("|---|" + string.Concat(columns.Select(_ => "---|")));
