@@ -59,6 +59,7 @@ public sealed class TemporaryScalarAnalyzer : DiagnosticAnalyzer
         (TensorType, "addcdiv", [TensorType, TensorType], "addcdiv(a, b, Scalars.One)"),
         (TensorType, "addcdiv_", [TensorType, TensorType], "addcdiv_(a, b, Scalars.One)"),
         (TensorType, "square", [], "x.mul(x) or pow(Scalars.Of(2L))"),
+        (TensorType, "ToScalar", [], "item<T>()"),
         (TensorType, "square_", [], "x.mul_(x)"),
         ("TorchSharp.torch", "square", null, "x.mul(x)"),
         ("TorchSharp.torch", "add", null, "a.add(b, Scalars.One)"),
@@ -66,6 +67,12 @@ public sealed class TemporaryScalarAnalyzer : DiagnosticAnalyzer
         ("TorchSharp.torch.nn", "BatchNorm1d", null, "Contramask.Models.BatchNorm"),
         ("TorchSharp.torch.nn", "BatchNorm2d", null, "Contramask.Models.BatchNorm"),
         ("TorchSharp.torch.nn", "BatchNorm3d", null, "Contramask.Models.BatchNorm"),
+        ("TorchSharp.TensorExtensionMethods", "ToScalar", null, "item<T>()"),
+        ("TorchSharp.TensorExtensionMethods", "ToHalf", null, "item<Half>()"),
+        ("TorchSharp.TensorExtensionMethods", "ToBFloat16", null, "item<BFloat16>()"),
+        ("TorchSharp.TensorExtensionMethods", "ToByte", null, "item<byte>()"),
+        ("TorchSharp.TensorExtensionMethods", "ToSByte", null, "item<sbyte>()"),
+        ("TorchSharp.TensorExtensionMethods", "ToInt16", null, "item<short>()"),
         ("TorchSharp.TensorExtensionMethods", "ToSingle", null, "item<float>()"),
         ("TorchSharp.TensorExtensionMethods", "ToDouble", null, "item<double>()"),
         ("TorchSharp.TensorExtensionMethods", "ToInt32", null, "item<int>()"),
@@ -137,7 +144,15 @@ public sealed class TemporaryScalarAnalyzer : DiagnosticAnalyzer
         var invocation = (IInvocationOperation)context.Operation;
         var method = invocation.TargetMethod.ReducedFrom ?? invocation.TargetMethod;
         string type = FullName(method.ContainingType);
-        if (method.Name == "ToScalar" && type == "TorchSharp.ScalarExtensionMethods")
+        // torch.arange(stop) and arange(start, stop) make the missing start 0 and step 1 as temporary Scalars.
+        if (method.Name == "arange" && type == "TorchSharp.torch" && method.Parameters.Count(p => FullName(p.Type) == ScalarType) < 3)
+        {
+            context.ReportDiagnostic(Diagnostic.Create(InternalTemporaryScalar, invocation.Syntax.GetLocation(),
+                "arange(stop) / arange(start, stop)", "arange(start, stop, step) with held Scalars: arange(Scalars.Of(0L), Scalars.Of(n), Scalars.One)"));
+            return;
+        }
+        bool fresh = method.Name == "Fresh" && type == "Contramask.Runtime.Scalars";
+        if (fresh || method.Name == "ToScalar" && type == "TorchSharp.ScalarExtensionMethods")
         {
             // Held when it initializes a local or is assigned to a variable; a temporary when passed straight on.
             var parent = invocation.Parent;

@@ -102,7 +102,7 @@ public class MetricTests
         var (probe, l2) = LinearProbe.FitSelectingL2(features, labels, 3);
         using (probe)
         {
-            Assert.Contains(l2, LinearProbe.L2Grid);
+            Assert.Contains(l2, new ProbeSettings().L2Grid);
             Assert.True(probe.Accuracy(features, labels) > 0.9);
         }
     }

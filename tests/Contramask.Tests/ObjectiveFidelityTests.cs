@@ -91,13 +91,14 @@ public class ObjectiveFidelityTests
         var lines = new List<string> { string.Join(",", Enumerable.Range(0, columns).Select(c => $"f{c}")) };
         for (int r = 0; r < rows; r++) lines.Add(string.Join(",", Enumerable.Range(0, columns).Select(c => (r * 100 + c + 0.5).ToString(System.Globalization.CultureInfo.InvariantCulture))));
         File.WriteAllLines(path, lines);
-        return DataSpec.Parse($"csv:{path},test=0.1,val=0").LoadTable();
+        return DataSpec.Parse($"csv:{path},test=0.1,val=0.2").LoadTable();
     }
 
     [Fact]
     public void Scarf_anchor_is_the_clean_row_and_the_positive_has_exactly_floor_cF_features_from_other_training_rows()
     {
-        var data = UniqueTable(60, 7);
+        var data = UniqueTable(80, 7);
+        var validationValues = data.Validation!.Values.ToHashSet();
         var config = PretrainConfig.DefaultsFor(data.Train, Method.Contrastive) with { TableViews = new TableViewOptions { CorruptionRate = 0.6 } };
         using var g = new Generator(3);
         var makeView = ModelFactory.ViewMaker(config, data.Train, g);
@@ -120,7 +121,8 @@ public class ObjectiveFidelityTests
                 float v = values[i * f + c];
                 if (v == original[i * f + c]) continue;
                 changed++;
-                // From the same column of another training row, never from the row itself.
+                // From the same column of another training row, never from the row itself, never from the validation slice.
+                Assert.DoesNotContain(v, validationValues);
                 var donors = Enumerable.Range(0, n).Where(r => pool[r * f + c] == v).ToList();
                 Assert.Single(donors);
                 Assert.NotEqual(indices[i], donors[0]);
@@ -145,6 +147,26 @@ public class ObjectiveFidelityTests
             Assert.True(Tensors.Same(differs.to(ScalarType.Float32), changed));
             // About 30% of cells were drawn, but clearly fewer changed: the target is x̃ ≠ x, not the mask.
             Assert.InRange(changed.mean().item<float>(), 0.05, 0.27);
+        }
+    }
+
+    [Theory]
+    [InlineData(Method.Masked)]
+    [InlineData(Method.Fusion)]
+    public void Vime_sees_the_clean_row_so_its_targets_are_changes_and_noise_comes_after_corruption(Method method)
+    {
+        // The view a masked or fused table objective receives is the row itself: noise added before corruption would make
+        // every drawn numeric cell "changed" (the drawn mask again) and leave replaced cells noise-free, a giveaway.
+        var data = DataSpec.Parse($"csv:{Fixture.Path("tables", "mixed.csv")},label=label,id=id,split=30").LoadTable();
+        var config = PretrainConfig.DefaultsFor(data.Train, method);
+        using var g = new Generator(3);
+        var makeView = ModelFactory.ViewMaker(config, data.Train, g);
+        var indices = Enumerable.Range(0, 12).ToArray();
+        using var rows = data.Train.Inputs(indices);
+        for (int view = 0; view < 2; view++)
+        {
+            using var made = makeView(rows, indices, view);
+            Assert.True(Tensors.Same(made, rows));
         }
     }
 

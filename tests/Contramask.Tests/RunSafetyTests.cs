@@ -35,7 +35,8 @@ public class RunSafetyTests
     {
         var data = DigitsDataset.Load();
         var small = data with { Train = data.Train.Subset(Enumerable.Range(0, 256).ToArray()) };
-        var config = PretrainConfig.DefaultsFor(small.Train, Method.Contrastive) with { Epochs = 2, BatchSize = 64, Threads = 2 };
+        // One thread: libtorch's CPU convolution backward is not bit-repeatable with two (docs/ENGINEERING.md).
+        var config = PretrainConfig.DefaultsFor(small.Train, Method.Contrastive) with { Epochs = 2, BatchSize = 64, Threads = 1 };
         var straightFolder = Fixture.TempFolder();
         Dictionary<string, float[]> straight;
         using (var t = Pretrainer.Start(config, straightFolder, small)) { t.Run(); straight = Buffers(t.Objective); }
@@ -50,10 +51,36 @@ public class RunSafetyTests
             Assert.True(values.Zip(after[name]).All(p => Math.Abs(p.First - p.Second) <= 1e-4 * (1 + Math.Abs(p.First))), $"{name} differs after resume");
     }
 
+    [Fact]
+    public void Extending_an_interrupted_run_continues_from_the_rate_it_had_reached()
+    {
+        var data = DigitsDataset.Load();
+        var small = data with { Train = data.Train.Subset(Enumerable.Range(0, 256).ToArray()) };
+        var config = PretrainConfig.DefaultsFor(small.Train, Method.Masked) with { Epochs = 10, BatchSize = 64, Threads = 2 };   // 40 steps
+        var folder = Fixture.TempFolder();
+        var rates = new List<double>();
+        using var cancel = new CancellationTokenSource();
+        using (var t = Pretrainer.Start(config, folder, small)) t.Run(p => { rates.Add(p.LearningRate); if (p.Step == 20) cancel.Cancel(); }, cancel.Token);
+        var extended = new List<double>();
+        using (var t = Pretrainer.Resume(folder, small, adjust: c => c with { Epochs = 20 })) t.Run(p => extended.Add(p.LearningRate));
+        Assert.Equal(60, extended.Count);
+        // Halfway through, the rate is about half the peak; the old schedule (step 21 of 80) would jump back near it.
+        double halfway = rates[^1], stepDrop = rates[^2] - rates[^1];
+        Assert.InRange(halfway, config.LearningRate * 0.4, config.LearningRate * 0.6);
+        // The next rate is where the old schedule would have gone next (one step's decrease), not back up.
+        Assert.InRange(extended[0], halfway - 1.5 * stepDrop, halfway);
+        Assert.True(extended.Zip(extended.Skip(1)).All(p => p.Second <= p.First + 1e-12), "the extended schedule must not rise");
+        Assert.InRange(extended[^1], config.LearningRate * LearningRateSchedule.FinalFraction * 0.999, config.LearningRate * 0.05);
+        // Lowering the peak after an extension lowers the extended schedule too (what --resume --lr does after a divergence).
+        var lowered = new List<double>();
+        using (var t = Pretrainer.Resume(folder, small, adjust: c => c with { Epochs = 30, LearningRate = c.LearningRate / 10 })) t.Run(p => lowered.Add(p.LearningRate));
+        Assert.True(lowered[0] <= extended[^1] / 10 * 1.01, $"{lowered[0]:G3} after lowering the peak tenfold from {extended[^1]:G3}");
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
-    public void Extending_a_run_continues_the_learning_rate_without_a_jump(bool budgeted)
+    public void Extending_a_finished_run_continues_the_learning_rate_without_a_jump(bool budgeted)
     {
         var data = DigitsDataset.Load();
         var small = data with { Train = data.Train.Subset(Enumerable.Range(0, 256).ToArray()) };
@@ -75,6 +102,15 @@ public class RunSafetyTests
         Assert.InRange(extended[0], floor * 0.999, last * 1.001);
         Assert.True(extended.Max() <= last * 1.001, $"rate jumped from {last:G3} to {extended.Max():G3}");
         for (int i = 1; i < extended.Count; i++) Assert.True(extended[i] <= extended[i - 1] + 1e-12, "the extended schedule must not rise");
+    }
+
+    [Fact]
+    public void A_new_peak_rate_alone_rescales_an_extended_schedule()
+    {
+        var config = new PretrainConfig { Epochs = 20, LearningRate = 1e-3, Extension = new ScheduleExtension(40, 30, 4e-4) };
+        double before = LearningRateSchedule.At(config, 50, 0, stepsPerEpoch: 4);
+        var lowered = LearningRateSchedule.Continue(config, config with { LearningRate = 1e-4 }, 50, 0, stepsPerEpoch: 4);
+        Assert.Equal(before / 10, LearningRateSchedule.At(lowered, 50, 0, stepsPerEpoch: 4), 12);
     }
 
     [Fact]

@@ -91,8 +91,9 @@ public class ScalarLifetimeTests
             var map = Tsne.Embed(test, iterations: 60);
             var outliers = OutlierScores.Compute(test);
             var (neighbours, _) = NearestNeighbours.Find(test, 5);
-            return string.Join(";", scores with { Seconds = 0 }, string.Join(",", map.Cast<float>()), string.Join(",", outliers),
-                string.Join(",", neighbours.SelectMany(n => n)));
+            // Every figure of the protocol (its JSON, per-probe scores included), the map, outliers and neighbours.
+            return string.Join(";", System.Text.Json.JsonSerializer.Serialize(scores with { Seconds = 0 }, PretrainConfig.Json),
+                string.Join(",", map.Cast<float>()), string.Join(",", outliers), string.Join(",", neighbours.SelectMany(n => n)));
         }
         var quiet = Everything();
         var pressed = UnderCollectionPressure(Everything);

@@ -12,6 +12,7 @@ public static class EvaluateCommand
     static readonly Option<string?> Data = new("--data") { Description = "Data spec to evaluate on (default: the run's own data)" };
     static readonly Option<int?> ProbeEpochs = new("--probe-epochs") { Description = "Passes of the linear probe over its training features (default 100)" };
     static readonly Option<string?> L2Grid = new("--l2-grid") { Description = "Comma-separated L2 penalties the linear probe chooses from on its validation slice (default 1e-6,1e-5,1e-4,1e-3,1e-2)" };
+    static readonly Option<bool> RecalibrateBatchNorm = new("--recalibrate-bn") { Description = "Re-estimate the encoder's BatchNorm statistics on clean training images before scoring (what pretraining does after masked or fused objectives on a CNN; for comparisons on the same weights)" };
     static readonly Option<bool> PretrainedOnly = new("--pretrained-only") { Description = "Score the run's encoder only (no random-init or raw-input baselines)" };
     static readonly Option<string> Split = new("--split") { Description = "val: the validation slice of the training data (to choose by); test: the test split (to publish)", DefaultValueFactory = _ => "test" };
 
@@ -24,6 +25,7 @@ public static class EvaluateCommand
         command.Add(ProbeEpochs);
         command.Add(L2Grid);
         command.Add(PretrainedOnly);
+        command.Add(RecalibrateBatchNorm);
         command.SetAction(args =>
         {
             string runFolder = args.GetValue(Run)!;
@@ -45,7 +47,8 @@ public static class EvaluateCommand
                         ? l2 : throw new ArgumentException($"--l2-grid: '{v}' is not a non-negative number")).ToArray() : defaults.L2Grid,
             };
             bool only = args.GetValue(PretrainedOnly);
-            Print(EncoderEvaluator.EvaluateRun(runFolder, data, m => Cli.Warn(m), raw: !only, split: split, probe: probe, randomInit: !only));
+            Print(EncoderEvaluator.EvaluateRun(runFolder, data, m => Cli.Warn(m), raw: !only, split: split, probe: probe, randomInit: !only,
+                recalibrateBatchNorm: args.GetValue(RecalibrateBatchNorm)));
             Cli.Info($"Written {Path.Combine(runFolder, Training.RunFiles.EvaluationFileName)}");
             return 0;
         });

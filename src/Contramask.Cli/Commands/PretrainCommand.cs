@@ -16,41 +16,60 @@ public static class PretrainCommand
     static readonly Option<string?> Id = new("--id") { Description = "Tables: the record-id column (kept out of the features)" };
     static readonly Option<string?> Schema = new("--schema") { Description = "Tables: JSON file overriding inferred column kinds: {\"columns\": {\"zip\": \"categorical\", \"notes\": \"ignore\"}}" };
     static readonly Option<string> MethodOption = new("--method") { Description = "contrastive | masked | fusion (supervised: the labelled baseline)", DefaultValueFactory = _ => "fusion" };
-    static readonly Option<string?> EncoderOption = new("--encoder") { Description = "Images: convnet (default) | resnet18 | vit-mini | vit-tiny | vit-small; tables: mlp (default) | ft-transformer" };
-    static readonly Option<string?> Out = new("--out") { Description = "Run folder (default runs/METHOD-ENCODER)" };
-    static readonly Option<bool> Resume = new("--resume") { Description = "Continue the run in --out from its last checkpoint" };
+    static readonly Option<string?> EncoderOption = new("--encoder") { Description = "Images: convnet | resnet18 | vit-mini | vit-tiny | vit-small; tables: mlp | ft-transformer" };
+    static readonly Option<string?> Out = new("--out") { Description = "Run folder" };
+    static readonly Option<bool> Resume = new("--resume") { Description = "Continue the run in --out from its last checkpoint; with --epochs or --budget, extend it (the learning rate continues from where it was, so extending a finished run trains at its final, lowest rate)" };
     static readonly Option<bool> Overwrite = new("--overwrite") { Description = "Delete the run already in --out (its checkpoints, metrics, evaluation) and start a new one" };
-    static readonly Option<int?> Epochs = new("--epochs") { Description = "Passes over the training data (default: about 1,000 steps)" };
+    static readonly Option<int?> Epochs = new("--epochs") { Description = "Passes over the training data" };
     static readonly Option<double?> Budget = new("--budget") { Description = "Wall-clock budget in minutes; the LR schedule is fitted to it" };
-    static readonly Option<int?> BatchSize = new("--batch-size") { Description = "Images per step (default 256)" };
-    static readonly Option<double?> LearningRate = new("--lr") { Description = "Peak AdamW learning rate" };
-    static readonly Option<double?> WeightDecay = new("--weight-decay") { Description = "AdamW weight decay (default 0.05)" };
-    static readonly Option<double?> Temperature = new("--temperature") { Description = "InfoNCE temperature τ (default 0.2)" };
-    static readonly Option<double?> MaskRatio = new("--mask-ratio") { Description = "Fraction of patches hidden (default: masked 0.75 ViT / 0.6 CNN, fusion 0.5 ViT / 0.25 CNN)" };
-    static readonly Option<double?> ContrastiveWeight = new("--contrastive-weight") { Description = "Fusion: weight of the InfoNCE term (default 1)" };
-    static readonly Option<double?> ReconstructionWeight = new("--reconstruction-weight") { Description = "Fusion: weight of the reconstruction term (default 1)" };
-    static readonly Option<double?> NoiseWeight = new("--noise-weight") { Description = "Share of CAN's denoising term in the reconstruction weight, 0–1 (default 0 = off)" };
+    static readonly Option<int?> BatchSize = new("--batch-size") { Description = "Records per step" };
+    static readonly Option<double?> LearningRate = new("--lr") { Description = "Peak AdamW learning rate (β = 0.9, 0.95; warm-up 5% then cosine; clip norm 3)" };
+    static readonly Option<double?> WeightDecay = new("--weight-decay") { Description = "AdamW weight decay (weight matrices and kernels only)" };
+    static readonly Option<double?> Temperature = new("--temperature") { Description = "InfoNCE temperature τ" };
+    static readonly Option<double?> MaskRatio = new("--mask-ratio") { Description = "Fraction of patches hidden (tables: each cell's masking probability)" };
+    static readonly Option<double?> ContrastiveWeight = new("--contrastive-weight") { Description = "Fusion: weight of the InfoNCE term w_nce" };
+    static readonly Option<double?> ReconstructionWeight = new("--reconstruction-weight") { Description = "Fusion: weight of the reconstruction term w_rec" };
+    static readonly Option<double?> NoiseWeight = new("--noise-weight") { Description = "Share w_noise of CAN's denoising term in the reconstruction weight, 0–1" };
     static readonly Option<int?> MaskedViews = new("--masked-views") { Description = "Fusion: 2 = mask both views (CAN), 1 = mask the first and contrast it with the clean second" };
-    static readonly Option<double?> CorruptionRate = new("--corruption-rate") { Description = "Tables, contrastive: fraction of each row's features replaced from other rows (SCARF, default 0.3)" };
-    static readonly Option<string?> TableViews = new("--table-views") { Description = "Tables, contrastive: scarf (clean anchor, corrupted positive; default) | two-corrupted (both views corrupted, NT-Xent)" };
+    static readonly Option<double?> CorruptionRate = new("--corruption-rate") { Description = "Tables, contrastive: fraction c of each row's features replaced from other training rows (SCARF replaces exactly ⌊c·F⌋)" };
     static readonly Option<bool> NoBatchNormRecalibration = new("--no-bn-recalibration") { Description = "Masked/fusion on a CNN: keep BatchNorm's statistics of masked images instead of re-estimating them on clean ones" };
     static readonly Option<double?> CropScaleMin = new("--crop-scale-min") { Description = "Smallest random crop, as a fraction of the image area" };
-    static readonly Option<int?> Patch = new("--patch") { Description = "Patch side for masks and ViT tokens (default from the image size)" };
+    static readonly Option<int?> Patch = new("--patch") { Description = "Patch side for masks and ViT tokens" };
     static readonly Option<double?> Width = new("--width") { Description = "Encoder width multiplier (ResNet-18, ConvNet)" };
-    static readonly Option<int> Seed = new("--seed") { Description = "Random seed", DefaultValueFactory = _ => 42 };
-    static readonly Option<int> Threads = new("--threads") { Description = "CPU threads (0 = all cores)", DefaultValueFactory = _ => 0 };
-    static readonly Option<string> Device = new("--device") { Description = "cpu, or cuda[:N] with a CUDA build of libtorch", DefaultValueFactory = _ => "cpu" };
-    static readonly Option<string?> PrecisionOption = new("--precision") { Description = "auto (default: mixed bf16 for ViTs on CPUs with native bf16) | fp32 | bf16" };
+    static readonly Option<int> Seed = new("--seed") { Description = "Random seed", DefaultValueFactory = _ => new PretrainConfig().Seed };
+    static readonly Option<int> Threads = new("--threads") { Description = "CPU threads (0 = all cores)", DefaultValueFactory = _ => new PretrainConfig().Threads };
+    static readonly Option<string> Device = new("--device") { Description = "cpu, or cuda[:N] with a CUDA build of libtorch", DefaultValueFactory = _ => new PretrainConfig().Device };
+    static readonly Option<string?> PrecisionOption = new("--precision") { Description = "auto (mixed bf16 for ViTs on CPUs with native bf16, else fp32) | fp32 | bf16" };
     static readonly Option<bool> LowMemory = new("--low-memory") { Description = "Return freed memory to the system after every step: peak memory near PyTorch's, slower for small CNNs" };
-    static readonly Option<int?> KeepCheckpoints = new("--keep-checkpoints") { Description = "How many checkpoints to keep as fallbacks (default 2)" };
+    static readonly Option<int?> KeepCheckpoints = new("--keep-checkpoints") { Description = "How many checkpoints to keep as fallbacks (one is written every minute)" };
     static readonly Option<bool> NoEval = new("--no-eval") { Description = "Skip the kNN / linear-probe evaluation at the end" };
     static readonly Option<bool> Quiet = new("--quiet") { Description = "No progress bar" };
+
+    static readonly Option[] All = [Data, Label, Id, Schema, MethodOption, EncoderOption, Out, Resume, Overwrite, Epochs, Budget, BatchSize, LearningRate, WeightDecay,
+        Temperature, MaskRatio, ContrastiveWeight, ReconstructionWeight, NoiseWeight, MaskedViews, CorruptionRate, NoBatchNormRecalibration, CropScaleMin,
+        Patch, Width, Seed, Threads, Device, PrecisionOption, LowMemory, KeepCheckpoints, NoEval, Quiet];
+
+    /// <summary>What each option means, without its default (which comes from the code: <see cref="PretrainDefaults"/>).</summary>
+    static readonly Dictionary<Option, string> Meanings = All.ToDictionary(o => o, o => o.Description ?? "");
+
+    /// <summary>The README's option table, generated: a test fails when the README's copy differs.</summary>
+    public static string OptionsMarkdown()
+    {
+        var defaults = PretrainDefaults.Describe();
+        var md = new System.Text.StringBuilder("| option | meaning | default |\n|---|---|---|\n");
+        foreach (var option in All)
+            md.Append($"| `{option.Name}` | {Meanings[option].Replace("|", "\\|")} | {defaults.GetValueOrDefault(option.Name, "")} |\n");
+        return md.ToString();
+    }
 
     public static Command Create()
     {
         var command = new Command("pretrain", "Pretrain an encoder on unlabeled images or table rows (labels, if any, are never used)");
+        var defaults = PretrainDefaults.Describe();
+        foreach (var option in All)
+            option.Description = defaults.TryGetValue(option.Name, out var d) ? $"{Meanings[option]} (default: {d.Replace("`", "")})" : Meanings[option];
         foreach (var option in new Option[] { Data, Label, Id, Schema, MethodOption, EncoderOption, Out, Resume, Overwrite, Epochs, Budget, BatchSize, LearningRate, WeightDecay,
-                     Temperature, MaskRatio, ContrastiveWeight, ReconstructionWeight, NoiseWeight, MaskedViews, CorruptionRate, TableViews, NoBatchNormRecalibration, CropScaleMin, Patch, Width, Seed, Threads, Device, PrecisionOption, LowMemory, KeepCheckpoints, NoEval, Quiet })
+                     Temperature, MaskRatio, ContrastiveWeight, ReconstructionWeight, NoiseWeight, MaskedViews, CorruptionRate, NoBatchNormRecalibration, CropScaleMin, Patch, Width, Seed, Threads, Device, PrecisionOption, LowMemory, KeepCheckpoints, NoEval, Quiet })
             command.Add(option);
         command.SetAction(Run);
         return command;
@@ -75,8 +94,14 @@ public static class PretrainCommand
             double? budget = args.GetValue(Budget);
             double? lr = args.GetValue(LearningRate);
             // A resumed run may be extended (--epochs, --budget) or continued with a lower learning rate after divergence (--lr).
+            // As for a new run: a budget alone lets time end the run, an epoch count alone drops the budget.
             Func<PretrainConfig, PretrainConfig>? extend = epochs is null && budget is null && lr is null ? null
-                : c => c with { Epochs = epochs ?? c.Epochs, BudgetMinutes = budget ?? c.BudgetMinutes, LearningRate = lr ?? c.LearningRate };
+                : c => c with
+                {
+                    Epochs = epochs ?? (budget is not null ? 100_000 : c.Epochs),
+                    BudgetMinutes = budget ?? (epochs is not null ? null : c.BudgetMinutes),
+                    LearningRate = lr ?? c.LearningRate,
+                };
             trainer = Pretrainer.Resume(runFolder, warn: m => Cli.Warn(m), adjust: extend);
             Cli.Info($"Resuming {runFolder} at step {trainer.Step} ({trainer.Config.Objective.Method}, {trainer.Config.Encoder})");
         }
@@ -130,7 +155,6 @@ public static class PretrainCommand
             TableViews = config.TableViews with
             {
                 CorruptionRate = args.GetValue(CorruptionRate) ?? config.TableViews.CorruptionRate,
-                Contrastive = args.GetValue(TableViews) is string v ? ParseTableViews(v) : config.TableViews.Contrastive,
             },
             RecalibrateBatchNorm = !args.GetValue(NoBatchNormRecalibration) && config.RecalibrateBatchNorm,
             // With a budget and no epoch count, time alone ends the run.
@@ -147,13 +171,6 @@ public static class PretrainCommand
             LowMemory = args.GetValue(LowMemory) || config.LowMemory,
         };
     }
-
-    public static Views.TableContrastiveViews ParseTableViews(string name) => name.ToLowerInvariant() switch
-    {
-        "scarf" => Views.TableContrastiveViews.Scarf,
-        "two-corrupted" => Views.TableContrastiveViews.TwoCorrupted,
-        _ => throw new ArgumentException($"unknown table views '{name}'; expected scarf or two-corrupted"),
-    };
 
     public static Precision ParsePrecision(string name) => name.ToLowerInvariant() switch
     {

@@ -55,6 +55,13 @@ public sealed record DataSpec(string Kind, string? Path, IReadOnlyDictionary<str
         return result;
     }
 
+    /// <summary>The spec <paramref name="spec"/> names, or null when it is not one.</summary>
+    public static DataSpec? TryParse(string spec)
+    {
+        try { return Parse(spec); }
+        catch (ArgumentException) { return null; }
+    }
+
     void Validate()
     {
         if (IntOption("size") is int s && (s < 4 || s > 1024)) throw new ArgumentException($"size={s} is out of range: expected 4 to 1024");
@@ -191,6 +198,22 @@ public sealed record DataSpec(string Kind, string? Path, IReadOnlyDictionary<str
         if (held.Length > 0)
             splits = splits with { Train = train.Subset(kept, train.Source), Validation = train.Subset(held, train.Source + "/val") };
         return splits;
+    }
+
+    /// <summary>The same spec with its validation fraction written out (<c>val=0.1</c> when it was the default).</summary>
+    public DataSpec WithValidationPinned() => Options.ContainsKey("val") ? this
+        : this with { Options = new Dictionary<string, string>(Options) { ["val"] = ValidationFraction.ToString(CultureInfo.InvariantCulture) } };
+
+    /// <summary>
+    /// The data spec of a run: as recorded, except that a run from before validation slices existed (checkpoint format
+    /// 1, and no <c>val=</c> in its spec) trained on the whole training split, so it reloads with <c>val=0</c>.
+    /// </summary>
+    public static DataSpec ForRun(string recorded, int checkpointFormat)
+    {
+        var spec = Parse(recorded);
+        return checkpointFormat < 2 && !spec.Options.ContainsKey("val")
+            ? spec with { Options = new Dictionary<string, string>(spec.Options) { ["val"] = "0" } }
+            : spec;
     }
 
     /// <summary>The same spec with its path made absolute, so a run folder's record works from any directory.</summary>

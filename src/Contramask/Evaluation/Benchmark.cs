@@ -124,12 +124,15 @@ public static class Benchmark
         if (File.Exists(recordPath))
         {
             var stored = ReadStored(recordPath);
-            if (stored is not null && stored.Provenance == provenance)
+            // Two uncommitted states of the same commit look alike: a run from a dirty tree is never reused.
+            bool exact = !provenance.Commit.EndsWith("-dirty", StringComparison.Ordinal) && provenance.Commit != "unknown";
+            if (stored is not null && stored.Provenance == provenance && exact)
             {
                 log?.Invoke($"{name}: reusing the finished run in {folder} (same commit, plan and CPU)");
                 return stored.Record;
             }
             log?.Invoke(stored is null ? $"{name}: {recordPath} is unreadable; running again"
+                : !exact ? $"{name}: built from uncommitted changes ({provenance.Commit}), so the finished run in {folder} cannot be matched to its code; running again"
                 : $"{name}: the run in {folder} is from another commit, plan or CPU ({Difference(stored.Provenance, provenance)}); running again");
         }
         if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
@@ -153,7 +156,7 @@ public static class Benchmark
     static StoredRecord? ReadStored(string path)
     {
         try { return JsonSerializer.Deserialize<StoredRecord>(File.ReadAllText(path), PretrainConfig.Json); }
-        catch (JsonException) { return null; }
+        catch (Exception e) when (e is JsonException or NotSupportedException) { return null; }
     }
 
     static string Difference(Provenance a, Provenance b)

@@ -114,12 +114,13 @@ public static class EncoderEvaluator
     /// </summary>
     /// <param name="split">"test" (default: the figure to publish) or "val" (the one to choose by).</param>
     public static EvaluationReport EvaluateRun(string runFolder, ISplits? data = null, Action<string>? warn = null,
-        bool raw = true, Action<string>? progress = null, string split = Test, ProbeSettings? probe = null, bool randomInit = true)
+        bool raw = true, Action<string>? progress = null, string split = Test, ProbeSettings? probe = null, bool randomInit = true,
+        bool recalibrateBatchNorm = false)
     {
         var (state, path) = Checkpoint.ReadState(runFolder, warn);
         var config = state.Config;
         Runtime.TorchRuntime.Initialize(config.Threads);
-        data ??= DataSpec.Parse(config.Data).LoadAny(config.Table);
+        data ??= DataSpec.ForRun(config.Data, state.Format).LoadAny(config.Table);
         if (data.Train is ImageDataset train && data.Test is ImageDataset t && (t.Channels != train.Channels || t.Height != train.Height || t.Width != train.Width))
             throw new InvalidOperationException($"test images are {t.Channels}×{t.Height}×{t.Width}, train images {train.Channels}×{train.Height}×{train.Width}");
         if (config.Table is not null && data.Train is TableDataset rows && !SameFeatures(config.Table, rows.Schema))
@@ -127,6 +128,9 @@ public static class EncoderEvaluator
 
         var evaluated = SplitOf(data, split);
         using var encoder = LoadEncoder(path, config, data.Train);
+        // For comparing on the same weights: re-estimate BatchNorm's statistics on clean training images first.
+        if (recalibrateBatchNorm)
+            BatchNormRecalibration.Run(encoder, data.Train, ModelFactory.Standardizer(config, data.Train, encoder.parameters().First().device), config.Seed);
         var pretrained = Score(encoder, "pretrained", data, config, [split], config.Seed, progress, probe)[0];
 
         ProtocolScores? random = null;

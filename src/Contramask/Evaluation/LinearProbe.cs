@@ -38,7 +38,7 @@ public sealed class LinearProbe : IDisposable
         int batch = (int)Math.Min(n, batchSize);
         int stepsPerEpoch = (int)((n + batch - 1) / batch);
         int steps = Math.Max(minimumSteps, epochs * stepsPerEpoch);
-        Tensor order = arange(Of(n));
+        Tensor order = arange(Of(0L), Of(n), One);
         for (int step = 0; step < steps; step++)
         {
             using var stepScope = NewDisposeScope();

@@ -22,7 +22,7 @@ public static class EmbeddingExport
         var (state, path) = Checkpoint.ReadState(runFolder, warn);
         var config = state.Config;
         Runtime.TorchRuntime.Initialize(config.Threads);
-        data ??= DataSpec.Parse(config.Data).LoadAny(config.Table);
+        data ??= DataSpec.ForRun(config.Data, state.Format).LoadAny(config.Table);
         var encoder = EncoderEvaluator.LoadEncoder(path, config, data.Train);
         encoder.eval();
         return (config, data, encoder);

@@ -39,7 +39,7 @@ public sealed record EncoderOptions
     /// <summary>
     /// The patch side for masks and ViT tokens: the given one, else the smallest divisor p ≥ 2 of the side that
     /// gives at most 4 patches per side up to 28 px (8×8 digits → 2, MNIST → 7, as the reference ViT of
-    /// DESIGN.md §6) and at most 8 beyond (CIFAR → 4). Few tokens keep a ViT fast on a CPU.
+    /// docs/ENGINEERING.md, quality anchors) and at most 8 beyond (CIFAR → 4). Few tokens keep a ViT fast on a CPU.
     /// </summary>
     public int PatchFor(int height, int width)
     {

@@ -11,8 +11,8 @@ public static class PositionEmbedding
     {
         if (dim % 4 != 0) throw new ArgumentException($"embedding width {dim} must be a multiple of 4 for 2-D sin-cos positions");
         using var scope = NewDisposeScope();
-        var rows = arange(Of((long)gridHeight), ScalarType.Float32).repeat_interleave(gridWidth);
-        var cols = arange(Of((long)gridWidth), ScalarType.Float32).repeat(gridHeight);
+        var rows = arange(Of(0L), Of((long)gridHeight), One, ScalarType.Float32).repeat_interleave(gridWidth);
+        var cols = arange(Of(0L), Of((long)gridWidth), One, ScalarType.Float32).repeat(gridHeight);
         var result = cat([SinCos1D(dim / 2, rows), SinCos1D(dim / 2, cols)], 1).unsqueeze(0);
         return result.MoveToOuterDisposeScope();
     }
@@ -21,7 +21,7 @@ public static class PositionEmbedding
     public static Tensor SinCos1D(int dim, Tensor positions)
     {
         using var scope = NewDisposeScope();
-        var exponents = arange(Of((long)(dim / 2)), ScalarType.Float32, device: positions.device).div_(Of(-(dim / 2.0)));
+        var exponents = arange(Of(0L), Of((long)(dim / 2)), One, ScalarType.Float32, device: positions.device).div_(Of(-(dim / 2.0)));
         var omega = exponents.mul_(Of(Math.Log(10000))).exp_();
         var angles = positions.to_type(ScalarType.Float32).unsqueeze(1) * omega.unsqueeze(0);
         return cat([angles.sin(), angles.cos()], 1).MoveToOuterDisposeScope();

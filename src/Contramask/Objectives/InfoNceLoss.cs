@@ -17,7 +17,7 @@ public static class InfoNceLoss
         if (temperature <= 0) throw new ArgumentOutOfRangeException(nameof(temperature), "temperature must be > 0");
         using var scope = NewDisposeScope();
         var logits = F.normalize(anchors, dim: 1).matmul(F.normalize(positives, dim: 1).T).div_(Of(temperature));
-        var targets = arange(Of(anchors.shape[0]), device: anchors.device);
+        var targets = arange(Of(0L), Of(anchors.shape[0]), One, device: anchors.device);
         return F.cross_entropy(logits, targets).MoveToOuterDisposeScope();
     }
 }

@@ -23,7 +23,7 @@ public static class NtXentLoss
         // A view is not its own candidate: exclude the diagonal before the softmax.
         var self = eye(2 * n, dtype: ScalarType.Bool, device: z.device);
         logits = logits.masked_fill(self, Of(double.NegativeInfinity));
-        var positives = cat([arange(Of(n), Of(2 * n), device: z.device), arange(Of(0L), Of(n), device: z.device)]);
+        var positives = cat([arange(Of(n), Of(2 * n), One, device: z.device), arange(Of(0L), Of(n), One, device: z.device)]);
         return F.cross_entropy(logits, positives).MoveToOuterDisposeScope();
     }
 }

@@ -56,16 +56,19 @@ public abstract class SelfSupervisedObjective : nn.Module
 
     /// <summary>Builds the table objective <paramref name="options"/> name around a table encoder.</summary>
     /// <param name="pool">The training rows, packed: where corrupted cells take their values from.</param>
-    public static SelfSupervisedObjective CreateForTable(ObjectiveOptions options, TableEncoder encoder, Tensor pool, Generator generator,
-        TableContrastiveViews views = TableContrastiveViews.Scarf)
+    public static SelfSupervisedObjective CreateForTable(ObjectiveOptions options, TableEncoder encoder, Tensor? pool, Generator generator,
+        TableViewOptions? views = null)
     {
         options.Validate();
+        views ??= new TableViewOptions();
+        Tensor Pool() => pool ?? throw new ArgumentException($"{options.Method} on a table needs the training rows to draw replacement values from");
         return options.Method switch
         {
             // SCARF's corruption happens where the views are made (ModelFactory.ViewMaker), with the batch's indices.
-            Method.Contrastive => new ScarfObjective(encoder, options, views, generator),
-            Method.Masked => new TableMaskedObjective(encoder, options, pool, generator),
-            Method.Fusion => new TableFusionObjective(encoder, options, pool, generator),
+            Method.Contrastive => new ScarfObjective(encoder, options, generator),
+            // VIME as its paper has it: no noise. The fusion's two views differ by their corruption and a little noise.
+            Method.Masked => new TableMaskedObjective(encoder, options, Pool(), generator),
+            Method.Fusion => new TableFusionObjective(encoder, options, Pool(), generator, views.NoiseStd),
             Method.Supervised => new SupervisedObjective(encoder, options, generator),
             _ => throw new ArgumentOutOfRangeException(nameof(options), options.Method, "unknown method"),
         };

@@ -5,10 +5,10 @@ using static TorchSharp.torch;
 namespace Contramask.Objectives;
 
 /// <summary>
-/// CAN's fusion (Mishra et al. 2022) carried to rows: two lightly noised views of each row, each masked on its
-/// own by <see cref="TableMaskedBranch"/> (VIME fill-from-other-rows, which is also SCARF's corruption, or
-/// MAE token dropping); InfoNCE between the projected embeddings of the two masked views (SCARF, Bahri et al.
-/// 2021) plus the masked-modeling terms of both views.
+/// CAN's fusion (Mishra et al. 2022) carried to rows: two views of each row, each masked on its own by
+/// <see cref="TableMaskedBranch"/> (VIME fill-from-training-rows, then a little Gaussian noise, or MAE token
+/// dropping); InfoNCE between the projected embeddings of the two masked views plus the masked-modeling terms of
+/// both views.
 /// L = w_nce·L_nce + w_rec·(L_rec + w_mask·L_mask).
 /// </summary>
 public sealed class TableFusionObjective : SelfSupervisedObjective
@@ -16,10 +16,10 @@ public sealed class TableFusionObjective : SelfSupervisedObjective
     readonly TableMaskedBranch branch;
     readonly ProjectionHead projection;
 
-    public TableFusionObjective(TableEncoder encoder, ObjectiveOptions options, Tensor pool, Generator generator)
+    public TableFusionObjective(TableEncoder encoder, ObjectiveOptions options, Tensor pool, Generator generator, double noiseStd)
         : base("table_fusion", encoder, options, generator)
     {
-        branch = new TableMaskedBranch(encoder, options.MaskRatio, pool, generator);
+        branch = new TableMaskedBranch(encoder, options.MaskRatio, pool, generator, noiseStd);
         projection = new ProjectionHead(encoder.EmbeddingSize, options.ProjectionHidden, options.ProjectionOutput);
         RegisterComponents();
     }

@@ -28,12 +28,16 @@ public sealed class TableMaskedBranch : nn.Module
     readonly double ratio;
     readonly Generator generator;
 
+    readonly double noiseStd;
+
     /// <param name="pool">The training rows, packed, that masked cells are filled from.</param>
-    public TableMaskedBranch(TableEncoder encoder, double ratio, Tensor pool, Generator generator) : base("table_masked_branch")
+    /// <param name="noiseStd">Gaussian noise added to the numbers after corruption (0 for VIME itself).</param>
+    public TableMaskedBranch(TableEncoder encoder, double ratio, Tensor pool, Generator generator, double noiseStd = 0) : base("table_masked_branch")
     {
         this.encoder = encoder;
         this.ratio = ratio;
         this.generator = generator;
+        this.noiseStd = noiseStd;
         corruption = new RowCorruption(encoder.Layout, generator, pool);
         reconstruction = new FeatureReconstruction(encoder.Layout, encoder.EmbeddingSize);
         if (!DropsTokens) maskEstimator = nn.Linear(encoder.EmbeddingSize, encoder.Layout.FeatureCount);
@@ -50,8 +54,10 @@ public sealed class TableMaskedBranch : nn.Module
             var embedding = transformer.EncodeVisible(rows, mask.KeepIndices);
             return new TableMaskedOutput(embedding, reconstruction.Loss(embedding, rows, mask.Mask), null);
         }
+        // The target compares the corrupted row with the clean one; noise comes after, on every cell alike, so it
+        // neither hides a change nor gives a replaced cell away.
         var (corrupted, changed) = corruption.CorruptEach(rows, ratio);
-        var filled = encoder.forward(corrupted);
+        var filled = encoder.forward(corruption.AddNoise(corrupted, noiseStd));
         var maskLoss = F.binary_cross_entropy_with_logits(maskEstimator!.forward(filled), changed);
         return new TableMaskedOutput(filled, reconstruction.Loss(filled, rows, ones_like(changed)), maskLoss);
     }

@@ -8,7 +8,7 @@ namespace Contramask.Runtime;
 /// <list type="bullet">
 /// <item>libtorch reads <c>THP_MEM_ALLOC_ENABLE</c> with the C library's getenv, which .NET's
 /// Environment.SetEnvironmentVariable does not reach, so it is set through libc's setenv: transparent huge
-/// pages for large tensors (DESIGN.md §5).</item>
+/// pages for large tensors (docs/ENGINEERING.md).</item>
 /// <item>glibc's malloc returns every block above its mmap threshold to the kernel on free, so each training
 /// step page-faults its activations in again. Raising the mmap threshold to its 32 MiB maximum and the trim
 /// threshold to 1 GiB keeps freed blocks for reuse. Measured on 2 cores (batch 256, img/s): ConvNet contrastive

@@ -59,8 +59,10 @@ public static class Checkpoint
                 }
                 file.Flush(flushToDisk: true);
             }
-            Rotate(runFolder, Math.Clamp(keep, 1, MaxKeep), unreadable ?? []);
+            var surplus = Rotate(runFolder, Math.Clamp(keep, 1, MaxKeep), unreadable ?? []);
             File.Move(temporary, path, overwrite: true);
+            // Only now, with the new checkpoint in place, do slots past the kept fallbacks go.
+            foreach (var old in surplus) if (File.Exists(old)) File.Delete(old);
             RunFiles.SyncFolder(runFolder);
         }
         catch
@@ -76,8 +78,10 @@ public static class Checkpoint
     /// folder) until the new one replaces it in one atomic rename. Checkpoints found unreadable when the run was
     /// resumed are dropped, never kept as a fallback in place of a good one.
     /// </summary>
-    static void Rotate(string runFolder, int keep, IReadOnlyCollection<string> unreadable)
+    /// <returns>The files past the kept fallbacks, to delete once the new checkpoint is in place.</returns>
+    static List<string> Rotate(string runFolder, int keep, IReadOnlyCollection<string> unreadable)
     {
+        foreach (var leftover in Directory.EnumerateFiles(runFolder, "checkpoint*.zip.link")) File.Delete(leftover);
         var all = FileNames(MaxKeep).Select(n => Path.Combine(runFolder, n)).ToList();
         var good = all.Where(p => File.Exists(p) && !unreadable.Contains(p)).ToList();
         var moves = new List<(string Link, string Target)>();
@@ -88,11 +92,10 @@ public static class Checkpoint
             RunFiles.LinkOrCopy(good[slot - 1], link);
             moves.Add((link, all[slot]));
         }
-        foreach (var (link, target) in moves) File.Move(link, target, overwrite: true);
-        // Slots past the kept fallbacks are emptied; the newest slot is replaced by the caller's rename.
+        // Oldest slot first, so no two slots ever hold the same checkpoint by accident of order.
+        foreach (var (link, target) in Enumerable.Reverse(moves)) File.Move(link, target, overwrite: true);
         int filled = 1 + Math.Min(good.Count, keep - 1);
-        for (int slot = filled; slot < all.Count; slot++)
-            if (File.Exists(all[slot])) File.Delete(all[slot]);
+        return all.Skip(filled).Where(File.Exists).ToList();
     }
 
     static void WriteEntry(ZipArchive zip, string name, Action<Stream> write)
@@ -146,14 +149,18 @@ public static class Checkpoint
     /// <summary>Loads weights (and optimizer state when given) from the checkpoint file at <paramref name="path"/>.</summary>
     public static void LoadInto(string path, nn.Module model, AdamW? optimizer)
     {
-        using var zip = ZipFile.OpenRead(path);
+        using (var zip = ZipFile.OpenRead(path))
         using (var s = new MemoryStream(ReadBytes(zip, "model.bin", path))) model.load(s);
-        if (optimizer is not null)
-        {
-            using var s = new MemoryStream(ReadBytes(zip, "optimizer.bin", path));
-            using var reader = new BinaryReader(s);
-            optimizer.Load(reader, path);
-        }
+        if (optimizer is not null) LoadOptimizer(path, optimizer);
+    }
+
+    /// <summary>Loads the optimizer state (step counts and moments) from the checkpoint file at <paramref name="path"/>.</summary>
+    public static void LoadOptimizer(string path, AdamW optimizer)
+    {
+        using var zip = ZipFile.OpenRead(path);
+        using var s = new MemoryStream(ReadBytes(zip, "optimizer.bin", path));
+        using var reader = new BinaryReader(s);
+        optimizer.Load(reader, path);
     }
 
     static string ReadEntry(ZipArchive zip, string name, string path) => System.Text.Encoding.UTF8.GetString(ReadBytes(zip, name, path));

@@ -49,7 +49,10 @@ public static class LearningRateSchedule
     public static PretrainConfig Continue(PretrainConfig before, PretrainConfig changed, long step, double elapsedSeconds, int stepsPerEpoch)
     {
         bool extended = changed.Epochs != before.Epochs || changed.BudgetMinutes != before.BudgetMinutes;
-        if (!extended) return changed;
+        // A new peak rate alone rescales the schedule, an extension's starting rate included.
+        if (!extended) return before.Extension is { } e && changed.LearningRate != before.LearningRate
+            ? changed with { Extension = e with { LearningRate = e.LearningRate * changed.LearningRate / before.LearningRate } }
+            : changed;
         double rate = At(before, step, elapsedSeconds, stepsPerEpoch) * changed.LearningRate / before.LearningRate;
         return changed with { Extension = new ScheduleExtension(step, elapsedSeconds, rate) };
     }

@@ -28,7 +28,9 @@ public static class ModelFactory
     /// <param name="like">The training split: its shape, and for tables the rows corruptions draw their values from.</param>
     public static SelfSupervisedObjective BuildObjective(PretrainConfig config, Encoder encoder, IRecordSet like, Generator generator) => (encoder, like) switch
     {
-        (TableEncoder table, TableDataset rows) => SelfSupervisedObjective.CreateForTable(config.Objective, table, DonorPool(rows), generator, config.TableViews.Contrastive),
+        // SCARF corrupts where its views are made (ViewMaker); VIME and the fusion draw from the pool inside the objective.
+        (TableEncoder table, TableDataset rows) => SelfSupervisedObjective.CreateForTable(config.Objective, table,
+            config.Objective.Method is Method.Masked or Method.Fusion ? DonorPool(rows) : null, generator, config.TableViews),
         (ImageEncoder image, ImageDataset images) => SelfSupervisedObjective.Create(config.Objective, image, images.Channels, images.Height, images.Width, config.Patch, generator),
         _ => throw new ArgumentException($"encoder {encoder.GetType().Name} does not suit {like.GetType().Name}"),
     };
@@ -42,16 +44,10 @@ public static class ModelFactory
         if (like is TableDataset table)
         {
             var options = config.TableViews;
+            // Masked and fused objectives corrupt inside (VIME), and compare the corrupted row with the clean one:
+            // their views are the rows themselves (fusion adds its noise after corruption, in the branch).
             if (config.Objective.Method != Method.Contrastive)
-            {
-                var light = new RowCorruption(Layout(config, like), generator);
-                return (rows, _, _) => light.AddNoise(rows, options.NoiseStd);
-            }
-            if (options.Contrastive == TableContrastiveViews.TwoCorrupted)
-            {
-                var fromBatch = new RowCorruption(Layout(config, like), generator);
-                return (rows, _, _) => fromBatch.AddNoise(fromBatch.CorruptEach(rows, options.CorruptionRate).Rows, options.NoiseStd);
-            }
+                return (rows, _, _) => rows.alias();
             // SCARF: view 0 is the clean anchor, view 1 the positive with ⌊c·F⌋ features from other training rows.
             var scarf = new RowCorruption(Layout(config, like), generator, DonorPool(table));
             return (rows, indices, view) => view == 0 ? rows.alias() : scarf.CorruptExactly(rows, options.CorruptionRate, indices);

@@ -120,7 +120,7 @@ public sealed record PretrainConfig
     {
         var encoder = EncoderOptions.FromName(encoderName);
         if (!encoder.IsTable) throw new ArgumentException($"encoder '{encoderName}' is for images; tables take mlp or ft-transformer");
-        int batch = Math.Min(256, Math.Max(2, train.Count / 2));
+        int batch = Math.Min(PretrainDefaults.BatchSize, Math.Max(2, train.Count / 2));
         int stepsPerEpoch = Math.Max(1, train.Count / batch);
         return new PretrainConfig
         {
@@ -128,9 +128,9 @@ public sealed record PretrainConfig
             Objective = ObjectiveOptions.ForTableMethod(method),
             TableViews = method == Method.Contrastive ? TableViewOptions.ForContrastive() : TableViewOptions.Light(),
             BatchSize = batch,
-            Epochs = Math.Clamp(1000 / stepsPerEpoch, 1, 200),
-            LearningRate = 1e-3,
-            WeightDecay = 1e-5,
+            Epochs = Math.Clamp(PretrainDefaults.TargetSteps / stepsPerEpoch, 1, 200),
+            LearningRate = PretrainDefaults.LearningRate(encoder, method),
+            WeightDecay = PretrainDefaults.WeightDecay(encoder),
         };
     }
 
@@ -143,9 +143,9 @@ public sealed record PretrainConfig
         var encoder = EncoderOptions.FromName(encoderName);
         if (encoder.IsTable) throw new ArgumentException($"encoder '{encoderName}' is for tables; images take convnet, resnet18 or a vit");
         var objective = ObjectiveOptions.ForMethod(method, encoder.IsVit);
-        int batch = Math.Min(256, Math.Max(2, train.Count / 2));
+        int batch = Math.Min(PretrainDefaults.BatchSize, Math.Max(2, train.Count / 2));
         int stepsPerEpoch = Math.Max(1, train.Count / batch);
-        int epochs = Math.Clamp(1000 / stepsPerEpoch, 1, 200);
+        int epochs = Math.Clamp(PretrainDefaults.TargetSteps / stepsPerEpoch, 1, 200);
         return new PretrainConfig
         {
             Encoder = encoder,
@@ -153,9 +153,8 @@ public sealed record PretrainConfig
             Augmentation = method is Method.Masked or Method.Supervised ? AugmentationOptions.Light(train.Channels) : AugmentationOptions.Contrastive(train.Channels),
             BatchSize = batch,
             Epochs = epochs,
-            // docs/TUNING.md: on MNIST at a 3-minute budget the CNN's contrastive and fusion runs gained ≈0.4–0.7
-            // points of linear accuracy from 1e-3 to 3e-3–6e-3; masked modeling and ViTs were not swept.
-            LearningRate = encoder.IsVit ? 5e-4 : method is Method.Contrastive or Method.Fusion ? 6e-3 : 1e-3,
+            LearningRate = PretrainDefaults.LearningRate(encoder, method),
+            WeightDecay = PretrainDefaults.WeightDecay(encoder),
         };
     }
 }

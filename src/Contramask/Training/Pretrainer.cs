@@ -33,7 +33,9 @@ public sealed class Pretrainer : IDisposable
     /// <summary>Checkpoints found unreadable when this run was resumed: never kept as fallbacks.</summary>
     IReadOnlyList<string> unreadableCheckpoints = [];
 
-    Pretrainer(PretrainConfig config, ISplits data, string runFolder)
+    /// <param name="weightsFrom">A checkpoint whose weights are loaded before the model moves to its device and before
+    /// the optimizer and buffer snapshot take hold of its tensors (loading replaces a moved module's tensors).</param>
+    Pretrainer(PretrainConfig config, ISplits data, string runFolder, string? weightsFrom = null)
     {
         Config = config;
         Data = data;
@@ -43,6 +45,7 @@ public sealed class Pretrainer : IDisposable
         generator = new Generator((ulong)config.Seed);
         var encoder = ModelFactory.BuildEncoder(config, data.Train);
         Objective = ModelFactory.BuildObjective(config, encoder, data.Train, generator);
+        if (weightsFrom is not null) Checkpoint.LoadInto(weightsFrom, Objective, null);
         Objective.to(device);
         ComputeType = MixedPrecision.Resolve(config.Precision, config.Encoder, device);
         MixedPrecision.Apply(Objective, ComputeType);
@@ -87,6 +90,13 @@ public sealed class Pretrainer : IDisposable
         }
         if (config.Encoder.IsTable != train is TableDataset)
             throw new ArgumentException($"encoder {config.Encoder} does not suit {(train is TableDataset ? "a table; tables take mlp or ft-transformer" : "images; images take convnet, resnet18 or a vit")}");
+        // The validation fraction is written into the run's data spec, so the run reloads exactly its training split.
+        // (A label that is not a data spec, such as the speed probe's synthetic "28x28x1", is kept as it is.)
+        if (DataSpec.TryParse(config.Data) is { } recorded)
+        {
+            if (!recorded.Options.ContainsKey("val") && data.Validation is null) recorded = recorded.With("val", "0");
+            config = config with { Data = recorded.WithValidationPinned().ToString() };
+        }
         if (train is ImageDataset images)
             config = config.FittedTo(images);
         else if (train is TableDataset table)
@@ -112,15 +122,15 @@ public sealed class Pretrainer : IDisposable
         var config = state.Config;
         config.Validate();
         TorchRuntime.Initialize(config.Threads);
-        data ??= DataSpec.Parse(config.Data).LoadAny(config.Table);
+        data ??= DataSpec.ForRun(config.Data, state.Format).LoadAny(config.Table);
         if (adjust is not null)
         {
             int stepsPerEpoch = Math.Max(1, data.Train.Count / Math.Min(config.BatchSize, data.Train.Count));
             config = LearningRateSchedule.Continue(config, adjust(config), state.Step, state.ElapsedSeconds, stepsPerEpoch);
             config.Validate();
         }
-        var trainer = new Pretrainer(config, data, runFolder);
-        Checkpoint.LoadInto(path, trainer.Objective, trainer.optimizer);
+        var trainer = new Pretrainer(config, data, runFolder, weightsFrom: path);
+        Checkpoint.LoadOptimizer(path, trainer.optimizer);
         trainer.step = state.Step;
         trainer.epoch = state.Epoch;
         trainer.batchInEpoch = state.BatchInEpoch;
@@ -169,6 +179,7 @@ public sealed class Pretrainer : IDisposable
         using var log = new MetricsLog(RunFolder, keepSteps: step);
         int[] order = EpochOrder(epoch);
         var status = RunStatus.Finished;
+        bool wasFinished = finished;
 
         Objective.train();
         while (!finished)
@@ -248,7 +259,14 @@ public sealed class Pretrainer : IDisposable
             }
         }
         log.Flush();
-        if (Config.RecalibrateBatchNorm && BatchNormRecalibration.Applies(Objective))
+        // A run finished before this call is left as it is (no second save pushing a real fallback out); BatchNorm is
+        // recalibrated once, when a call completes the run (an interrupted run saves at once).
+        if (wasFinished)
+        {
+            Objective.eval();
+            return new PretrainResult(status, step, epoch + (batchInEpoch >= StepsPerEpoch ? 1 : 0), TimeSpan.FromSeconds(Elapsed()), 0, lastLoss, RunFolder);
+        }
+        if (status == RunStatus.Finished && Config.RecalibrateBatchNorm && BatchNormRecalibration.Applies(Objective))
             BatchNormRecalibration.Run(Encoder, Data.Train, ModelFactory.Standardizer(Config, Data.Train, device), Config.Seed);
         SaveCheckpoint(Elapsed());
         Objective.eval();

@@ -86,7 +86,7 @@ public sealed class ImageAugmenter(AugmentationOptions options, Generator genera
         long n = x.shape[0], c = x.shape[1], side = Math.Min(x.shape[2], x.shape[3]);
         int k = side <= 32 ? 3 : (int)(side / 20) * 2 + 1;
         double sigma = Math.Max(0.5, k / 3.0);
-        var offsets = arange(Of((long)k), ScalarType.Float32, device: device).sub_(Of((k - 1) / 2.0));
+        var offsets = arange(Of(0L), Of((long)k), One, ScalarType.Float32, device: device).sub_(Of((k - 1) / 2.0));
         var g = (offsets * offsets).div_(Of(-2 * sigma * sigma)).exp_();
         g = g / g.sum();
         var kernel = outer(g, g).expand(c, 1, k, k).contiguous();

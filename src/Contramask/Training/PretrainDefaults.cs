@@ -1,0 +1,83 @@
+using System.Globalization;
+using Contramask.Models;
+using Contramask.Objectives;
+using Contramask.Views;
+
+namespace Contramask.Training;
+
+/// <summary>
+/// The numbers <c>pretrain</c> starts from when an option is not given, in one place: <see cref="PretrainConfig.DefaultsFor(Data.ImageDataset, Method, string)"/>
+/// applies them, and <see cref="Describe"/> states them in words for <c>--help</c> and the README's option table
+/// (a test checks the README against it), so the documentation cannot drift from the code. Each value's origin,
+/// where it was chosen by measurement, is docs/TUNING.md (validation slice only).
+/// </summary>
+public static class PretrainDefaults
+{
+    public const int BatchSize = 256;
+    /// <summary>Short runs on small data get about this many steps (epochs from 1 to 200).</summary>
+    public const int TargetSteps = 1000;
+    public const double ImageWeightDecay = 0.05;
+    public const double TableWeightDecay = 1e-5;
+
+    /// <summary>
+    /// Peak learning rate for an encoder and method. On MNIST's validation slice (ConvNet, 3 minutes; docs/TUNING.md)
+    /// 6e-3 and 3e-3 tie for contrastive and fusion, well above 1e-3; masked modeling gains from 3e-3 (+0.7 linear,
+    /// +1.0 with 1% of the labels over 1e-3). ViTs, tables and the supervised baseline were not swept.
+    /// </summary>
+    public static double LearningRate(EncoderOptions encoder, Method method) =>
+        encoder.IsTable ? 1e-3 : encoder.IsVit ? 5e-4 : method switch
+        {
+            Method.Contrastive or Method.Fusion => 6e-3,
+            Method.Masked => 3e-3,
+            _ => 1e-3,
+        };
+
+    public static double WeightDecay(EncoderOptions encoder) => encoder.IsTable ? TableWeightDecay : ImageWeightDecay;
+
+    /// <summary>6e-3, 1e-5, 0.05, 0.3, 1: as the docs write them.</summary>
+    static string N(double v) => v is > 0 and < 0.01 ? v.ToString("0.##e-0", CultureInfo.InvariantCulture) : v.ToString("G4", CultureInfo.InvariantCulture);
+
+    /// <summary>The default of each <c>pretrain</c> option that has one, in words, keyed by the option's name.</summary>
+    public static IReadOnlyDictionary<string, string> Describe()
+    {
+        var config = new PretrainConfig();
+        var cnn = EncoderOptions.FromName("convnet");
+        var vit = EncoderOptions.FromName("vit-tiny");
+        var mlp = EncoderOptions.FromName("mlp");
+        var cnnMasked = ObjectiveOptions.ForMethod(Method.Masked, vit: false);
+        var vitMasked = ObjectiveOptions.ForMethod(Method.Masked, vit: true);
+        var cnnFusion = ObjectiveOptions.ForMethod(Method.Fusion, vit: false);
+        var vitFusion = ObjectiveOptions.ForMethod(Method.Fusion, vit: true);
+        var tableMasked = ObjectiveOptions.ForTableMethod(Method.Masked);
+        var tableFusion = ObjectiveOptions.ForTableMethod(Method.Fusion);
+        var tableContrastive = ObjectiveOptions.ForTableMethod(Method.Contrastive);
+        var imageContrastive = ObjectiveOptions.ForMethod(Method.Contrastive, vit: false);
+        return new Dictionary<string, string>
+        {
+            ["--data"] = "`digits`",
+            ["--method"] = "`fusion`",
+            ["--encoder"] = "`convnet` / `mlp`",
+            ["--out"] = "`runs/METHOD-ENCODER`",
+            ["--epochs"] = $"≈{TargetSteps:N0} steps",
+            ["--batch-size"] = $"{BatchSize} (half the training split if smaller)",
+            ["--lr"] = $"CNN: {N(LearningRate(cnn, Method.Contrastive))} contrastive and fusion, {N(LearningRate(cnn, Method.Masked))} masked, {N(LearningRate(cnn, Method.Supervised))} supervised; ViT {N(LearningRate(vit, Method.Fusion))}; tables {N(LearningRate(mlp, Method.Fusion))}",
+            ["--weight-decay"] = $"images {N(ImageWeightDecay)}, tables {N(TableWeightDecay)}",
+            ["--temperature"] = tableContrastive.Temperature == imageContrastive.Temperature && tableFusion.Temperature == imageContrastive.Temperature
+                ? N(imageContrastive.Temperature) : $"images {N(imageContrastive.Temperature)}; tables: SCARF {N(tableContrastive.Temperature)}, fusion {N(tableFusion.Temperature)}",
+            ["--mask-ratio"] = $"masked: {N(vitMasked.MaskRatio)} ViT / {N(cnnMasked.MaskRatio)} CNN; fusion: {N(vitFusion.MaskRatio)} ViT / {N(cnnFusion.MaskRatio)} CNN; tables {N(tableMasked.MaskRatio)} (fusion {N(tableFusion.MaskRatio)})",
+            ["--corruption-rate"] = N(TableViewOptions.ForContrastive().CorruptionRate),
+            ["--contrastive-weight"] = $"images {N(cnnFusion.WeightContrastive)}, tables {N(tableFusion.WeightContrastive)}",
+            ["--reconstruction-weight"] = N(cnnFusion.WeightReconstruction),
+            ["--noise-weight"] = $"{N(cnnFusion.WeightNoise)} (off)",
+            ["--masked-views"] = $"ViT {vitFusion.MaskedViews}, CNN {cnnFusion.MaskedViews}",
+            ["--crop-scale-min"] = $"{N(AugmentationOptions.Contrastive(1).CropScaleMin)} (masked {N(AugmentationOptions.Light(1).CropScaleMin)})",
+            ["--patch"] = "from the image size",
+            ["--width"] = N(cnn.Width),
+            ["--seed"] = config.Seed.ToString(CultureInfo.InvariantCulture),
+            ["--threads"] = $"{config.Threads} (all cores)",
+            ["--device"] = $"`{config.Device}`",
+            ["--precision"] = "`auto`",
+            ["--keep-checkpoints"] = config.KeepCheckpoints.ToString(CultureInfo.InvariantCulture),
+        };
+    }
+}
