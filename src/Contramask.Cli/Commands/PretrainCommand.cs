@@ -11,7 +11,7 @@ namespace Contramask.Cli.Commands;
 /// <summary><c>contramask pretrain</c>: options → <see cref="PretrainConfig"/> → <see cref="Pretrainer"/>.</summary>
 public static class PretrainCommand
 {
-    static readonly Option<string> Data = new("--data") { Description = "Data spec: digits, idx:DIR, cifar:DIR, folder:DIR[,size=N][,channels=1|3], csv:FILE[,header=no][,test=0.2|split=N|testfile=FILE]", DefaultValueFactory = _ => "digits" };
+    static readonly Option<string> Data = new("--data") { Description = "Data spec: digits, idx:DIR, cifar:DIR, folder:DIR[,size=N][,channels=1|3], csv:FILE[,header=no][,test=0.2|split=N|testfile=FILE]; any: ,val=0.1 (validation slice of the training split, never trained on)", DefaultValueFactory = _ => "digits" };
     static readonly Option<string?> Label = new("--label") { Description = "Tables: the label column (kept out of the features, used only by evaluation)" };
     static readonly Option<string?> Id = new("--id") { Description = "Tables: the record-id column (kept out of the features)" };
     static readonly Option<string?> Schema = new("--schema") { Description = "Tables: JSON file overriding inferred column kinds: {\"columns\": {\"zip\": \"categorical\", \"notes\": \"ignore\"}}" };
