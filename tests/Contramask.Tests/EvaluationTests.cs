@@ -85,6 +85,17 @@ public class EvaluationTests
     }
 
     [Fact]
+    public void The_credit_tables_72_28_split_counts_as_imbalanced_and_mnist_or_letter_do_not()
+    {
+        Assert.True(ProtocolScores.IsImbalanced(0.72, 2));      // credit: "good" is 72% of the rows
+        Assert.True(ProtocolScores.IsImbalanced(0.73, 2));
+        Assert.False(ProtocolScores.IsImbalanced(0.55, 2));
+        Assert.False(ProtocolScores.IsImbalanced(0.1135, 10));  // MNIST test: the largest digit (1) is 11.35%
+        Assert.False(ProtocolScores.IsImbalanced(0.042, 26));   // Letter test
+        Assert.False(ProtocolScores.IsImbalanced(1.0, 1));
+    }
+
+    [Fact]
     public void Health_figures_use_a_seeded_random_sample_not_the_first_records()
     {
         // Folders list records class by class: the first 2,000 of 10,000 would all be class 0 and 1.

@@ -41,7 +41,12 @@ public sealed record ProtocolScores
 
     /// <summary>
     /// Whether the split's classes are imbalanced enough that accuracy alone misleads: the largest class is more
-    /// than 1.5 times the share an even split would give it (a 72/28 two-class table: yes; MNIST: no).
+    /// than <see cref="ImbalanceFactor"/> times the share an even split would give it (a 72/28 two-class table: yes;
+    /// MNIST's largest digit, 11.4% of ten: no).
     /// </summary>
-    [JsonIgnore] public bool Imbalanced => Classes > 1 && MajorityRate > 1.5 / Classes;
+    [JsonIgnore] public bool Imbalanced => IsImbalanced(MajorityRate, Classes);
+
+    public const double ImbalanceFactor = 1.2;
+
+    public static bool IsImbalanced(double majorityRate, int classes) => classes > 1 && majorityRate > ImbalanceFactor / classes;
 }
