@@ -10,6 +10,7 @@ by name and recompute one loss (see `contramask speed --loss-check`).
   run:    pytorch_reference.py run --method fusion --encoder vit-tiny --input 28x28x1 --threads 2 --steps 10
   check:  pytorch_reference.py check DIR        (DIR written by `contramask speed --loss-check DIR`)
   peak:   pytorch_reference.py peak --threads 2 (fp32 matmul GFLOP/s)
+  env:    pytorch_reference.py env              (torch, ATen capability, BLAS library and OpenBLAS core type, backend variables)
 
 Written for Debian 12's python3-torch (1.13): attention is spelled out (no scaled_dot_product_attention).
 """
@@ -501,6 +502,38 @@ def peak(args):
     print(json.dumps({"implementation": "pytorch", "matmul_gflops": 2.0 * n ** 3 * repeats / (time.perf_counter() - start) / 1e9}))
 
 
+# Environment variables that select BLAS / oneDNN / OpenMP code paths or sizes: some machines pin OpenBLAS to an
+# older core type (OPENBLAS_CORETYPE=Haswell on an AVX-512 CPU), which halves its fp32 GEMM rate.
+BACKEND_VARIABLES = ("OPENBLAS_", "GOTO_", "MKL_", "KMP_", "OMP_", "DNNL_", "ONEDNN_", "ATEN_CPU_CAPABILITY", "LD_PRELOAD")
+
+
+def environment(args):
+    """What this process computes with: torch version, ATen's CPU capability, the BLAS library loaded and, for
+    OpenBLAS, the core type whose kernels it chose (openblas_get_corename), and every backend variable set."""
+    import ctypes
+    torch.set_num_threads(args.threads)
+    torch.randn(8, 8) @ torch.randn(8, 8)  # load the BLAS
+    maps = {line.split()[-1] for line in open(f"/proc/{os.getpid()}/maps") if ".so" in line}
+    blas = sorted(m for m in maps if "blas" in os.path.basename(m).lower())
+    corename = config = None
+    for path in blas:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        if hasattr(lib, "openblas_get_corename"):
+            lib.openblas_get_corename.restype = lib.openblas_get_config.restype = ctypes.c_char_p
+            corename, config = lib.openblas_get_corename().decode(), lib.openblas_get_config().decode()
+            break
+    capability = next((l.split(":", 1)[1].strip() for l in torch.__config__.show().splitlines() if "CPU capability usage" in l), None)
+    print(json.dumps({
+        "implementation": "pytorch", "torch": torch.__version__, "aten_cpu_capability": capability,
+        "mkldnn": torch.backends.mkldnn.is_available(), "mkl": torch.backends.mkl.is_available(),
+        "blas_libraries": blas, "openblas_corename": corename, "openblas_config": config,
+        "variables": {k: v for k, v in sorted(os.environ.items()) if k.startswith(BACKEND_VARIABLES)},
+    }))
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="mode", required=True)
@@ -517,5 +550,7 @@ if __name__ == "__main__":
     k.add_argument("--threads", type=int, default=2)
     p = sub.add_parser("peak")
     p.add_argument("--threads", type=int, default=2)
+    e = sub.add_parser("env")
+    e.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    {"run": run, "check": check, "peak": peak}[args.mode](args)
+    {"run": run, "check": check, "peak": peak, "env": environment}[args.mode](args)
