@@ -19,6 +19,9 @@ namespace Contramask.Analyzers;
 /// <c>add(other, 1)</c>), <c>Scalar − Tensor</c>, every Tensor operator with a number operand, <c>add(Tensor)</c>,
 /// <c>square()</c> (<c>pow(2)</c>), TorchSharp's BatchNorm (<c>num_batches_tracked.add_(1)</c>), <c>(double)tensor</c>.</item>
 /// <item>CM0003: TorchSharp's optimizers, whose step converts numbers for every parameter.</item>
+/// <item>CM0004: a Scalar converted to a Tensor (<c>where(mask, Scalars.Of(-1.0), Scalars.Of(1.0))</c>): TorchSharp
+/// declares that implicit conversion but implements it as a throw ("Should not be called."), so the code compiles
+/// and fails the first time it runs.</item>
 /// </list>
 /// </summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
@@ -39,7 +42,12 @@ public sealed class TemporaryScalarAnalyzer : DiagnosticAnalyzer
         "TorchSharp's optimizers convert numbers to temporary Scalars for every parameter on every step; use Contramask.Training.AdamW",
         "Reliability", DiagnosticSeverity.Error, isEnabledByDefault: true);
 
-    public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics => [TemporaryScalar, InternalTemporaryScalar, TorchSharpOptimizer];
+    public static readonly DiagnosticDescriptor ScalarToTensor = new(
+        "CM0004", "Scalar converted to a Tensor",
+        "'{0}' is a Scalar converted to a Tensor; TorchSharp implements that conversion as a throw (\"Should not be called.\"); build a tensor (full, ones, zeros) instead",
+        "Reliability", DiagnosticSeverity.Error, isEnabledByDefault: true);
+
+    public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics => [TemporaryScalar, InternalTemporaryScalar, TorchSharpOptimizer, ScalarToTensor];
 
     const string ScalarType = "TorchSharp.Scalar";
     const string TensorType = "TorchSharp.torch.Tensor";
@@ -109,6 +117,11 @@ public sealed class TemporaryScalarAnalyzer : DiagnosticAnalyzer
         {
             // (double)t reads the value through a temporary Scalar (TensorExtensionMethods.ToDouble).
             context.ReportDiagnostic(Diagnostic.Create(InternalTemporaryScalar, conversion.Syntax.GetLocation(), $"conversion of a Tensor to {Name(conversion.Type)}", "item<T>()"));
+            return;
+        }
+        if (target == TensorType && FullName(conversion.Operand.Type) == ScalarType)
+        {
+            context.ReportDiagnostic(Diagnostic.Create(ScalarToTensor, conversion.Syntax.GetLocation(), conversion.Operand.Syntax.ToString()));
             return;
         }
         if (target is not (ScalarType or TensorType)) return;

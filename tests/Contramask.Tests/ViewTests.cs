@@ -50,6 +50,27 @@ public class ViewTests
     }
 
     [Fact]
+    public void Colour_views_mirror_about_half_the_samples_and_leave_the_rest_as_they_were()
+    {
+        // Flips are on for colour images. Full crop, no jitter: every view is the image or its mirror.
+        using var grey = Digits(64);
+        using var images = grey.expand(-1, 3, -1, -1).contiguous();
+        using var g = new Generator(3);
+        var options = AugmentationOptions.Light(3) with { CropScaleMin = 1, CropScaleMax = 1, AspectMin = 1, AspectMax = 1 };
+        Assert.True(options.HorizontalFlip);
+        using var views = new ImageAugmenter(options, g).Augment(images);
+        using var mirrored = images.flip(3);
+        int flipped = 0;
+        for (int i = 0; i < 64; i++)
+        {
+            bool same = views[i].allclose(images[i], atol: 1e-5), mirror = views[i].allclose(mirrored[i], atol: 1e-5);
+            Assert.True(same ^ mirror, $"view {i} is neither the image nor its mirror (or the digit is symmetric)");
+            if (mirror) flipped++;
+        }
+        Assert.InRange(flipped, 16, 48);
+    }
+
+    [Fact]
     public void Normalization_uses_training_statistics_only()
     {
         // Fitted on a training split (only the first 600 digits, so its statistics differ from the rest), checked on

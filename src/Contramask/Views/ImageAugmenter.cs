@@ -54,7 +54,8 @@ public sealed class ImageAugmenter(AugmentationOptions options, Generator genera
         var h = (area / ratio).sqrt_().clamp_(max: Of(1.0));
         var cx = Uniform(n, -1, 1).mul_(OneMinus(w));
         var cy = Uniform(n, -1, 1).mul_(OneMinus(h));
-        var flip = Options.HorizontalFlip ? where(Uniform(n).lt(Of(0.5)), Of(-1.0), Of(1.0)) : ones(n, device: device);
+        // −1 (mirror) with probability ½: 1 − 2·[u < ½].
+        var flip = Options.HorizontalFlip ? Uniform(n).lt(Of(0.5)).to_type(ScalarType.Float32).mul_(Of(-2.0)).add_(Of(1.0), One) : ones(n, device: device);
         var zero = zeros(n, device: device);
         var theta = stack([w * flip, zero, cx, zero, h, cy], 1).view(n, 2, 3);
         var grid = F.affine_grid(theta, x.shape, align_corners: false);
