@@ -12,11 +12,11 @@ environments = [json.loads(l) for l in open(sys.argv[5]) if l.strip()] if len(sy
 lines = [json.loads(l) for l in open(raw_path) if l.strip()]
 checks = [json.loads(l) for l in open(checks_path) if l.strip()]
 runs = [l for l in lines if not l.get("peak")]
+both_ways = {l.get("reference_blas") for l in lines} >= {"native", "as-is"}
 def side(line):  # "contramask", "pytorch" (native BLAS, or the only way measured), "pytorch as-is"
     if line["implementation"] != "pytorch":
         return line["implementation"]
-    both = any(l.get("reference_blas") == "native" for l in lines) and any(l.get("reference_blas") == "as-is" for l in lines)
-    return "pytorch as-is" if both and line.get("reference_blas") == "as-is" else "pytorch"
+    return "pytorch as-is" if both_ways and line.get("reference_blas") == "as-is" else "pytorch"
 peaks = {side(l): l["matmul_gflops"] for l in lines if l.get("peak")}
 peak = max(peaks.values())
 

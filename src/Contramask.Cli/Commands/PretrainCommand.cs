@@ -11,11 +11,11 @@ namespace Contramask.Cli.Commands;
 /// <summary><c>contramask pretrain</c>: options → <see cref="PretrainConfig"/> → <see cref="Pretrainer"/>.</summary>
 public static class PretrainCommand
 {
-    static readonly Option<string> Data = new("--data") { Description = "Data spec: digits, idx:DIR, cifar:DIR, folder:DIR[,size=N][,channels=1|3], csv:FILE[,header=no][,test=0.2|split=N|testfile=FILE]; any: ,val=0.1 (validation slice of the training split, never trained on)", DefaultValueFactory = _ => "digits" };
+    static readonly Option<string> Data = new("--data") { Description = "Data spec: digits, idx:DIR, cifar:DIR, folder:DIR[,size=N][,channels=1|3], csv:FILE[,header=no][,test=0.2|split=N|testfile=FILE]; any: ,val=0.1 (validation slice of the training split, never trained on)", DefaultValueFactory = _ => PretrainDefaults.Data };
     static readonly Option<string?> Label = new("--label") { Description = "Tables: the label column (kept out of the features, used only by evaluation)" };
     static readonly Option<string?> Id = new("--id") { Description = "Tables: the record-id column (kept out of the features)" };
     static readonly Option<string?> Schema = new("--schema") { Description = "Tables: JSON file overriding inferred column kinds: {\"columns\": {\"zip\": \"categorical\", \"notes\": \"ignore\"}}" };
-    static readonly Option<string> MethodOption = new("--method") { Description = "contrastive | masked | fusion (supervised: the labelled baseline)", DefaultValueFactory = _ => "fusion" };
+    static readonly Option<string> MethodOption = new("--method") { Description = "contrastive | masked | fusion (supervised: the labelled baseline)", DefaultValueFactory = _ => PretrainDefaults.MethodName };
     static readonly Option<string?> EncoderOption = new("--encoder") { Description = "Images: convnet | resnet18 | vit-mini | vit-tiny | vit-small; tables: mlp | ft-transformer" };
     static readonly Option<string?> Out = new("--out") { Description = "Run folder" };
     static readonly Option<bool> Resume = new("--resume") { Description = "Continue the run in --out from its last checkpoint; with --epochs or --budget, extend it (the learning rate continues from where it was, so extending a finished run trains at its final, lowest rate)" };
@@ -68,9 +68,7 @@ public static class PretrainCommand
         var defaults = PretrainDefaults.Describe();
         foreach (var option in All)
             option.Description = defaults.TryGetValue(option.Name, out var d) ? $"{Meanings[option]} (default: {d.Replace("`", "")})" : Meanings[option];
-        foreach (var option in new Option[] { Data, Label, Id, Schema, MethodOption, EncoderOption, Out, Resume, Overwrite, Epochs, Budget, BatchSize, LearningRate, WeightDecay,
-                     Temperature, MaskRatio, ContrastiveWeight, ReconstructionWeight, NoiseWeight, MaskedViews, CorruptionRate, NoBatchNormRecalibration, CropScaleMin, Patch, Width, Seed, Threads, Device, PrecisionOption, LowMemory, KeepCheckpoints, NoEval, Quiet })
-            command.Add(option);
+        foreach (var option in All) command.Add(option);
         command.SetAction(Run);
         return command;
     }

@@ -201,8 +201,7 @@ public sealed record DataSpec(string Kind, string? Path, IReadOnlyDictionary<str
     }
 
     /// <summary>The same spec with its validation fraction written out (<c>val=0.1</c> when it was the default).</summary>
-    public DataSpec WithValidationPinned() => Options.ContainsKey("val") ? this
-        : this with { Options = new Dictionary<string, string>(Options) { ["val"] = ValidationFraction.ToString(CultureInfo.InvariantCulture) } };
+    public DataSpec WithValidationPinned() => Options.ContainsKey("val") ? this : With("val", ValidationFraction.ToString(CultureInfo.InvariantCulture));
 
     /// <summary>
     /// The data spec of a run: as recorded, except that a run from before validation slices existed (checkpoint format
@@ -211,9 +210,7 @@ public sealed record DataSpec(string Kind, string? Path, IReadOnlyDictionary<str
     public static DataSpec ForRun(string recorded, int checkpointFormat)
     {
         var spec = Parse(recorded);
-        return checkpointFormat < 2 && !spec.Options.ContainsKey("val")
-            ? spec with { Options = new Dictionary<string, string>(spec.Options) { ["val"] = "0" } }
-            : spec;
+        return checkpointFormat < 2 && !spec.Options.ContainsKey("val") ? spec.With("val", "0") : spec;
     }
 
     /// <summary>The same spec with its path made absolute, so a run folder's record works from any directory.</summary>

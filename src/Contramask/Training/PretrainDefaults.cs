@@ -13,6 +13,9 @@ namespace Contramask.Training;
 /// </summary>
 public static class PretrainDefaults
 {
+    /// <summary>The embedded 8×8 digits: what a run without --data trains on.</summary>
+    public const string Data = "digits";
+    public const string MethodName = "fusion";
     public const int BatchSize = 256;
     /// <summary>Short runs on small data get about this many steps (epochs from 1 to 200).</summary>
     public const int TargetSteps = 1000;
@@ -54,8 +57,8 @@ public static class PretrainDefaults
         var imageContrastive = ObjectiveOptions.ForMethod(Method.Contrastive, vit: false);
         return new Dictionary<string, string>
         {
-            ["--data"] = "`digits`",
-            ["--method"] = "`fusion`",
+            ["--data"] = $"`{Data}`",
+            ["--method"] = $"`{MethodName}`",
             ["--encoder"] = "`convnet` / `mlp`",
             ["--out"] = "`runs/METHOD-ENCODER`",
             ["--epochs"] = $"≈{TargetSteps:N0} steps",

@@ -261,14 +261,12 @@ public sealed class Pretrainer : IDisposable
         log.Flush();
         // A run finished before this call is left as it is (no second save pushing a real fallback out); BatchNorm is
         // recalibrated once, when a call completes the run (an interrupted run saves at once).
-        if (wasFinished)
+        if (!wasFinished)
         {
-            Objective.eval();
-            return new PretrainResult(status, step, epoch + (batchInEpoch >= StepsPerEpoch ? 1 : 0), TimeSpan.FromSeconds(Elapsed()), 0, lastLoss, RunFolder);
+            if (status == RunStatus.Finished && Config.RecalibrateBatchNorm && BatchNormRecalibration.Applies(Objective))
+                BatchNormRecalibration.Run(Encoder, Data.Train, ModelFactory.Standardizer(Config, Data.Train, device), Config.Seed);
+            SaveCheckpoint(Elapsed());
         }
-        if (status == RunStatus.Finished && Config.RecalibrateBatchNorm && BatchNormRecalibration.Applies(Objective))
-            BatchNormRecalibration.Run(Encoder, Data.Train, ModelFactory.Standardizer(Config, Data.Train, device), Config.Seed);
-        SaveCheckpoint(Elapsed());
         Objective.eval();
         return new PretrainResult(status, step, epoch + (batchInEpoch >= StepsPerEpoch ? 1 : 0), TimeSpan.FromSeconds(Elapsed()),
             imagesPerSecond, lastLoss, RunFolder);
