@@ -19,7 +19,13 @@ def few(scores, key):
 
 
 def main(path):
-    bench = json.load(open(path))
+    try:
+        bench = json.load(open(path))
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"error: {path}: cannot read it as JSON ({e})")
+    if not isinstance(bench, dict) or "records" not in bench or "machine" not in bench:
+        raise SystemExit(f"error: {path}: not a benchmark.json written by `contramask benchmark` (no machine and records; "
+                         "files from before the validation split are lists of records)")
     machine = bench["machine"]
     print(f"Commit {bench['commit']}; {machine.get('cpu', '?')}, AVX-512 {machine.get('avx512')}, "
           f"bf16 {machine.get('bf16')}, threads {machine.get('threads')}; "
