@@ -41,13 +41,44 @@ public class SpeedTests
     }
 
     [Fact]
-    public void Precision_auto_leaves_cnns_in_float32_and_explicit_choices_win()
+    public void Precision_auto_is_bf16_for_image_encoders_only_on_cpus_with_native_bf16_and_explicit_choices_win()
     {
-        Assert.Null(MixedPrecision.Resolve(Precision.Auto, EncoderOptions.FromName("convnet"), CPU));
+        var native = MixedPrecision.CpuHasNativeBFloat16() ? ScalarType.BFloat16 : (ScalarType?)null;
+        foreach (var image in new[] { "convnet", "resnet18", "vit-tiny" })
+            Assert.Equal(native, MixedPrecision.Resolve(Precision.Auto, EncoderOptions.FromName(image), CPU));
+        foreach (var table in new[] { "mlp", "ft-transformer" })
+            Assert.Null(MixedPrecision.Resolve(Precision.Auto, EncoderOptions.FromName(table), CPU));
         Assert.Null(MixedPrecision.Resolve(Precision.Fp32, EncoderOptions.FromName("vit-tiny"), CPU));
+        Assert.Null(MixedPrecision.Resolve(Precision.Fp32, EncoderOptions.FromName("convnet"), CPU));
         Assert.Equal(ScalarType.BFloat16, MixedPrecision.Resolve(Precision.Bf16, EncoderOptions.FromName("convnet"), CPU));
-        var auto = MixedPrecision.Resolve(Precision.Auto, EncoderOptions.FromName("vit-tiny"), CPU);
-        Assert.Equal(MixedPrecision.CpuHasNativeBFloat16() ? ScalarType.BFloat16 : null, auto);
+    }
+
+    [Theory]
+    [InlineData("convnet")]
+    [InlineData("resnet18")]
+    public void Mixed_precision_cnns_convolve_in_bf16_return_float32_maps_and_keep_float32_weights(string kind)
+    {
+        manual_seed(3);
+        using ConvEncoder encoder = kind == "convnet" ? new ConvNet(3) : new ResNet18(3, width: 0.25);
+        encoder.train();
+        using var x = randn(8, 3, 16, 16);
+        using var full = encoder.FeatureMap(x);
+        MixedPrecision.Apply(encoder, ScalarType.BFloat16);
+        // Every convolution must be reached: a block left in float32 would receive bfloat16 and fail, or hide a slow path.
+        Assert.Contains((IMixedPrecisionModule)encoder, MixedPrecision.Modules(encoder));
+        Assert.All(MixedPrecision.Modules(encoder), m => Assert.Equal(ScalarType.BFloat16, m.ComputeType));
+        using var mixed = encoder.FeatureMap(x);
+        Assert.Equal(ScalarType.Float32, mixed.dtype);
+        Assert.Equal(full.shape, mixed.shape);
+        double relative = (mixed - full).norm().item<float>() / full.norm().item<float>();
+        Assert.InRange(relative, 1e-6, 5e-2); // bfloat16 convolutions: different, but close
+        mixed.sum().backward();
+        foreach (var p in encoder.parameters())
+        {
+            Assert.Equal(ScalarType.Float32, p.dtype);
+            Assert.NotNull(p.grad);
+            Assert.Equal(ScalarType.Float32, p.grad!.dtype);
+        }
     }
 
     [Fact]

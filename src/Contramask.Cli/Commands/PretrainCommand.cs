@@ -39,7 +39,7 @@ public static class PretrainCommand
     static readonly Option<int> Seed = new("--seed") { Description = "Random seed", DefaultValueFactory = _ => new PretrainConfig().Seed };
     static readonly Option<int> Threads = new("--threads") { Description = "CPU threads (0 = all cores)", DefaultValueFactory = _ => new PretrainConfig().Threads };
     static readonly Option<string> Device = new("--device") { Description = "cpu, or cuda[:N] with a CUDA build of libtorch", DefaultValueFactory = _ => new PretrainConfig().Device };
-    static readonly Option<string?> PrecisionOption = new("--precision") { Description = "auto (mixed bf16 for ViTs on CPUs with native bf16, else fp32) | fp32 | bf16" };
+    static readonly Option<string?> PrecisionOption = new("--precision") { Description = "auto (mixed bf16 for image encoders on CPUs with native bf16, else fp32) | fp32 | bf16" };
     static readonly Option<bool> LowMemory = new("--low-memory") { Description = "Return freed memory to the system after every step: peak memory near PyTorch's, slower for small CNNs" };
     static readonly Option<int?> KeepCheckpoints = new("--keep-checkpoints") { Description = "How many checkpoints to keep as fallbacks (one is written every minute)" };
     static readonly Option<bool> NoEval = new("--no-eval") { Description = "Skip the kNN / linear-probe evaluation at the end" };

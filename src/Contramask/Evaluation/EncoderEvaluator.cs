@@ -73,7 +73,7 @@ public static class EncoderEvaluator
         int seed = 0, Action<string>? progress = null, ProbeSettings? probe = null)
     {
         bool wasTraining = encoder.training;
-        var precision = encoder.modules().OfType<IMixedPrecisionModule>().Select(m => (Module: m, m.ComputeType)).ToList();
+        var precision = MixedPrecision.Modules(encoder).Select(m => (Module: m, m.ComputeType)).ToList();
         encoder.eval();
         foreach (var (module, _) in precision) module.ComputeType = null;
         try { return Score(ModelFactory.Featurizer(encoder, config, data.Train), name, data, splits, seed, progress, probe); }

@@ -10,7 +10,7 @@ namespace Contramask.Models;
 /// fixed-size linear layer, so any input size works and the embedding is 128 wide. On 28×28 inputs it costs
 /// 7.4 M multiply-adds per image (two convolutions per stage would triple that for little gain).
 /// </summary>
-public sealed class ConvNet : ConvEncoder
+public sealed class ConvNet : ConvEncoder, IMixedPrecisionModule
 {
     readonly Sequential layers;
 
@@ -30,12 +30,27 @@ public sealed class ConvNet : ConvEncoder
     static Sequential ConvBlock(int input, int output) => nn.Sequential(
         nn.Conv2d(input, output, 3, padding: 1, bias: false), new BatchNorm(output), nn.ReLU(inplace: true));
 
+    public ScalarType? ComputeType { get; set; }
+
     public override Tensor FeatureMap(Tensor images)
     {
         // Intermediate outputs are released when this returns (autograd keeps what backward needs), so backward
         // frees each activation once used, as Python's reference counting would, instead of at the end of the step
         // (docs/PERFORMANCE.md, Memory).
         using var scope = NewDisposeScope();
-        return layers.forward(images).MoveToOuterDisposeScope();
+        if (ComputeType is not ScalarType type) return layers.forward(images).MoveToOuterDisposeScope();
+        var x = images.to_type(type);
+        foreach (var layer in layers.children())
+        {
+            if (layer is Sequential block)
+            {
+                var parts = block.children().ToArray();
+                var conv = (Conv2d)parts[0];
+                x = MixedPrecision.Conv2d(conv, x, type, padding: 1);
+                x = ((BatchNorm)parts[1]).forward(x).relu_();
+            }
+            else x = ((nn.Module<Tensor, Tensor>)layer).forward(x);
+        }
+        return x.to_type(ScalarType.Float32).MoveToOuterDisposeScope();
     }
 }

@@ -7,7 +7,7 @@ namespace Contramask.Models;
 /// <summary>Number format of a training step's matrix products.</summary>
 public enum Precision
 {
-    /// <summary>bfloat16 where this CPU computes it natively (AVX-512 BF16 or AMX) and the encoder is a ViT; float32 otherwise.</summary>
+    /// <summary>bfloat16 where this CPU computes it natively (AVX-512 BF16 or AMX) and the encoder is an image encoder; float32 otherwise.</summary>
     Auto,
     Fp32,
     /// <summary>Mixed precision: bfloat16 products, float32 master weights, norms, residuals, losses and optimizer state.</summary>
@@ -24,9 +24,11 @@ public interface IMixedPrecisionModule
 /// <summary>
 /// Mixed-precision training as autocast does it (Micikevicius et al. 2018, "Mixed precision training"; Kalamkar et
 /// al. 2019 for bfloat16): the weights stay float32 and are what the optimizer updates (master weights); each
-/// linear layer casts its input and weights to bfloat16 for the product, whose gradient flows back through the
-/// cast into float32. bfloat16 keeps float32's 8-bit exponent, so no loss scaling is needed. LayerNorm, softmax
-/// statistics (inside the fused attention kernel), residual sums and the losses stay float32.
+/// linear layer and convolution casts its input and weights to bfloat16 for the product, whose gradient flows back
+/// through the cast into float32. bfloat16 keeps float32's 8-bit exponent, so no loss scaling is needed. LayerNorm,
+/// softmax, residual sums in a ViT and the losses stay float32; in a CNN, as under autocast, the activations between
+/// convolutions stay bfloat16 (BatchNorm takes them with float32 statistics and parameters) and the feature map is
+/// returned in float32.
 /// TorchSharp has no autocast, hence this explicit form.
 /// </summary>
 public static class MixedPrecision
@@ -36,21 +38,31 @@ public static class MixedPrecision
         ? F.linear(x.to_type(type), layer.weight!.to_type(type), layer.bias?.to_type(type))
         : layer.forward(x);
 
+    /// <summary>A bias-free 2-D convolution of <paramref name="x"/> in <paramref name="compute"/> (the layer's own type when null); the output stays in that type.</summary>
+    public static Tensor Conv2d(Conv2d layer, Tensor x, ScalarType? compute, long stride = 1, long padding = 0) => compute is ScalarType type
+        ? F.conv2d(x.to_type(type), layer.weight!.to_type(type), null, strides: [stride, stride], padding: [padding, padding])
+        : layer.forward(x);
+
     /// <summary>Sets the compute type of every mixed-precision module inside <paramref name="model"/>.</summary>
     public static void Apply(nn.Module model, ScalarType? compute)
     {
-        foreach (var (_, module) in model.named_modules())
-            if (module is IMixedPrecisionModule m) m.ComputeType = compute;
+        foreach (var m in Modules(model)) m.ComputeType = compute;
     }
+
+    /// <summary><paramref name="model"/> and every module inside it whose products can run in a lower precision.</summary>
+    public static IReadOnlyList<IMixedPrecisionModule> Modules(nn.Module model) =>
+        // named_modules() leaves out the module it is called on, which may itself be one (an encoder on its own).
+        model.named_modules().Select(pair => pair.module).Prepend(model).OfType<IMixedPrecisionModule>().ToList();
 
     /// <summary>What <paramref name="precision"/> means for an encoder on this machine: bfloat16 or null (float32).</summary>
     public static ScalarType? Resolve(Precision precision, EncoderOptions encoder, Device device) => precision switch
     {
         Precision.Fp32 => null,
         Precision.Bf16 => ScalarType.BFloat16,
-        // Measured (docs/PERFORMANCE.md): a ViT's step gains from bfloat16 products on a CPU with native bfloat16
-        // dot products; without them bfloat16 is emulated and slower than float32.
-        _ => encoder.IsVit && device.type == TorchSharp.DeviceType.CPU && CpuHasNativeBFloat16() ? ScalarType.BFloat16 : null,
+        // Measured (docs/PERFORMANCE.md): ViT, ConvNet and ResNet-18 steps gain from bfloat16 products on a CPU with
+        // native bfloat16 dot products (and the CNNs' activations take half the memory); without them bfloat16 is
+        // emulated and slower than float32. Table encoders stay float32 (not measured).
+        _ => !encoder.IsTable && device.type == TorchSharp.DeviceType.CPU && CpuHasNativeBFloat16() ? ScalarType.BFloat16 : null,
     };
 
     static bool? nativeBFloat16;

@@ -10,7 +10,7 @@ namespace Contramask.Models;
 /// stride-1 stem without max pooling, four stages of two basic blocks (64, 128, 256, 512 channels × width), global
 /// average pooling. The embedding is 512 × width.
 /// </summary>
-public sealed class ResNet18 : ConvEncoder
+public sealed class ResNet18 : ConvEncoder, IMixedPrecisionModule
 {
     readonly Sequential stem, stages;
 
@@ -36,20 +36,31 @@ public sealed class ResNet18 : ConvEncoder
     public double WidthMultiplier { get; }
     public override int EmbeddingSize { get; }
 
+    public ScalarType? ComputeType { get; set; }
+
     public override Tensor FeatureMap(Tensor images)
     {
-        using var x = stem.forward(images);
-        return stages.forward(x);
+        if (ComputeType is not ScalarType type)
+        {
+            using var x = stem.forward(images);
+            return stages.forward(x);
+        }
+        using var scope = NewDisposeScope();
+        var parts = stem.children().ToArray();
+        var y = ((BatchNorm)parts[1]).forward(MixedPrecision.Conv2d((Conv2d)parts[0], images, type, padding: 1)).relu_();
+        return stages.forward(y).to_type(ScalarType.Float32).MoveToOuterDisposeScope();
     }
 
-    sealed class BasicBlock : nn.Module<Tensor, Tensor>
+    sealed class BasicBlock : nn.Module<Tensor, Tensor>, IMixedPrecisionModule
     {
+        readonly int stride;
         readonly Conv2d conv1, conv2;
         readonly BatchNorm bn1, bn2;
         readonly Sequential? shortcut;
 
         public BasicBlock(int input, int output, int stride) : base("basic_block")
         {
+            this.stride = stride;
             conv1 = nn.Conv2d(input, output, 3, stride: stride, padding: 1, bias: false);
             bn1 = new BatchNorm(output);
             conv2 = nn.Conv2d(output, output, 3, padding: 1, bias: false);
@@ -59,12 +70,17 @@ public sealed class ResNet18 : ConvEncoder
             RegisterComponents();
         }
 
+        public ScalarType? ComputeType { get; set; }
+
         public override Tensor forward(Tensor x)
         {
             using var scope = NewDisposeScope();
-            var y = nn.functional.relu(bn1.forward(conv1.forward(x)), inplace: true);
-            y = bn2.forward(conv2.forward(y));
-            y = y.add(shortcut is null ? x : shortcut.forward(x), One);
+            var type = ComputeType;
+            var y = nn.functional.relu(bn1.forward(MixedPrecision.Conv2d(conv1, x, type, stride, padding: 1)), inplace: true);
+            y = bn2.forward(MixedPrecision.Conv2d(conv2, y, type, padding: 1));
+            var identity = shortcut is null ? x
+                : ((BatchNorm)shortcut[1]).forward(MixedPrecision.Conv2d((Conv2d)shortcut[0], x, type, stride));
+            y = y.add(identity, One);
             return nn.functional.relu(y, inplace: true).MoveToOuterDisposeScope();
         }
     }

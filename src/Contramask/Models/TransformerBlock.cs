@@ -43,12 +43,22 @@ public sealed class TransformerBlock : nn.Module<Tensor, Tensor>, IMixedPrecisio
         long n = x.shape[0], tokens = x.shape[1], dim = x.shape[2];
         var type = ComputeType;
         var qkvHeads = MixedPrecision.Linear(qkv, norm1.forward(x), type).reshape(n, tokens, 3, heads, dim / heads).permute(2, 0, 3, 1, 4);
-        // Attention itself stays float32: libtorch's bfloat16 attention backward on CPU made the whole ViT step slower
-        // than float32 (fusion ViT-tiny, 28×28: 287 vs 468 img/s with float32 attention; docs/PERFORMANCE.md).
-        qkvHeads = qkvHeads.to_type(x.dtype);
-        var attended = F.scaled_dot_product_attention(qkvHeads[0], qkvHeads[1], qkvHeads[2]);
-        x = x.add(MixedPrecision.Linear(projection, attended.transpose(1, 2).reshape(n, tokens, dim), type).to_type(x.dtype), One);
-        x = x.add(MixedPrecision.Linear(output, F.gelu(MixedPrecision.Linear(hidden, norm2.forward(x), type)), type).to_type(x.dtype), One);
+        var attended = type is ScalarType low ? LowPrecisionAttention(qkvHeads[0], qkvHeads[1], qkvHeads[2], low)
+            : F.scaled_dot_product_attention(qkvHeads[0], qkvHeads[1], qkvHeads[2]);
+        // The residual sums promote a bfloat16 branch to float32 in the add itself (no separate cast pass).
+        x = x.add(MixedPrecision.Linear(projection, attended.transpose(1, 2).reshape(n, tokens, dim), type), One);
+        x = x.add(MixedPrecision.Linear(output, F.gelu(MixedPrecision.Linear(hidden, norm2.forward(x), type)), type), One);
         return x.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// softmax(q·kᵀ/√d)·v with both products in <paramref name="type"/> and the softmax in float32, as autocast runs
+    /// attention written out (matmul in bfloat16, softmax in float32). libtorch's fused attention kernel in bfloat16
+    /// has a slow backward on CPU (docs/PERFORMANCE.md), and in float32 it makes the two products float32 GEMMs.
+    /// </summary>
+    static Tensor LowPrecisionAttention(Tensor q, Tensor k, Tensor v, ScalarType type)
+    {
+        var scores = q.matmul(k.transpose(-2, -1)).to_type(ScalarType.Float32).mul_(Of(1.0 / Math.Sqrt(q.shape[^1])));
+        return scores.softmax(-1).to_type(type).matmul(v);
     }
 }
