@@ -19,12 +19,14 @@ public class SpeedTests
             Objective = ObjectiveOptions.ForMethod(method, encoder.StartsWith("vit")) with { DecoderDim = 16, DecoderDepth = 1, DecoderHeads = 2, ProjectionHidden = 32, ProjectionOutput = 16 },
         };
 
-    [Fact]
-    public void Mixed_precision_keeps_float32_weights_and_gradients_and_nearly_the_same_loss()
+    [Theory]
+    [InlineData(9)]    // written-out bfloat16 attention
+    [InlineData(TransformerBlock.MaxTokensForWrittenOutAttention + 1)] // the fused float32 kernel
+    public void Mixed_precision_keeps_float32_weights_and_gradients_and_nearly_the_same_loss(int tokens)
     {
         manual_seed(1);
         using var block = new TransformerBlock(32, 2);
-        using var x = randn(4, 9, 32);
+        using var x = randn(4, tokens, 32);
         using var full = block.forward(x);
         block.ComputeType = ScalarType.BFloat16;
         using var mixed = block.forward(x);
@@ -98,6 +100,33 @@ public class SpeedTests
         Assert.Equal(Precision.Bf16, state.Config.Precision);
         using var encoder = Evaluation.EncoderEvaluator.LoadEncoder(path, state.Config, data.Train);
         Assert.All(encoder.parameters(), p => Assert.Equal(ScalarType.Float32, p.dtype));
+    }
+
+    [Fact]
+    public void A_bf16_convnet_fusion_run_trains_recalibrates_batch_norm_in_float32_and_reloads_in_float32()
+    {
+        var folder = Path.Combine(Fixture.TempFolder(), "run");
+        var data = SpeedProbe.SyntheticImages(64, 1, 8, 8);
+        var config = TinyConfig(Method.Fusion, "convnet", Precision.Bf16) with { Epochs = 2, RecalibrateBatchNorm = true };
+        using (var trainer = Pretrainer.Start(config, folder, data))
+        {
+            Assert.Equal(ScalarType.BFloat16, trainer.ComputeType);
+            var result = trainer.Run();
+            Assert.True(double.IsFinite(result.FinalLoss));
+            // Recalibration switched the encoder to float32 for its pass and back afterwards.
+            Assert.All(MixedPrecision.Modules(trainer.Encoder), m => Assert.Equal(ScalarType.BFloat16, m.ComputeType));
+        }
+        var (state, path) = Checkpoint.ReadState(folder);
+        using var encoder = Evaluation.EncoderEvaluator.LoadEncoder(path, state.Config, data.Train);
+        Assert.All(encoder.parameters(), p => Assert.Equal(ScalarType.Float32, p.dtype));
+        Assert.All(encoder.buffers(), b => Assert.True(b.dtype is ScalarType.Float32 or ScalarType.Int64));
+
+        // The saved running statistics are those of a float32 pass over the training images: recalibrating the
+        // reloaded float32 encoder with the same seed reproduces them.
+        var saved = encoder.modules().OfType<BatchNorm>().SelectMany(n => n.buffers()).Where(b => b.dtype == ScalarType.Float32).Select(b => b.clone()).ToList();
+        BatchNormRecalibration.Run(encoder, data.Train, ModelFactory.Standardizer(state.Config, data.Train, CPU), state.Config.Seed);
+        var again = encoder.modules().OfType<BatchNorm>().SelectMany(n => n.buffers()).Where(b => b.dtype == ScalarType.Float32).ToList();
+        for (int i = 0; i < saved.Count; i++) Assert.True(saved[i].allclose(again[i], rtol: 1e-5, atol: 1e-6), $"running statistic {i} differs");
     }
 
     [Fact]

@@ -39,9 +39,14 @@ public static class MixedPrecision
         : layer.forward(x);
 
     /// <summary>A bias-free 2-D convolution of <paramref name="x"/> in <paramref name="compute"/> (the layer's own type when null); the output stays in that type.</summary>
-    public static Tensor Conv2d(Conv2d layer, Tensor x, ScalarType? compute, long stride = 1, long padding = 0) => compute is ScalarType type
-        ? F.conv2d(x.to_type(type), layer.weight!.to_type(type), null, strides: [stride, stride], padding: [padding, padding])
-        : layer.forward(x);
+    /// <remarks>The caller passes the layer's stride and padding (TorchSharp's Conv2d does not expose them); the output
+    /// shape is checked against the float32 path in SpeedTests.</remarks>
+    public static Tensor Conv2d(Conv2d layer, Tensor x, ScalarType? compute, long stride = 1, long padding = 0)
+    {
+        if (compute is not ScalarType type) return layer.forward(x);
+        if (layer.bias is not null) throw new ArgumentException("MixedPrecision.Conv2d takes bias-free convolutions (each is followed by BatchNorm)");
+        return F.conv2d(x.to_type(type), layer.weight!.to_type(type), null, strides: [stride, stride], padding: [padding, padding]);
+    }
 
     /// <summary>Sets the compute type of every mixed-precision module inside <paramref name="model"/>.</summary>
     public static void Apply(nn.Module model, ScalarType? compute)

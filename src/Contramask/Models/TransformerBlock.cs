@@ -37,14 +37,20 @@ public sealed class TransformerBlock : nn.Module<Tensor, Tensor>, IMixedPrecisio
 
     public ScalarType? ComputeType { get; set; }
 
+    /// <summary>Up to this many tokens, mixed precision writes attention out in bfloat16 (the automatic patch gives ≤ 64).</summary>
+    public const int MaxTokensForWrittenOutAttention = 64;
+
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
         long n = x.shape[0], tokens = x.shape[1], dim = x.shape[2];
         var type = ComputeType;
         var qkvHeads = MixedPrecision.Linear(qkv, norm1.forward(x), type).reshape(n, tokens, 3, heads, dim / heads).permute(2, 0, 3, 1, 4);
-        var attended = type is ScalarType low ? LowPrecisionAttention(qkvHeads[0], qkvHeads[1], qkvHeads[2], low)
-            : F.scaled_dot_product_attention(qkvHeads[0], qkvHeads[1], qkvHeads[2]);
+        // Written-out attention keeps the N×heads×T×T scores for backward; beyond a few dozen tokens (a small --patch)
+        // that costs more memory than it saves time, so longer sequences take the fused float32 kernel.
+        var attended = type is ScalarType low && tokens <= MaxTokensForWrittenOutAttention
+            ? LowPrecisionAttention(qkvHeads[0], qkvHeads[1], qkvHeads[2], low)
+            : F.scaled_dot_product_attention(qkvHeads[0].to_type(x.dtype), qkvHeads[1].to_type(x.dtype), qkvHeads[2].to_type(x.dtype));
         // The residual sums promote a bfloat16 branch to float32 in the add itself (no separate cast pass).
         x = x.add(MixedPrecision.Linear(projection, attended.transpose(1, 2).reshape(n, tokens, dim), type), One);
         x = x.add(MixedPrecision.Linear(output, F.gelu(MixedPrecision.Linear(hidden, norm2.forward(x), type)), type), One);
