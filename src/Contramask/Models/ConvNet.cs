@@ -46,7 +46,7 @@ public sealed class ConvNet : ConvEncoder, IMixedPrecisionModule
             {
                 var parts = block.children().ToArray();
                 var conv = (Conv2d)parts[0];
-                x = MixedPrecision.Conv2d(conv, x, type, padding: 1);
+                x = MixedPrecision.Conv2d(conv, x, type);
                 x = ((BatchNorm)parts[1]).forward(x).relu_();
             }
             else x = ((nn.Module<Tensor, Tensor>)layer).forward(x);

@@ -38,14 +38,15 @@ public static class MixedPrecision
         ? F.linear(x.to_type(type), layer.weight!.to_type(type), layer.bias?.to_type(type))
         : layer.forward(x);
 
-    /// <summary>A bias-free 2-D convolution of <paramref name="x"/> in <paramref name="compute"/> (the layer's own type when null); the output stays in that type.</summary>
-    /// <remarks>The caller passes the layer's stride and padding (TorchSharp's Conv2d does not expose them); the output
-    /// shape is checked against the float32 path in SpeedTests.</remarks>
-    public static Tensor Conv2d(Conv2d layer, Tensor x, ScalarType? compute, long stride = 1, long padding = 0)
+    /// <summary>A bias-free 2-D convolution of <paramref name="x"/> in <paramref name="compute"/> (the layer's own type when null), with
+    /// the layer's own stride, padding, dilation and groups; the output stays in that type.</summary>
+    public static Tensor Conv2d(Conv2d layer, Tensor x, ScalarType? compute)
     {
         if (compute is not ScalarType type) return layer.forward(x);
         if (layer.bias is not null) throw new ArgumentException("MixedPrecision.Conv2d takes bias-free convolutions (each is followed by BatchNorm)");
-        return F.conv2d(x.to_type(type), layer.weight!.to_type(type), null, strides: [stride, stride], padding: [padding, padding]);
+        if (layer.padding_type is not null || layer.padding_mode != TorchSharp.PaddingModes.Zeros)
+            throw new ArgumentException("MixedPrecision.Conv2d takes explicit zero padding");
+        return F.conv2d(x.to_type(type), layer.weight!.to_type(type), null, strides: layer.stride, padding: layer.padding, dilation: layer.dilation, groups: layer.groups);
     }
 
     /// <summary>Sets the compute type of every mixed-precision module inside <paramref name="model"/>.</summary>

@@ -47,20 +47,18 @@ public sealed class ResNet18 : ConvEncoder, IMixedPrecisionModule
         }
         using var scope = NewDisposeScope();
         var parts = stem.children().ToArray();
-        var y = ((BatchNorm)parts[1]).forward(MixedPrecision.Conv2d((Conv2d)parts[0], images, type, padding: 1)).relu_();
+        var y = ((BatchNorm)parts[1]).forward(MixedPrecision.Conv2d((Conv2d)parts[0], images, type)).relu_();
         return stages.forward(y).to_type(ScalarType.Float32).MoveToOuterDisposeScope();
     }
 
     sealed class BasicBlock : nn.Module<Tensor, Tensor>, IMixedPrecisionModule
     {
-        readonly int stride;
         readonly Conv2d conv1, conv2;
         readonly BatchNorm bn1, bn2;
         readonly Sequential? shortcut;
 
         public BasicBlock(int input, int output, int stride) : base("basic_block")
         {
-            this.stride = stride;
             conv1 = nn.Conv2d(input, output, 3, stride: stride, padding: 1, bias: false);
             bn1 = new BatchNorm(output);
             conv2 = nn.Conv2d(output, output, 3, padding: 1, bias: false);
@@ -76,10 +74,10 @@ public sealed class ResNet18 : ConvEncoder, IMixedPrecisionModule
         {
             using var scope = NewDisposeScope();
             var type = ComputeType;
-            var y = nn.functional.relu(bn1.forward(MixedPrecision.Conv2d(conv1, x, type, stride, padding: 1)), inplace: true);
-            y = bn2.forward(MixedPrecision.Conv2d(conv2, y, type, padding: 1));
+            var y = nn.functional.relu(bn1.forward(MixedPrecision.Conv2d(conv1, x, type)), inplace: true);
+            y = bn2.forward(MixedPrecision.Conv2d(conv2, y, type));
             var identity = shortcut is null ? x
-                : ((BatchNorm)shortcut[1]).forward(MixedPrecision.Conv2d((Conv2d)shortcut[0], x, type, stride));
+                : ((BatchNorm)shortcut[1]).forward(MixedPrecision.Conv2d((Conv2d)shortcut[0], x, type));
             y = y.add(identity, One);
             return nn.functional.relu(y, inplace: true).MoveToOuterDisposeScope();
         }
