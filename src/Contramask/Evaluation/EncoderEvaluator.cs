@@ -73,15 +73,10 @@ public static class EncoderEvaluator
         int seed = 0, Action<string>? progress = null, ProbeSettings? probe = null)
     {
         bool wasTraining = encoder.training;
-        var precision = MixedPrecision.Modules(encoder).Select(m => (Module: m, m.ComputeType)).ToList();
+        using var float32 = MixedPrecision.InFloat32(encoder);
         encoder.eval();
-        foreach (var (module, _) in precision) module.ComputeType = null;
         try { return Score(ModelFactory.Featurizer(encoder, config, data.Train), name, data, splits, seed, progress, probe); }
-        finally
-        {
-            foreach (var (module, type) in precision) module.ComputeType = type;
-            if (wasTraining) encoder.train();
-        }
+        finally { if (wasTraining) encoder.train(); }
     }
 
     public static ProtocolScores Score(Encoder encoder, string name, ISplits data, PretrainConfig config, int seed = 0, Action<string>? progress = null) =>

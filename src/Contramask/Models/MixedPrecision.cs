@@ -60,6 +60,20 @@ public static class MixedPrecision
         // named_modules() leaves out the module it is called on, which may itself be one (an encoder on its own).
         model.named_modules().Select(pair => pair.module).Prepend(model).OfType<IMixedPrecisionModule>().ToList();
 
+    /// <summary>Every mixed-precision module of <paramref name="model"/> computes in float32 until the result is disposed,
+    /// then in its own type again (evaluation and BatchNorm recalibration measure what float32 inference sees).</summary>
+    public static IDisposable InFloat32(nn.Module model)
+    {
+        var saved = Modules(model).Select(m => (Module: m, m.ComputeType)).ToList();
+        foreach (var (module, _) in saved) module.ComputeType = null;
+        return new Restore(() => { foreach (var (module, type) in saved) module.ComputeType = type; });
+    }
+
+    sealed class Restore(Action restore) : IDisposable
+    {
+        public void Dispose() => restore();
+    }
+
     /// <summary>What <paramref name="precision"/> means for an encoder on this machine: bfloat16 or null (float32).</summary>
     public static ScalarType? Resolve(Precision precision, EncoderOptions encoder, Device device) => precision switch
     {

@@ -29,10 +29,9 @@ public static class BatchNormRecalibration
         bool wasTraining = encoder.training;
         // The statistics are for evaluation, embedding and mining, which run in float32: measure them in float32 too,
         // not in the bfloat16 a mixed-precision run trained in.
-        var precision = MixedPrecision.Modules(encoder).Select(m => (Module: m, m.ComputeType)).ToList();
+        using var float32 = MixedPrecision.InFloat32(encoder);
         try
         {
-            foreach (var (module, _) in precision) module.ComputeType = null;
             foreach (var norm in norms) { norm.ResetRunningStatistics(); norm.Momentum = null; }
             encoder.train();
             var order = Enumerable.Range(0, train.Count).ToArray();
@@ -50,7 +49,6 @@ public static class BatchNormRecalibration
         finally
         {
             for (int i = 0; i < norms.Count; i++) norms[i].Momentum = momentum[i];
-            foreach (var (module, type) in precision) module.ComputeType = type;
             if (!wasTraining) encoder.eval();
         }
     }
