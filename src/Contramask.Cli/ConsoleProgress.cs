@@ -17,7 +17,8 @@ public static class ConsoleProgress
             var last = DateTime.MinValue;
             return train(p =>
             {
-                if (DateTime.UtcNow - last < TimeSpan.FromSeconds(5)) return;
+                if (p.Warning is not null) Cli.Warn(p.Warning);
+                if (DateTime.UtcNow - last < TimeSpan.FromSeconds(5) && p.Quality?.Step != p.Step) return;
                 last = DateTime.UtcNow;
                 Console.WriteLine($"{title} {Describe(p)}");
             });
@@ -32,6 +33,7 @@ public static class ConsoleProgress
                 var task = context.AddTask(Markup.Escape(title), maxValue: 1000);
                 result = train(p =>
                 {
+                    if (p.Warning is not null) AnsiConsole.MarkupLine($"[yellow]warning:[/] {Markup.Escape(p.Warning)}");
                     task.Description = Markup.Escape($"{title} {Describe(p)}");
                     task.Value = Math.Round(p.Progress * 1000);
                 });
@@ -72,6 +74,8 @@ public static class ConsoleProgress
         if (p.Components.Count > 1)
             parts.AddRange(p.Components.Select(c => $"{c.Key[..Math.Min(5, c.Key.Length)]} {c.Value:F3}"));
         parts.Add($"{p.ImagesPerSecond:F0} img/s");
+        if (p.Quality is { } q)
+            parts.Add((q.Knn20 is double knn ? $"val kNN {100 * knn:F1}% " : "") + $"rank {q.RankMe:F1}");
         if (p.Remaining is TimeSpan r) parts.Add($"ETA {r:hh\\:mm\\:ss}");
         return string.Join(" · ", parts);
     }

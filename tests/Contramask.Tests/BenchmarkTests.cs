@@ -41,6 +41,14 @@ public class BenchmarkTests
         var markdown = File.ReadAllText(Path.Combine(folder, Benchmark.MarkdownFileName));
         Assert.Contains("## Validation slice", markdown);
         Assert.Contains("## Test split", markdown);
+        // Time to accuracy: every trained run has the monitor's validation kNN-20 over time (step 0 and later readings);
+        // contrastive-only reaches its own final reading.
+        foreach (var record in root.GetProperty("records").EnumerateArray().Where(r => r.GetProperty("method").GetString() is not ("raw" or "random")))
+            Assert.True(record.GetProperty("val_knn20_over_time").GetArrayLength() >= 2, $"{record.GetProperty("method")} has no curve");
+        var contrastive = root.GetProperty("records").EnumerateArray().Single(r => r.GetProperty("method").GetString() == "contrastive");
+        Assert.True(contrastive.GetProperty("minutes_to_contrastive_knn20").GetDouble() <= 0.05 + 1e-9);
+        Assert.Contains("## Time to accuracy", markdown);
+        Assert.True(new FileInfo(Path.Combine(folder, Benchmark.AccuracyPlotFileName)).Length > 1000);
 
         // The same plan on the same commit and CPU reuses the finished runs (a build from uncommitted changes never does:
         // its commit cannot tell which code trained them); another plan does not.

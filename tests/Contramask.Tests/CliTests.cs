@@ -86,6 +86,7 @@ public class CliTests
     [Theory]
     [InlineData("mixed.csv", "--label,nosuch", "label column 'nosuch' does not exist")]
     [InlineData("mixed.csv", "--encoder,convnet", "encoder 'convnet' is for images")]
+    [InlineData("mixed.csv", "--method,fusion,--fusion,momentum", "--fusion momentum is for images")]
     [InlineData(null, "--label,label", "--label applies to tables")]
     public void Bad_table_options_give_one_clear_line(string? table, string options, string expected)
     {

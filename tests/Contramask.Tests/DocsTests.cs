@@ -46,4 +46,17 @@ public class DocsTests
         Assert.Contains($"fusion: {N(PretrainConfig.DefaultsFor(digits, Objectives.Method.Fusion, "vit-mini").Objective.MaskRatio)} ViT / {N(cnnFusion.Objective.MaskRatio)} CNN", defaults["--mask-ratio"]);
         Assert.Contains($"images {N(cnnFusion.WeightDecay)}", defaults["--weight-decay"]);
     }
+
+    [Fact]
+    public void The_readme_states_the_quality_monitors_sample_sizes_and_thresholds_the_code_uses()
+    {
+        var readme = System.Text.RegularExpressions.Regex.Replace(Readme, @"\s+", " ");
+        var c = System.Globalization.CultureInfo.InvariantCulture;
+        var config = new PretrainConfig();
+        Assert.Contains(string.Format(c, "a seeded sample of {0:N0} validation records against {1:N0} training records", QualityMonitor.QueryRecords, QualityMonitor.BankRecords), readme);
+        Assert.Contains($"`--monitor N` (default {config.MonitorChecks})", readme);
+        Assert.Contains(string.Format(c, "RankMe is below `--collapse-rank` ({0})", config.CollapseRank), readme);
+        Assert.Equal(0.1, QualityMonitor.MinSpreadRatio); // "a tenth of a healthy one"
+        Assert.Contains("spread is below a tenth of a healthy one", readme);
+    }
 }

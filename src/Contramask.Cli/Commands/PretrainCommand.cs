@@ -31,6 +31,8 @@ public static class PretrainCommand
     static readonly Option<double?> ReconstructionWeight = new("--reconstruction-weight") { Description = "Fusion: weight of the reconstruction term w_rec" };
     static readonly Option<double?> NoiseWeight = new("--noise-weight") { Description = "Share w_noise of CAN's denoising term in the reconstruction weight, 0–1" };
     static readonly Option<int?> MaskedViews = new("--masked-views") { Description = "Fusion: 2 = mask both views (CAN), 1 = mask the first and contrast it with the clean second" };
+    static readonly Option<string?> FusionOption = new("--fusion") { Description = "Fusion on images: can (one encoder, NT-Xent between the views; CAN) | momentum (the masked view predicts a momentum target's features of the clean other view; after CMAE)" };
+    static readonly Option<double?> TargetMomentum = new("--target-momentum") { Description = "--fusion momentum: the target's EMA momentum at the start, rising to 1 on a cosine" };
     static readonly Option<double?> CorruptionRate = new("--corruption-rate") { Description = "Tables, contrastive: fraction c of each row's features replaced from other training rows (SCARF replaces exactly ⌊c·F⌋)" };
     static readonly Option<bool> NoBatchNormRecalibration = new("--no-bn-recalibration") { Description = "Masked/fusion on a CNN: keep BatchNorm's statistics of masked images instead of re-estimating them on clean ones" };
     static readonly Option<double?> CropScaleMin = new("--crop-scale-min") { Description = "Smallest random crop, as a fraction of the image area" };
@@ -42,12 +44,15 @@ public static class PretrainCommand
     static readonly Option<string?> PrecisionOption = new("--precision") { Description = "auto (mixed bf16 for image encoders on CPUs with native bf16, else fp32) | fp32 | bf16" };
     static readonly Option<bool> LowMemory = new("--low-memory") { Description = "Return freed memory to the system after every step: peak memory near PyTorch's, slower for small CNNs" };
     static readonly Option<int?> KeepCheckpoints = new("--keep-checkpoints") { Description = "How many checkpoints to keep as fallbacks (one is written every minute)" };
+    static readonly Option<int?> Monitor = new("--monitor") { Description = "Quality readings per run: kNN-20 on the validation slice (with labels), RankMe and the spread of the embeddings, in metrics.jsonl and the progress line; 0 = off" };
+    static readonly Option<bool> StopOnCollapse = new("--stop-on-collapse") { Description = $"When a reading shows the embeddings collapsing (RankMe below --collapse-rank, or spread below {QualityMonitor.MinSpreadRatio:G2} of a healthy one), save a checkpoint and stop instead of only warning" };
+    static readonly Option<double?> CollapseRank = new("--collapse-rank") { Description = "RankMe below which a reading counts as collapse" };
     static readonly Option<bool> NoEval = new("--no-eval") { Description = "Skip the kNN / linear-probe evaluation at the end" };
     static readonly Option<bool> Quiet = new("--quiet") { Description = "No progress bar" };
 
     static readonly Option[] All = [Data, Label, Id, Schema, MethodOption, EncoderOption, Out, Resume, Overwrite, Epochs, Budget, BatchSize, LearningRate, WeightDecay,
-        Temperature, MaskRatio, ContrastiveWeight, ReconstructionWeight, NoiseWeight, MaskedViews, CorruptionRate, NoBatchNormRecalibration, CropScaleMin,
-        Patch, Width, Seed, Threads, Device, PrecisionOption, LowMemory, KeepCheckpoints, NoEval, Quiet];
+        Temperature, MaskRatio, ContrastiveWeight, ReconstructionWeight, NoiseWeight, MaskedViews, FusionOption, TargetMomentum, CorruptionRate, NoBatchNormRecalibration, CropScaleMin,
+        Patch, Width, Seed, Threads, Device, PrecisionOption, LowMemory, KeepCheckpoints, Monitor, StopOnCollapse, CollapseRank, NoEval, Quiet];
 
     /// <summary>What each option means, without its default (which comes from the code: <see cref="PretrainDefaults"/>).</summary>
     static readonly Dictionary<Option, string> Meanings = All.ToDictionary(o => o, o => o.Description ?? "");
@@ -138,6 +143,8 @@ public static class PretrainCommand
             WeightReconstruction = args.GetValue(ReconstructionWeight) ?? config.Objective.WeightReconstruction,
             WeightNoise = args.GetValue(NoiseWeight) ?? config.Objective.WeightNoise,
             MaskedViews = args.GetValue(MaskedViews) ?? config.Objective.MaskedViews,
+            Fusion = args.GetValue(FusionOption) is string f ? ParseFusion(f) : config.Objective.Fusion,
+            TargetMomentum = args.GetValue(TargetMomentum) ?? config.Objective.TargetMomentum,
         };
         var encoder = config.Encoder with
         {
@@ -167,8 +174,18 @@ public static class PretrainCommand
             KeepCheckpoints = args.GetValue(KeepCheckpoints) ?? config.KeepCheckpoints,
             Precision = args.GetValue(PrecisionOption) is string p ? ParsePrecision(p) : config.Precision,
             LowMemory = args.GetValue(LowMemory) || config.LowMemory,
+            MonitorChecks = args.GetValue(Monitor) ?? config.MonitorChecks,
+            StopOnCollapse = args.GetValue(StopOnCollapse) || config.StopOnCollapse,
+            CollapseRank = args.GetValue(CollapseRank) ?? config.CollapseRank,
         };
     }
+
+    public static FusionKind ParseFusion(string name) => name.ToLowerInvariant() switch
+    {
+        "can" => FusionKind.Can,
+        "momentum" => FusionKind.Momentum,
+        _ => throw new ArgumentException($"unknown fusion '{name}'; expected can or momentum"),
+    };
 
     public static Precision ParsePrecision(string name) => name.ToLowerInvariant() switch
     {

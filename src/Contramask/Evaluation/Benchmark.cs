@@ -11,15 +11,21 @@ using static TorchSharp.torch;
 
 namespace Contramask.Evaluation;
 
+/// <summary>A quality-monitor reading on a benchmark's curve: minutes of training and validation kNN-20 (a fraction).</summary>
+public sealed record QualityPoint(double Minutes, double Knn20);
+
 /// <summary>
-/// One row of a benchmark: what was trained, how long and how fast, and every protocol score on the validation
-/// slice (for choosing) and the test split (for publishing).
+/// One row of a benchmark: what was trained, how long and how fast, every protocol score on the validation slice
+/// (for choosing) and the test split (for publishing), and the monitor's validation kNN-20 over training time.
 /// </summary>
 public sealed record BenchmarkRecord(string Dataset, string Method, string Encoder, double BudgetSeconds, long Steps, double Epochs,
     double ImagesPerSecond, ProtocolScores? Validation, ProtocolScores Test)
 {
-    /// <summary>A JSON object: the run's fields, then the scores of each split under "val" and "test".</summary>
-    public JsonObject ToJson()
+    /// <summary>Validation kNN-20 of the quality monitor (<see cref="QualityMonitor"/>) against minutes of training; empty for baselines.</summary>
+    public IReadOnlyList<QualityPoint> Curve { get; init; } = [];
+
+    /// <summary>A JSON object: the run's fields, the scores of each split under "val" and "test", the monitor's curve.</summary>
+    public JsonObject ToJson(double? minutesToContrastive = null)
     {
         var json = new JsonObject
         {
@@ -28,6 +34,11 @@ public sealed record BenchmarkRecord(string Dataset, string Method, string Encod
         };
         if (Validation is not null) json["val"] = JsonSerializer.SerializeToNode(Validation, PretrainConfig.Json);
         json["test"] = JsonSerializer.SerializeToNode(Test, PretrainConfig.Json);
+        if (Curve.Count > 0)
+        {
+            json["val_knn20_over_time"] = new JsonArray(Curve.Select(p => (JsonNode)new JsonArray(Math.Round(p.Minutes, 3), Math.Round(p.Knn20, 4))).ToArray());
+            json["minutes_to_contrastive_knn20"] = minutesToContrastive is double m ? Math.Round(m, 2) : null;
+        }
         return json;
     }
 }
@@ -59,6 +70,7 @@ public static class Benchmark
 {
     public const string JsonFileName = "benchmark.json";
     public const string MarkdownFileName = "benchmark.md";
+    public const string AccuracyPlotFileName = "accuracy-over-time.png";
     const string RecordFileName = "benchmark-record.json";
 
     /// <summary>What a run's scores depend on besides its method and encoder: reused only when all of it matches.</summary>
@@ -148,9 +160,29 @@ public static class Benchmark
         log?.Invoke($"{name}: {result.Steps} steps, {result.ImagesPerSecond:F0} records/s; evaluating");
         var scores = EncoderEvaluator.Score(trainer.Encoder, name, data, trainer.Config, splits, plan.Seed, log);
         double epochs = (double)result.Steps * trainer.BatchSize / data.Train.Count;
-        var finished = record(method.ToString().ToLowerInvariant(), encoder, result.Elapsed.TotalSeconds, result.Steps, epochs, result.ImagesPerSecond, scores);
+        var finished = record(method.ToString().ToLowerInvariant(), encoder, result.Elapsed.TotalSeconds, result.Steps, epochs, result.ImagesPerSecond, scores) with
+        {
+            Curve = trainer.Readings.Where(r => r.Knn20 is not null).Select(r => new QualityPoint(r.TrainingSeconds / 60, r.Knn20!.Value)).ToList(),
+        };
         RunFiles.WriteAllTextAtomic(recordPath, JsonSerializer.Serialize(new StoredRecord(provenance, finished), PretrainConfig.Json));
         return finished;
+    }
+
+    /// <summary>
+    /// Time to accuracy: for each run with a monitor curve, the minutes of training it took to reach the final
+    /// validation kNN-20 of contrastive-only with the same encoder (its last reading); null if it never did.
+    /// </summary>
+    public static IReadOnlyDictionary<BenchmarkRecord, double?> MinutesToContrastive(IReadOnlyList<BenchmarkRecord> records)
+    {
+        var result = new Dictionary<BenchmarkRecord, double?>();
+        foreach (var r in records.Where(r => r.Curve.Count > 0))
+        {
+            var contrastive = records.FirstOrDefault(c => c.Method == "contrastive" && c.Encoder == r.Encoder && c.Curve.Count > 0);
+            if (contrastive is null) continue;
+            double target = contrastive.Curve[^1].Knn20;
+            result[r] = r.Curve.FirstOrDefault(p => p.Knn20 >= target)?.Minutes;
+        }
+        return result;
     }
 
     static StoredRecord? ReadStored(string path)
@@ -170,6 +202,9 @@ public static class Benchmark
 
     static void Write(IReadOnlyList<BenchmarkRecord> records, string dataSpec, BenchmarkPlan plan, MachineInfo machine, string outFolder, string? command)
     {
+        var minutes = MinutesToContrastive(records);
+        Mining.Plots.AccuracyOverTime(records.Where(r => r.Curve.Count > 0).Select(r => ($"{r.Method} {r.Encoder}", r.Curve)).ToList(),
+            Path.Combine(outFolder, AccuracyPlotFileName));
         var json = new JsonObject
         {
             ["command"] = command,
@@ -186,7 +221,7 @@ public static class Benchmark
                 ["overrides"] = plan.Overrides,
             },
             ["written_utc"] = DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture),
-            ["records"] = new JsonArray(records.Select(r => (JsonNode)r.ToJson()).ToArray()),
+            ["records"] = new JsonArray(records.Select(r => (JsonNode)r.ToJson(minutes.GetValueOrDefault(r))).ToArray()),
         };
         RunFiles.WriteAllTextAtomic(Path.Combine(outFolder, JsonFileName), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         RunFiles.WriteAllTextAtomic(Path.Combine(outFolder, MarkdownFileName), Markdown(records, dataSpec, plan, command, machine));
@@ -231,6 +266,26 @@ public static class Benchmark
                     md.Append(c, $" {100 * knn?.BalancedAccuracy:F2} | {100 * knn?.MacroF1:F2} |");
                 }
                 md.AppendLine();
+            }
+        }
+        var timed = records.Where(r => r.Curve.Count > 0).ToList();
+        if (timed.Count > 0)
+        {
+            var minutes = MinutesToContrastive(records);
+            md.AppendLine();
+            md.AppendLine("## Time to accuracy (validation slice)");
+            md.AppendLine();
+            md.Append(c, $"The quality monitor's kNN-20 ({QualityMonitor.QueryRecords:N0} validation records against a bank of {QualityMonitor.BankRecords:N0} training records) during training; ").AppendLine(
+                "minutes of training (the monitor's own time not counted) until a run first reached contrastive-only's final reading with the same encoder.");
+            md.AppendLine();
+            md.AppendLine(c, $"![validation kNN-20 over time]({AccuracyPlotFileName})");
+            md.AppendLine();
+            md.AppendLine("| method | encoder | readings | first | final | best | minutes to contrastive's final |");
+            md.AppendLine("|---|---|---|---|---|---|---|");
+            foreach (var r in timed)
+            {
+                string reached = minutes.GetValueOrDefault(r) is double m ? m.ToString("F1", c) : "not reached";
+                md.AppendLine(c, $"| {r.Method} | {r.Encoder} | {r.Curve.Count} | {100 * r.Curve[0].Knn20:F2} | {100 * r.Curve[^1].Knn20:F2} | {100 * r.Curve.Max(p => p.Knn20):F2} | {reached} |");
             }
         }
         return md.ToString();

@@ -10,7 +10,10 @@ namespace Contramask.Evaluation;
 /// alignment = E ‖f(x) − f(x⁺)‖² over two views of the same image (lower = views agree);
 /// uniformity = log E exp(−2 ‖f(x) − f(y)‖²) over pairs of different images (lower = more spread out).
 /// Effective rank (Roy &amp; Vetterli 2007) = exp(entropy of the normalized singular values) of the centred
-/// embeddings: how many dimensions are really used (1 = collapsed).
+/// embeddings: how many dimensions are really used (1 = collapsed). RankMe (Garrido et al. 2023) is the same
+/// entropy on the embeddings as they are, not centred, with ε = 1e-7 added to each normalized singular value, as
+/// that paper defines it; the std of L2-normalized embeddings (SimSiam, Chen &amp; He 2021, §4.1) is ≈ 1/√d when
+/// the embeddings spread over the sphere and falls to 0 when they collapse to one point.
 /// </summary>
 public static class RepresentationHealth
 {
@@ -39,5 +42,20 @@ public static class RepresentationHealth
         var p = singular / singular.sum().clamp_min(Of(1e-12));
         var entropy = -(p * p.clamp_min(Of(1e-30)).log()).sum();
         return Math.Exp(entropy.item<double>());
+    }
+
+    public static double RankMe(Tensor features)
+    {
+        using var scope = NewDisposeScope();
+        var singular = linalg.svdvals(features.to_type(ScalarType.Float64));
+        var p = (singular / singular.sum().clamp_min(Of(1e-12))).add_(Of(1e-7), One);
+        return Math.Exp(-(p * p.log()).sum().item<double>());
+    }
+
+    /// <summary>Per-dimension standard deviation of the L2-normalized embeddings, averaged over the dimensions.</summary>
+    public static double NormalizedStd(Tensor features)
+    {
+        using var scope = NewDisposeScope();
+        return F.normalize(features, dim: 1).std(0).mean().item<float>();
     }
 }

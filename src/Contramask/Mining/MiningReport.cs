@@ -40,7 +40,7 @@ public static class MiningReport
             if (config.Objective.Method is Objectives.Method.Fusion)
                 md.AppendLine(c, $"| fusion weights | contrastive {config.Objective.WeightContrastive}, reconstruction {config.Objective.WeightReconstruction}, τ {config.Objective.Temperature} |");
             md.AppendLine();
-            var curves = new[] { "loss.png", "learning-rate.png" }.Where(Has).ToList();
+            var curves = new[] { "quality.png", "loss.png", "learning-rate.png" }.Where(Has).ToList();
             if (curves.Count > 0)
             {
                 md.AppendLine("## Training");

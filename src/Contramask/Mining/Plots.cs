@@ -13,11 +13,14 @@ public static class Plots
     /// <param name="warn">Told about lines it skipped (a line torn by a killed run).</param>
     public static IReadOnlyList<string> TrainingCurves(string metricsPath, string outFolder, Action<string>? warn = null)
     {
-        var lines = Training.MetricsLog.Read(metricsPath, warn);
-        if (lines.Count == 0) return [];
-        var steps = lines.Select(l => Number(l, "step")).ToArray();
-        var components = lines[0].EnumerateObject().Select(p => p.Name).Where(n => n.StartsWith("loss_", StringComparison.Ordinal)).ToList();
+        var all = Training.MetricsLog.Read(metricsPath, warn);
         var written = new List<string>();
+        if (QualityCurve(all, Path.Combine(outFolder, "quality.png")) is string quality) written.Add(quality);
+        // Step lines only (the monitor's step-0 reading has no loss).
+        var lines = all.Where(l => l.TryGetProperty("loss", out _)).ToList();
+        if (lines.Count == 0) return written;
+        var steps = lines.Select(l => Number(l, "step")).ToArray();
+        var components = lines.SelectMany(l => l.EnumerateObject().Select(p => p.Name)).Where(n => n.StartsWith("loss_", StringComparison.Ordinal) && n != "loss_skipped").Distinct().ToList();
 
         var loss = new Plot();
         foreach (var name in components)
@@ -41,6 +44,56 @@ public static class Plots
         rate.YLabel("learning rate");
         written.Add(Save(rate, Path.Combine(outFolder, "learning-rate.png")));
         return written;
+    }
+
+    /// <summary>The quality monitor's readings of one run: validation kNN-20 (when labels exist) and RankMe against minutes of training.</summary>
+    static string? QualityCurve(IReadOnlyList<System.Text.Json.JsonElement> lines, string path)
+    {
+        var readings = lines.Where(l => l.TryGetProperty("rankme", out _)).ToList();
+        if (readings.Count == 0) return null;
+        var minutes = readings.Select(l => Number(l, "elapsed_s") / 60).ToArray();
+        var plot = new Plot();
+        var knn = readings.Select(l => 100 * Number(l, "val_knn20")).ToArray();
+        if (knn.Any(double.IsFinite))
+        {
+            var accuracy = plot.Add.ScatterLine(minutes, knn);
+            accuracy.LegendText = "validation kNN-20 (%)";
+            accuracy.LineWidth = 2;
+            accuracy.MarkerSize = 6;
+            plot.YLabel("kNN-20 accuracy on the validation slice (%)");
+        }
+        var rank = plot.Add.ScatterLine(minutes, readings.Select(l => Number(l, "rankme")).ToArray());
+        rank.LegendText = "RankMe";
+        rank.LineWidth = 2;
+        rank.MarkerSize = 6;
+        rank.Axes.YAxis = plot.Axes.Right;
+        plot.Axes.Right.Label.Text = "RankMe (effective dimensions)";
+        plot.Title("Quality monitor");
+        plot.XLabel("minutes of training");
+        plot.ShowLegend();
+        return Save(plot, path);
+    }
+
+    /// <summary>One curve per run: validation kNN-20 (a fraction) against minutes of training, the benchmark's time-to-accuracy picture.</summary>
+    public static string? AccuracyOverTime(IReadOnlyList<(string Label, IReadOnlyList<Evaluation.QualityPoint> Points)> runs, string path)
+    {
+        var plot = new Plot();
+        bool any = false;
+        foreach (var (label, points) in runs)
+        {
+            if (points.Count == 0) continue;
+            var curve = plot.Add.ScatterLine(points.Select(p => p.Minutes).ToArray(), points.Select(p => 100 * p.Knn20).ToArray());
+            curve.LegendText = label;
+            curve.LineWidth = 2;
+            curve.MarkerSize = 5;
+            any = true;
+        }
+        if (!any) return null;
+        plot.Title("Validation kNN-20 while training");
+        plot.XLabel("minutes of training");
+        plot.YLabel("kNN-20 accuracy (%)");
+        plot.ShowLegend(Edge.Right);
+        return Save(plot, path, 900, 500);
     }
 
     /// <summary>A scatter of 2-D points, one colour per group (label or cluster), with a legend when there are few groups.</summary>

@@ -7,6 +7,14 @@ namespace Contramask.Objectives;
 public enum Method { Contrastive, Masked, Fusion, Supervised }
 
 /// <summary>
+/// How <see cref="Method.Fusion"/> joins its two terms on images. <see cref="Can"/>: CAN (Mishra et al. 2022), one
+/// encoder for both views, NT-Xent between them (with <see cref="ObjectiveOptions.MaskedViews"/> = 1 the second view
+/// stays clean). <see cref="Momentum"/>: the masked view's online features predict a momentum target's features of
+/// the clean other view, one-way InfoNCE as in CMAE (Huang et al. 2022); see <see cref="MomentumFusionObjective"/>.
+/// </summary>
+public enum FusionKind { Can, Momentum }
+
+/// <summary>
 /// Settings of the objective; defaults follow the papers scaled to small data (see each field). Method-dependent
 /// defaults (mask ratio) come from <see cref="ForMethod"/>.
 /// </summary>
@@ -35,6 +43,10 @@ public sealed record ObjectiveOptions
     /// as in CMAE's and MSN's asymmetric designs).
     /// </summary>
     public int MaskedViews { get; init; } = 2;
+    /// <summary>Fusion on images: CAN's shared encoder, or a momentum target (see <see cref="FusionKind"/>).</summary>
+    public FusionKind Fusion { get; init; } = FusionKind.Can;
+    /// <summary>Momentum target: m₀ of the EMA (CMAE, BYOL, iBOT: 0.996), rising to 1 on a cosine over the run.</summary>
+    public double TargetMomentum { get; init; } = 0.996;
     /// <summary>Tables (VIME): weight of the mask-estimation term beside reconstruction (VIME's α = 2 → 0.5).</summary>
     public double WeightMaskPrediction { get; init; } = 0.5;
     /// <summary>Number of classes (supervised baseline only; set from the data).</summary>
@@ -76,6 +88,7 @@ public sealed record ObjectiveOptions
         if (DecoderDim < 8 || DecoderDim % 4 != 0 || DecoderDim % DecoderHeads != 0)
             throw new ArgumentOutOfRangeException(null, $"decoder width {DecoderDim} must be a multiple of 4 and of the decoder heads ({DecoderHeads})");
         if (MaskedViews is not (1 or 2)) throw new ArgumentOutOfRangeException(null, $"masked views {MaskedViews} is out of range: expected 1 or 2");
+        if (TargetMomentum is < 0 or > 1) throw new ArgumentOutOfRangeException(null, $"target momentum {TargetMomentum} is out of range: expected [0, 1]");
         if (DecoderDepth is < 1 or > 16) throw new ArgumentOutOfRangeException(null, $"decoder depth {DecoderDepth} is out of range: expected 1 to 16");
     }
 }

@@ -37,17 +37,24 @@ public abstract class SelfSupervisedObjective : nn.Module
     /// <summary>Whether <see cref="Loss(IReadOnlyList{Tensor}, Tensor)"/> needs the batch's labels (supervised baseline only).</summary>
     public virtual bool NeedsLabels => false;
 
+    /// <summary>Called after each optimizer step with the run's progress (0–1): momentum targets follow their online weights here.</summary>
+    public virtual void AfterStep(double progress) { }
+
     /// <summary>The loss given labels; self-supervised objectives ignore them.</summary>
     public virtual LossTerms Loss(IReadOnlyList<Tensor> views, Tensor labels) => Loss(views);
 
     /// <summary>Builds the objective <paramref name="options"/> name around <paramref name="encoder"/>.</summary>
-    public static SelfSupervisedObjective Create(ObjectiveOptions options, ImageEncoder encoder, int channels, int height, int width, int patch, Generator generator)
+    /// <param name="target">A twin of <paramref name="encoder"/> for objectives with a momentum target (fusion with <see cref="FusionKind.Momentum"/>).</param>
+    public static SelfSupervisedObjective Create(ObjectiveOptions options, ImageEncoder encoder, int channels, int height, int width, int patch, Generator generator,
+        ImageEncoder? target = null)
     {
         options.Validate();
         return options.Method switch
         {
             Method.Contrastive => new ContrastiveObjective(encoder, options, generator),
             Method.Masked => new MaskedObjective(encoder, options, channels, height, width, patch, generator),
+            Method.Fusion when options.Fusion == FusionKind.Momentum => new MomentumFusionObjective(encoder,
+                target ?? throw new ArgumentException("fusion with a momentum target needs a twin of the encoder"), options, channels, height, width, patch, generator),
             Method.Fusion => new FusionObjective(encoder, options, channels, height, width, patch, generator),
             Method.Supervised => new SupervisedObjective(encoder, options, generator),
             _ => throw new ArgumentOutOfRangeException(nameof(options), options.Method, "unknown method"),
@@ -62,6 +69,8 @@ public abstract class SelfSupervisedObjective : nn.Module
         options.Validate();
         views ??= new TableViewOptions();
         Tensor Pool() => pool ?? throw new ArgumentException($"{options.Method} on a table needs the training rows to draw replacement values from");
+        if (options.Method == Method.Fusion && options.Fusion != FusionKind.Can)
+            throw new ArgumentException($"--fusion {options.Fusion.ToString().ToLowerInvariant()} is for images; tables fuse SCARF-style views with VIME reconstruction (--fusion can)");
         return options.Method switch
         {
             // SCARF's corruption happens where the views are made (ModelFactory.ViewMaker), with the batch's indices.

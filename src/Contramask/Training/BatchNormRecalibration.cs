@@ -18,7 +18,7 @@ public static class BatchNormRecalibration
 
     /// <summary>Whether an objective showed its encoder masked inputs (masked or fused objective on a CNN).</summary>
     public static bool Applies(SelfSupervisedObjective objective) =>
-        objective is MaskedObjective or FusionObjective && objective.Encoder is ConvEncoder && objective.Encoder.modules().OfType<BatchNorm>().Any();
+        objective is MaskedObjective or FusionObjective or MomentumFusionObjective && objective.Encoder is ConvEncoder && objective.Encoder.modules().OfType<BatchNorm>().Any();
 
     /// <param name="standardize">Model inputs → what the encoder takes (images standardized with the run's statistics).</param>
     public static void Run(Encoder encoder, IRecordSet train, Func<Tensor, Tensor> standardize, int seed, int batchSize = 256)

@@ -58,8 +58,31 @@ public sealed class MetricsLog : IDisposable
         line.Append(CultureInfo.InvariantCulture, $"{{\"step\":{p.Step},\"epoch\":{p.Epoch},\"lr\":{Number(p.LearningRate)},\"loss\":{Number(p.Loss)}");
         foreach (var (name, value) in p.Components) line.Append(CultureInfo.InvariantCulture, $",\"loss_{name}\":{Number(value)}");
         // Resident memory of the process after the step: a flat line over a long run shows nothing leaks.
-        line.Append(CultureInfo.InvariantCulture, $",\"images_per_s\":{Number(p.ImagesPerSecond)},\"elapsed_s\":{Number(p.Elapsed.TotalSeconds)},\"rss_mb\":{Environment.WorkingSet / (1 << 20)}}}");
+        line.Append(CultureInfo.InvariantCulture, $",\"images_per_s\":{Number(p.ImagesPerSecond)},\"elapsed_s\":{Number(p.Elapsed.TotalSeconds)},\"rss_mb\":{Environment.WorkingSet / (1 << 20)}");
+        if (p.Quality is { } q && q.Step == p.Step) AppendQuality(line, q, p.Warning is not null);
+        line.Append('}');
         writer.WriteLine(line.ToString());
+    }
+
+    /// <summary>A reading taken before the first step (step 0: the untrained encoder), on a line of its own.</summary>
+    public void WriteReading(QualityReading q)
+    {
+        var line = new StringBuilder();
+        line.Append(CultureInfo.InvariantCulture, $"{{\"step\":{q.Step},\"elapsed_s\":{Number(q.TrainingSeconds)}");
+        AppendQuality(line, q, collapsed: false);
+        line.Append('}');
+        writer.WriteLine(line.ToString());
+    }
+
+    /// <summary>
+    /// The monitor's fields: <c>val_knn20</c> (when labels exist), <c>rankme</c>, <c>embedding_std</c> (of the
+    /// L2-normalized embeddings), <c>monitor_s</c> (what the reading cost; not counted in <c>elapsed_s</c>), <c>collapse</c>.
+    /// </summary>
+    static void AppendQuality(StringBuilder line, QualityReading q, bool collapsed)
+    {
+        if (q.Knn20 is double knn) line.Append(CultureInfo.InvariantCulture, $",\"val_knn20\":{Number(knn)}");
+        line.Append(CultureInfo.InvariantCulture, $",\"rankme\":{Number(q.RankMe)},\"embedding_std\":{Number(q.NormalizedStd)},\"monitor_s\":{Number(q.Seconds)}");
+        if (collapsed) line.Append(",\"collapse\":1");
     }
 
     static string Number(double v) => double.IsFinite(v) ? v.ToString("G6", CultureInfo.InvariantCulture) : $"\"{v.ToString(CultureInfo.InvariantCulture)}\"";

@@ -31,9 +31,12 @@ public static class ModelFactory
         // SCARF corrupts where its views are made (ViewMaker); VIME and the fusion draw from the pool inside the objective.
         (TableEncoder table, TableDataset rows) => SelfSupervisedObjective.CreateForTable(config.Objective, table,
             config.Objective.Method is Method.Masked or Method.Fusion ? DonorPool(rows) : null, generator, config.TableViews),
-        (ImageEncoder image, ImageDataset images) => SelfSupervisedObjective.Create(config.Objective, image, images.Channels, images.Height, images.Width, config.Patch, generator),
+        (ImageEncoder image, ImageDataset images) => SelfSupervisedObjective.Create(config.Objective, image, images.Channels, images.Height, images.Width, config.Patch, generator,
+            NeedsTarget(config) ? (ImageEncoder)BuildEncoder(config, like) : null),
         _ => throw new ArgumentException($"encoder {encoder.GetType().Name} does not suit {like.GetType().Name}"),
     };
+
+    static bool NeedsTarget(PretrainConfig config) => config.Objective is { Method: Method.Fusion, Fusion: FusionKind.Momentum };
 
     /// <summary>Every training row, packed (values | missing flags): where SCARF and VIME draw replacement values.</summary>
     static Tensor DonorPool(TableDataset rows) => rows.Batch(Enumerable.Range(0, rows.Count).ToArray()).DetachFromDisposeScope();

@@ -57,6 +57,12 @@ public sealed record PretrainConfig
     /// (see <see cref="BatchNormRecalibration"/>).
     /// </summary>
     public bool RecalibrateBatchNorm { get; init; } = true;
+    /// <summary>Live quality monitor: readings per run (kNN-20 on the validation slice, RankMe, spread; see <see cref="QualityMonitor"/>), 0 = off.</summary>
+    public int MonitorChecks { get; init; } = 10;
+    /// <summary>A monitor reading with RankMe below this (or a spread ratio below <see cref="QualityMonitor.MinSpreadRatio"/>) counts as collapse.</summary>
+    public double CollapseRank { get; init; } = 2.0;
+    /// <summary>On collapse, save a checkpoint and stop (<see cref="CollapseException"/>) instead of only warning.</summary>
+    public bool StopOnCollapse { get; init; }
     /// <summary>Set when a resume extended the run: where, and the learning rate it had reached (see <see cref="LearningRateSchedule"/>).</summary>
     public ScheduleExtension? Extension { get; init; }
 
@@ -88,6 +94,8 @@ public sealed record PretrainConfig
         if (CheckpointMinutes is <= 0 or > 1440) throw new ArgumentOutOfRangeException(null, $"checkpoint interval {CheckpointMinutes} minutes is out of range: expected (0, 1440]");
         if (KeepCheckpoints is < 1 or > Checkpoint.MaxKeep) throw new ArgumentOutOfRangeException(null, $"keep checkpoints {KeepCheckpoints} is out of range: expected 1 to {Checkpoint.MaxKeep}");
         if (MaxBadSteps is < 1 or > 100_000) throw new ArgumentOutOfRangeException(null, $"max bad steps {MaxBadSteps} is out of range: expected 1 to 100000");
+        if (MonitorChecks is < 0 or > 1000) throw new ArgumentOutOfRangeException(null, $"monitor readings {MonitorChecks} is out of range: expected 0 (off) to 1000");
+        if (CollapseRank is < 0 or > 1e6 || double.IsNaN(CollapseRank)) throw new ArgumentOutOfRangeException(null, $"collapse rank {CollapseRank} is out of range: expected 0 to 1e6");
         if (Threads is < 0 or > 1024) throw new ArgumentOutOfRangeException(null, $"threads {Threads} is out of range: expected 0 (all cores) to 1024");
     }
 

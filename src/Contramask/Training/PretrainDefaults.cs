@@ -73,6 +73,8 @@ public static class PretrainDefaults
             ["--reconstruction-weight"] = N(cnnFusion.WeightReconstruction),
             ["--noise-weight"] = $"{N(cnnFusion.WeightNoise)} (off)",
             ["--masked-views"] = $"ViT {vitFusion.MaskedViews}, CNN {cnnFusion.MaskedViews}",
+            ["--fusion"] = $"`{cnnFusion.Fusion.ToString().ToLowerInvariant()}`",
+            ["--target-momentum"] = N(cnnFusion.TargetMomentum),
             ["--crop-scale-min"] = $"{N(AugmentationOptions.Contrastive(1).CropScaleMin)} (masked {N(AugmentationOptions.Light(1).CropScaleMin)})",
             ["--patch"] = "from the image size",
             ["--width"] = N(cnn.Width),
@@ -81,6 +83,8 @@ public static class PretrainDefaults
             ["--device"] = $"`{config.Device}`",
             ["--precision"] = "`auto`",
             ["--keep-checkpoints"] = config.KeepCheckpoints.ToString(CultureInfo.InvariantCulture),
+            ["--monitor"] = config.MonitorChecks.ToString(CultureInfo.InvariantCulture),
+            ["--collapse-rank"] = N(config.CollapseRank),
         };
     }
 }

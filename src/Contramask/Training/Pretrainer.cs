@@ -26,6 +26,7 @@ public sealed class Pretrainer : IDisposable
     readonly ViewMaker makeView;
     readonly Device device;
     readonly BufferSnapshot buffers;
+    readonly QualityMonitor? monitor;
     long step;
     int epoch, batchInEpoch, badSteps;
     double elapsedBefore;
@@ -52,6 +53,7 @@ public sealed class Pretrainer : IDisposable
         optimizer = CreateOptimizer(Objective, config);
         makeView = ModelFactory.ViewMaker(config, data.Train, generator);
         buffers = new BufferSnapshot(Objective);
+        if (config.MonitorChecks > 0) monitor = new QualityMonitor(Objective.Encoder, config, data, BatchNormRecalibration.Applies(Objective));
     }
 
     public PretrainConfig Config { get; }
@@ -65,6 +67,9 @@ public sealed class Pretrainer : IDisposable
     public ScalarType? ComputeType { get; }
     /// <summary>Time per phase of the steps this trainer ran (see <see cref="StepPhases"/>).</summary>
     public StepPhases Phases { get; } = new();
+    /// <summary>The quality monitor's readings taken by this trainer (also in <c>metrics.jsonl</c>).</summary>
+    public IReadOnlyList<QualityReading> Readings => readings;
+    readonly List<QualityReading> readings = [];
     public int BatchSize => Math.Min(Config.BatchSize, Data.Train.Count);
     public int StepsPerEpoch => Math.Max(1, Data.Train.Count / BatchSize);
 
@@ -159,7 +164,7 @@ public sealed class Pretrainer : IDisposable
     {
         try { return RunSteps(onProgress, cancel); }
         // Divergence, a full disk or an unwritable folder already say what happened and what to do.
-        catch (Exception e) when (e is not (DivergenceException or OperationCanceledException or OutOfMemoryException or IOException or UnauthorizedAccessException))
+        catch (Exception e) when (e is not (DivergenceException or CollapseException or OperationCanceledException or OutOfMemoryException or IOException or UnauthorizedAccessException))
         {
             throw TrainingFailedException.Record(RunFolder, step, e);
         }
@@ -168,9 +173,22 @@ public sealed class Pretrainer : IDisposable
     PretrainResult RunSteps(Action<TrainingProgress>? onProgress, CancellationToken cancel)
     {
         var clock = Stopwatch.StartNew();
-        double Elapsed() => elapsedBefore + clock.Elapsed.TotalSeconds;
+        // Training time: the monitor's readings are not counted, so they neither shorten a budget nor skew time-to-accuracy.
+        double monitorSeconds = 0;
+        double Elapsed() => elapsedBefore + clock.Elapsed.TotalSeconds - monitorSeconds;
         long totalSteps = (long)Config.Epochs * StepsPerEpoch;
         double? budget = Config.BudgetMinutes * 60;
+        double Fraction() => Math.Max((double)step / totalSteps, budget is double bf ? Elapsed() / bf : 0);
+        // Readings at 1/N, 2/N, … N/N of the run (N = MonitorChecks), and one of the untrained encoder at step 0.
+        int nextReading = (int)Math.Floor(Fraction() * Config.MonitorChecks) + 1;
+        QualityReading? latest = null;
+        QualityReading Read()
+        {
+            var reading = monitor!.Check(step, Elapsed());
+            monitorSeconds += reading.Seconds;
+            readings.Add(reading);
+            return latest = reading;
+        }
         var lastCheckpoint = clock.Elapsed;
         double lastLoss = double.NaN, imagesPerSecond = 0;
         long imagesThisCall = 0;
@@ -181,6 +199,7 @@ public sealed class Pretrainer : IDisposable
         var status = RunStatus.Finished;
         bool wasFinished = finished;
 
+        if (monitor is not null && step == 0 && !finished) log.WriteReading(Read());
         Objective.train();
         while (!finished)
         {
@@ -223,6 +242,7 @@ public sealed class Pretrainer : IDisposable
                 if (finite)
                 {
                     optimizer.Step();
+                    Objective.AfterStep(Math.Min(1, Fraction()));
                     lastLoss = stepLoss;
                     badSteps = 0;
                 }
@@ -245,11 +265,26 @@ public sealed class Pretrainer : IDisposable
 
             TimeSpan? remaining = budget is double bb ? TimeSpan.FromSeconds(Math.Max(0, bb - Elapsed()))
                 : TimeSpan.FromSeconds((totalSteps - step) * smoothedStepSeconds);
+            string? warning = null;
+            if (monitor is not null && nextReading <= Config.MonitorChecks && Fraction() >= (double)nextReading / Config.MonitorChecks)
+            {
+                var reading = Read();
+                while (nextReading <= Config.MonitorChecks && Fraction() >= (double)nextReading / Config.MonitorChecks) nextReading++;
+                if (reading.Collapsed(Config.CollapseRank))
+                    warning = $"the embeddings are collapsing at step {step}: RankMe {reading.RankMe:F2}, spread {reading.SpreadRatio:F3} of a healthy one" +
+                        (Config.StopOnCollapse ? "; stopping (--stop-on-collapse)" : " (--stop-on-collapse would stop here)");
+            }
             var report = new TrainingProgress(step, budget is null ? totalSteps : null, epoch, lr, lastLoss, components,
                 imagesPerSecond, TimeSpan.FromSeconds(Elapsed()), remaining,
-                Math.Clamp(budget is double b3 ? Elapsed() / b3 : (double)step / totalSteps, 0, 1));
+                Math.Clamp(budget is double b3 ? Elapsed() / b3 : (double)step / totalSteps, 0, 1)) { Quality = latest, Warning = warning };
             log.Write(report);
             onProgress?.Invoke(report);
+            if (warning is not null && Config.StopOnCollapse)
+            {
+                log.Flush();
+                SaveCheckpoint(Elapsed());
+                throw new CollapseException(RunFolder, latest!, Config.CollapseRank, Config.LearningRate);
+            }
 
             if (clock.Elapsed - lastCheckpoint > TimeSpan.FromMinutes(Config.CheckpointMinutes))
             {
@@ -299,6 +334,7 @@ public sealed class Pretrainer : IDisposable
     public void Dispose()
     {
         buffers.Dispose();
+        monitor?.Dispose();
         optimizer.Dispose();
         Objective.Dispose();
         generator.Dispose();

@@ -4,7 +4,13 @@ namespace Contramask.Training;
 public sealed record TrainingProgress(
     long Step, long? TotalSteps, int Epoch, double LearningRate, double Loss,
     IReadOnlyDictionary<string, double> Components, double ImagesPerSecond, TimeSpan Elapsed, TimeSpan? Remaining,
-    double Progress);
+    double Progress)
+{
+    /// <summary>The quality monitor's latest reading (taken at this step or earlier), if any.</summary>
+    public QualityReading? Quality { get; init; }
+    /// <summary>A warning raised at this step (the monitor saw the embeddings collapse), shown once.</summary>
+    public string? Warning { get; init; }
+}
 
 public enum RunStatus { Finished, Interrupted }
 

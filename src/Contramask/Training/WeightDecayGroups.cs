@@ -30,7 +30,8 @@ public static class WeightDecayGroups
         var decay = new List<Parameter>();
         var noDecay = new List<Parameter>();
         // A parameter shared by two modules (none today) appears once: named_parameters lists each once.
-        foreach (var (_, p) in model.named_parameters()) (decayed.Contains(p) ? decay : noDecay).Add(p);
+        // Parameters that take no gradient (a momentum target's) are not the optimizer's.
+        foreach (var (_, p) in model.named_parameters().Where(np => np.parameter.requires_grad)) (decayed.Contains(p) ? decay : noDecay).Add(p);
         return (decay, noDecay);
     }
 }

@@ -1,0 +1,90 @@
+using Contramask.Data;
+using Contramask.Evaluation;
+using Contramask.Models;
+using Contramask.Objectives;
+using Contramask.Training;
+using static TorchSharp.torch;
+
+namespace Contramask.Tests;
+
+public class MomentumFusionTests
+{
+    [Fact]
+    public void The_momentum_rises_from_its_base_to_one_on_a_cosine()
+    {
+        Assert.Equal(0.996, MomentumTarget.MomentumAt(0.996, 0), 12);
+        Assert.Equal(0.998, MomentumTarget.MomentumAt(0.996, 0.5), 12);
+        Assert.Equal(1.0, MomentumTarget.MomentumAt(0.996, 1), 12);
+    }
+
+    [Theory]
+    [InlineData("convnet")]
+    [InlineData("vit-mini")]
+    public void Momentum_fusion_learns_and_its_target_follows_the_online_weights_by_ema_without_gradients(string encoderName)
+    {
+        using var g = new Generator(4);
+        manual_seed(4);
+        var encoderOptions = EncoderOptions.FromName(encoderName);
+        var encoder = encoderOptions.Build(1, 8, 8);
+        var target = encoderOptions.Build(1, 8, 8);
+        var options = ObjectiveOptions.ForMethod(Method.Fusion, encoderOptions.IsVit) with { Fusion = FusionKind.Momentum, TargetMomentum = 0.9 };
+        using var objective = SelfSupervisedObjective.Create(options, encoder, 1, 8, 8, 2, g, target);
+        Assert.IsType<MomentumFusionObjective>(objective);
+        // The target starts as an exact copy and is not the optimizer's.
+        foreach (var (o, t) in encoder.parameters().Zip(target.parameters()))
+        {
+            Assert.True(Tensors.Same(o, t));
+            Assert.False(t.requires_grad);
+        }
+        var (decay, noDecay) = WeightDecayGroups.Split(objective);
+        var trained = new HashSet<Tensor>(decay.Concat(noDecay), ReferenceEqualityComparer.Instance);
+        Assert.DoesNotContain(target.parameters(), p => trained.Contains(p));
+        Assert.Contains(encoder.parameters(), p => trained.Contains(p));
+
+        var views = Enumerable.Range(0, 2).Select(_ => randn(16, 1, 8, 8, generator: g)).ToList();
+        double LossNow() { using var scope = NewDisposeScope(); g.manual_seed(11); return objective.Loss(views).Total.item<float>(); }
+        double before = LossNow();
+        using var optimizer = new AdamW([new(decay, 1e-3, 0.05), new(noDecay, 1e-3, 0)], beta2: 0.95);
+        for (int step = 0; step < 15; step++)
+        {
+            using var scope = NewDisposeScope();
+            optimizer.ZeroGrad();
+            g.manual_seed(11);
+            var loss = objective.Loss(views);
+            Assert.Equal(["contrastive", "reconstruction"], loss.Components.Keys.Order());
+            loss.Total.backward();
+            Assert.All(target.parameters(), p => Assert.Null(p.grad));
+            var targetBefore = target.parameters().Select(p => p.clone()).ToList();
+            optimizer.Step();
+            // After the step: ξ ← m·ξ + (1 − m)·θ with m at progress 0 = 0.9.
+            objective.AfterStep(0);
+            foreach (var ((o, t), old) in encoder.parameters().Zip(target.parameters()).Zip(targetBefore))
+                Assert.True(t.allclose(old.mul(0.9).add(o.mul(0.1)), rtol: 1e-5, atol: 1e-6));
+        }
+        double after = LossNow();
+        Assert.True(after < before * 0.97, $"{encoderName}: loss {before:F4} → {after:F4}");
+    }
+
+    [Fact]
+    public void A_momentum_fusion_run_checkpoints_its_target_and_loads_its_online_encoder_back()
+    {
+        var data = DataSpec.Parse("digits").Load();
+        var config = PretrainConfig.DefaultsFor(data.Train, Method.Fusion) with
+        {
+            Epochs = 3, BatchSize = 128, Threads = 2, MonitorChecks = 2,
+            Objective = ObjectiveOptions.ForMethod(Method.Fusion, vit: false) with { Fusion = FusionKind.Momentum },
+        };
+        var folder = Fixture.TempFolder();
+        using var trainer = Pretrainer.Start(config, folder, data);
+        Assert.Equal(RunStatus.Finished, trainer.Run().Status);
+        Assert.Equal(3, trainer.Readings.Count);
+        var (state, path) = Checkpoint.ReadState(folder);
+        Assert.Equal(FusionKind.Momentum, state.Config.Objective.Fusion);
+        // The checkpoint holds the target too; the encoder loaded back is the online one, BatchNorm recalibrated.
+        using var loaded = EncoderEvaluator.LoadEncoder(path, state.Config, data.Train);
+        foreach (var ((name, p), (_, q)) in trainer.Encoder.state_dict().Zip(loaded.state_dict()))
+            Assert.True(p.to(ScalarType.Float64).allclose(q.to(ScalarType.Float64)), $"{name} differs after loading");
+        var report = EncoderEvaluator.EvaluateRun(folder, data, raw: false, randomInit: false, split: EncoderEvaluator.Validation);
+        Assert.InRange(report.Pretrained.Knn20, 0.5, 1.0);
+    }
+}
