@@ -58,5 +58,6 @@ public class DocsTests
         Assert.Contains(string.Format(c, "RankMe is below `--collapse-rank` ({0})", config.CollapseRank), readme);
         Assert.Equal(0.1, QualityMonitor.MinSpreadRatio); // "a tenth of a healthy one"
         Assert.Contains("spread is below a tenth of a healthy one", readme);
+        Assert.Contains($"it is kept under {100 * config.MonitorShare:G3}% of it", readme);
     }
 }

@@ -35,7 +35,7 @@ public class QualityMonitorTests
     public void A_run_reads_its_quality_at_step_zero_and_each_tenth_and_logs_it_without_counting_the_time()
     {
         var data = DataSpec.Parse("digits").Load(); // with its validation slice
-        var config = PretrainConfig.DefaultsFor(data.Train, Method.Contrastive) with { Epochs = 4, BatchSize = 64, Threads = 2, MonitorChecks = 4 };
+        var config = PretrainConfig.DefaultsFor(data.Train, Method.Contrastive) with { Epochs = 4, BatchSize = 64, Threads = 2, MonitorChecks = 4, MonitorShare = 1 };
         var folder = Fixture.TempFolder();
         var seen = new List<TrainingProgress>();
         using var trainer = Pretrainer.Start(config, folder, data);
@@ -68,6 +68,16 @@ public class QualityMonitorTests
     }
 
     [Fact]
+    public void Readings_keep_within_their_share_of_the_training_time_except_the_first_and_last()
+    {
+        var data = DataSpec.Parse("digits").Load();
+        var config = PretrainConfig.DefaultsFor(data.Train, Method.Contrastive) with { Epochs = 4, BatchSize = 64, Threads = 2, MonitorChecks = 4, MonitorShare = 1e-6 };
+        using var trainer = Pretrainer.Start(config, Fixture.TempFolder(), data);
+        var result = trainer.Run();
+        Assert.Equal([0, result.Steps], trainer.Readings.Select(r => r.Step));
+    }
+
+    [Fact]
     public void Monitor_zero_takes_no_readings()
     {
         var data = DigitsDataset.Load();
@@ -85,7 +95,7 @@ public class QualityMonitorTests
     {
         var config = PretrainConfig.DefaultsFor(data.Train, Method.Contrastive) with
         {
-            Epochs = 2, BatchSize = 64, Threads = 2, MonitorChecks = 2, StopOnCollapse = stop, LearningRate = 1e-12, WeightDecay = 0,
+            Epochs = 2, BatchSize = 64, Threads = 2, MonitorChecks = 2, MonitorShare = 1, StopOnCollapse = stop, LearningRate = 1e-12, WeightDecay = 0,
         };
         var trainer = Pretrainer.Start(config, folder, data);
         using var _ = no_grad();

@@ -268,11 +268,17 @@ public sealed class Pretrainer : IDisposable
             string? warning = null;
             if (monitor is not null && nextReading <= Config.MonitorChecks && Fraction() >= (double)nextReading / Config.MonitorChecks)
             {
-                var reading = Read();
                 while (nextReading <= Config.MonitorChecks && Fraction() >= (double)nextReading / Config.MonitorChecks) nextReading++;
-                if (reading.Collapsed(Config.CollapseRank))
+                // Within its share of the training time (the last reading is always taken: it closes the curve).
+                bool last = Fraction() >= 1;
+                double cost = latest?.Seconds ?? 0;
+                if (last || monitorSeconds + cost <= Config.MonitorShare * Elapsed())
+                {
+                    var reading = Read();
+                    if (reading.Collapsed(Config.CollapseRank))
                     warning = $"the embeddings are collapsing at step {step}: RankMe {reading.RankMe:F2}, spread {reading.SpreadRatio:F3} of a healthy one" +
                         (Config.StopOnCollapse ? "; stopping (--stop-on-collapse)" : " (--stop-on-collapse would stop here)");
+                }
             }
             var report = new TrainingProgress(step, budget is null ? totalSteps : null, epoch, lr, lastLoss, components,
                 imagesPerSecond, TimeSpan.FromSeconds(Elapsed()), remaining,

@@ -28,8 +28,8 @@ public static class SpeedProbe
         string folder = Path.Combine(Path.GetTempPath(), "contramask-speed-" + Guid.NewGuid().ToString("N"));
         try
         {
-            // A run long enough never to end by itself; the probe stops it.
-            using var trainer = Pretrainer.Start(config with { Epochs = 100_000, BudgetMinutes = null, CheckpointMinutes = 1440, KeepCheckpoints = 1 }, folder, data);
+            // A run long enough never to end by itself; the probe stops it. No quality readings: they would add to the peak memory measured.
+            using var trainer = Pretrainer.Start(config with { Epochs = 100_000, BudgetMinutes = null, CheckpointMinutes = 1440, KeepCheckpoints = 1, MonitorChecks = 0 }, folder, data);
             var stepSeconds = new List<double>();
             using var stop = new CancellationTokenSource();
             long last = 0, firstTimed = 0;
