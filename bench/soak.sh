@@ -14,7 +14,7 @@ $cli pretrain --data "$spec" --out "$out/run" --method contrastive --batch-size 
 pid=$!
 metrics="$out/run/metrics.jsonl"
 while kill -0 $pid 2>/dev/null; do
-  if [ -f "$metrics" ] && [ "$(wc -l < "$metrics")" -ge "$steps" ]; then kill -TERM $pid; wait $pid; break; fi
+  if [ -f "$metrics" ] && [ "$(grep -c '"loss"' "$metrics")" -ge "$steps" ]; then kill -TERM $pid; wait $pid; break; fi
   sleep 5
 done
 echo "step  rss_mb  images_per_s"

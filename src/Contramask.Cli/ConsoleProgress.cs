@@ -11,7 +11,8 @@ public static class ConsoleProgress
 {
     public static PretrainResult Run(Func<Action<TrainingProgress>, PretrainResult> train, string title, bool quiet)
     {
-        if (quiet) return train(_ => { });
+        // Quiet hides the progress, not the warnings.
+        if (quiet) return train(p => { if (p.Warning is not null) Cli.Warn(p.Warning); });
         if (!AnsiConsole.Profile.Capabilities.Interactive)
         {
             var last = DateTime.MinValue;

@@ -3,6 +3,7 @@ using Contramask.Evaluation;
 using Contramask.Models;
 using Contramask.Objectives;
 using Contramask.Training;
+using static Contramask.Runtime.Scalars;
 using static TorchSharp.torch;
 
 namespace Contramask.Tests;
@@ -59,7 +60,7 @@ public class MomentumFusionTests
             // After the step: ξ ← m·ξ + (1 − m)·θ with m at progress 0 = 0.9.
             objective.AfterStep(0);
             foreach (var ((o, t), old) in encoder.parameters().Zip(target.parameters()).Zip(targetBefore))
-                Assert.True(t.allclose(old.mul(0.9).add(o.mul(0.1)), rtol: 1e-5, atol: 1e-6));
+                Assert.True(t.allclose(old.mul(Of(0.9)).add(o.mul(Of(0.1)), One), rtol: 1e-5, atol: 1e-6));
         }
         double after = LossNow();
         Assert.True(after < before * 0.97, $"{encoderName}: loss {before:F4} → {after:F4}");
@@ -86,5 +87,15 @@ public class MomentumFusionTests
             Assert.True(p.to(ScalarType.Float64).allclose(q.to(ScalarType.Float64)), $"{name} differs after loading");
         var report = EncoderEvaluator.EvaluateRun(folder, data, raw: false, randomInit: false, split: EncoderEvaluator.Validation);
         Assert.InRange(report.Pretrained.Knn20, 0.5, 1.0);
+
+        // Extended from its checkpoint, the target still takes no gradient and stays out of the optimizer.
+        using var resumed = Pretrainer.Resume(folder, data, adjust: c => c with { Epochs = 4 });
+        var targets = resumed.Objective.named_parameters().Where(p => p.name.StartsWith("targetEncoder.") || p.name.StartsWith("targetProjection.")).ToList();
+        Assert.NotEmpty(targets);
+        Assert.All(targets, p => Assert.False(p.parameter.requires_grad, p.name));
+        var (decay, noDecay) = WeightDecayGroups.Split(resumed.Objective);
+        var trained = new HashSet<Tensor>(decay.Concat(noDecay), ReferenceEqualityComparer.Instance);
+        Assert.DoesNotContain(targets, p => trained.Contains(p.parameter));
+        Assert.Equal(RunStatus.Finished, resumed.Run().Status);
     }
 }

@@ -105,7 +105,13 @@ public static class PretrainCommand
                     BudgetMinutes = budget ?? (epochs is not null ? null : c.BudgetMinutes),
                     LearningRate = lr ?? c.LearningRate,
                 };
-            trainer = Pretrainer.Resume(runFolder, warn: m => Cli.Warn(m), adjust: extend);
+            // The monitor's settings may change on a resume (e.g. after a stop on collapse) without touching the schedule.
+            int? readings = args.GetValue(Monitor);
+            double? collapseRank = args.GetValue(CollapseRank);
+            bool stopOnCollapse = args.GetValue(StopOnCollapse);
+            Func<PretrainConfig, PretrainConfig>? monitor = readings is null && collapseRank is null && !stopOnCollapse ? null
+                : c => c with { MonitorChecks = readings ?? c.MonitorChecks, CollapseRank = collapseRank ?? c.CollapseRank, StopOnCollapse = stopOnCollapse || c.StopOnCollapse };
+            trainer = Pretrainer.Resume(runFolder, warn: m => Cli.Warn(m), adjust: extend, monitor: monitor);
             Cli.Info($"Resuming {runFolder} at step {trainer.Step} ({trainer.Config.Objective.Method}, {trainer.Config.Encoder})");
         }
         else

@@ -162,7 +162,7 @@ public static class Benchmark
         double epochs = (double)result.Steps * trainer.BatchSize / data.Train.Count;
         var finished = record(method.ToString().ToLowerInvariant(), encoder, result.Elapsed.TotalSeconds, result.Steps, epochs, result.ImagesPerSecond, scores) with
         {
-            Curve = trainer.Readings.Where(r => r.Knn20 is not null).Select(r => new QualityPoint(r.TrainingSeconds / 60, r.Knn20!.Value)).ToList(),
+            Curve = trainer.Readings.Where(r => r.Knn20 is double k && double.IsFinite(k)).Select(r => new QualityPoint(r.TrainingSeconds / 60, r.Knn20!.Value)).ToList(),
         };
         RunFiles.WriteAllTextAtomic(recordPath, JsonSerializer.Serialize(new StoredRecord(provenance, finished), PretrainConfig.Json));
         return finished;

@@ -21,7 +21,7 @@ public sealed class MomentumTarget
     public MomentumTarget(nn.Module[] online, nn.Module[] target, double baseMomentum)
     {
         if (online.Length != target.Length) throw new ArgumentException("every online module needs one target twin");
-        if (baseMomentum is < 0 or > 1) throw new ArgumentOutOfRangeException(nameof(baseMomentum), $"momentum {baseMomentum} must be in [0, 1]");
+        if (baseMomentum is < 0 or > 1 || double.IsNaN(baseMomentum)) throw new ArgumentOutOfRangeException(nameof(baseMomentum), $"momentum {baseMomentum} must be in [0, 1]");
         this.online = online;
         this.target = target;
         BaseMomentum = baseMomentum;

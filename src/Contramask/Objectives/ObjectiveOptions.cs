@@ -88,7 +88,7 @@ public sealed record ObjectiveOptions
         if (DecoderDim < 8 || DecoderDim % 4 != 0 || DecoderDim % DecoderHeads != 0)
             throw new ArgumentOutOfRangeException(null, $"decoder width {DecoderDim} must be a multiple of 4 and of the decoder heads ({DecoderHeads})");
         if (MaskedViews is not (1 or 2)) throw new ArgumentOutOfRangeException(null, $"masked views {MaskedViews} is out of range: expected 1 or 2");
-        if (TargetMomentum is < 0 or > 1) throw new ArgumentOutOfRangeException(null, $"target momentum {TargetMomentum} is out of range: expected [0, 1]");
+        if (TargetMomentum is < 0 or > 1 || double.IsNaN(TargetMomentum)) throw new ArgumentOutOfRangeException(null, $"target momentum {TargetMomentum} is out of range: expected [0, 1]");
         if (DecoderDepth is < 1 or > 16) throw new ArgumentOutOfRangeException(null, $"decoder depth {DecoderDepth} is out of range: expected 1 to 16");
     }
 }

@@ -53,7 +53,9 @@ public sealed class Pretrainer : IDisposable
         optimizer = CreateOptimizer(Objective, config);
         makeView = ModelFactory.ViewMaker(config, data.Train, generator);
         buffers = new BufferSnapshot(Objective);
-        if (config.MonitorChecks > 0) monitor = new QualityMonitor(Objective.Encoder, config, data, BatchNormRecalibration.Applies(Objective));
+        // Batch statistics where evaluation will see recalibrated ones (masked inputs on a BatchNorm CNN), else as evaluation.
+        if (config.MonitorChecks > 0)
+            monitor = new QualityMonitor(Objective.Encoder, config, data, config.RecalibrateBatchNorm && BatchNormRecalibration.Applies(Objective));
     }
 
     public PretrainConfig Config { get; }
@@ -115,7 +117,10 @@ public sealed class Pretrainer : IDisposable
     /// extend it (more epochs or minutes: the learning rate continues from where it was, see
     /// <see cref="LearningRateSchedule.Continue"/>) or lower its peak learning rate after a divergence.
     /// </summary>
-    public static Pretrainer Resume(string runFolder, ISplits? data = null, Action<string>? warn = null, Func<PretrainConfig, PretrainConfig>? adjust = null)
+    /// <param name="monitor">Changes to the quality monitor's settings only (readings, collapse threshold, stop on collapse): they
+    /// leave the schedule, and a finished run finished.</param>
+    public static Pretrainer Resume(string runFolder, ISplits? data = null, Action<string>? warn = null, Func<PretrainConfig, PretrainConfig>? adjust = null,
+        Func<PretrainConfig, PretrainConfig>? monitor = null)
     {
         if (!File.Exists(Path.Combine(runFolder, RunFiles.ConfigFileName)) && !Directory.EnumerateFiles(runFolder).Any(f => Path.GetFileName(f).StartsWith("checkpoint", StringComparison.Ordinal)))
             throw new DataFormatException(runFolder, "no run to resume here (no config.json, no checkpoint)");
@@ -134,6 +139,14 @@ public sealed class Pretrainer : IDisposable
             config = LearningRateSchedule.Continue(config, adjust(config), state.Step, state.ElapsedSeconds, stepsPerEpoch);
             config.Validate();
         }
+        if (monitor is not null)
+        {
+            var before = config;
+            config = monitor(config);
+            if (config with { MonitorChecks = before.MonitorChecks, CollapseRank = before.CollapseRank, StopOnCollapse = before.StopOnCollapse } != before)
+                throw new ArgumentException("a resume's monitor settings may change only the readings, the collapse rank and stop-on-collapse");
+            config.Validate();
+        }
         var trainer = new Pretrainer(config, data, runFolder, weightsFrom: path);
         Checkpoint.LoadOptimizer(path, trainer.optimizer);
         trainer.step = state.Step;
@@ -144,7 +157,7 @@ public sealed class Pretrainer : IDisposable
         trainer.unreadableCheckpoints = unreadable;
         if (state.GeneratorState.Length > 0)
             trainer.generator.set_state(tensor(Convert.FromBase64String(state.GeneratorState)));
-        if (adjust is not null) RunFiles.WriteAllTextAtomic(Path.Combine(runFolder, RunFiles.ConfigFileName), config.ToJson());
+        if (adjust is not null || monitor is not null) RunFiles.WriteAllTextAtomic(Path.Combine(runFolder, RunFiles.ConfigFileName), config.ToJson());
         return trainer;
     }
 
@@ -261,11 +274,12 @@ public sealed class Pretrainer : IDisposable
             step++; batchInEpoch++; imagesThisCall += BatchSize;
             double stepSeconds = stepClock.Elapsed.TotalSeconds;
             smoothedStepSeconds = smoothedStepSeconds == 0 ? stepSeconds : 0.9 * smoothedStepSeconds + 0.1 * stepSeconds;
-            imagesPerSecond = imagesThisCall / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
+            imagesPerSecond = imagesThisCall / Math.Max(1e-9, clock.Elapsed.TotalSeconds - monitorSeconds);
 
             TimeSpan? remaining = budget is double bb ? TimeSpan.FromSeconds(Math.Max(0, bb - Elapsed()))
                 : TimeSpan.FromSeconds((totalSteps - step) * smoothedStepSeconds);
             string? warning = null;
+            bool stopOnCollapse = false;
             if (monitor is not null && nextReading <= Config.MonitorChecks && Fraction() >= (double)nextReading / Config.MonitorChecks)
             {
                 while (nextReading <= Config.MonitorChecks && Fraction() >= (double)nextReading / Config.MonitorChecks) nextReading++;
@@ -275,9 +289,11 @@ public sealed class Pretrainer : IDisposable
                 if (last || monitorSeconds + cost <= Config.MonitorShare * Elapsed())
                 {
                     var reading = Read();
+                    // A collapse at the last reading only warns: the run is done, and stopping would skip its final save.
+                    stopOnCollapse = reading.Collapsed(Config.CollapseRank) && Config.StopOnCollapse && !last;
                     if (reading.Collapsed(Config.CollapseRank))
-                    warning = $"the embeddings are collapsing at step {step}: RankMe {reading.RankMe:F2}, spread {reading.SpreadRatio:F3} of a healthy one" +
-                        (Config.StopOnCollapse ? "; stopping (--stop-on-collapse)" : " (--stop-on-collapse would stop here)");
+                        warning = $"the embeddings are collapsing at step {step}: RankMe {reading.RankMe:F2}, spread {reading.SpreadRatio:F3} of a healthy one" +
+                            (stopOnCollapse ? "; stopping (--stop-on-collapse)" : Config.StopOnCollapse ? "" : " (--stop-on-collapse would stop here)");
                 }
             }
             var report = new TrainingProgress(step, budget is null ? totalSteps : null, epoch, lr, lastLoss, components,
@@ -285,7 +301,7 @@ public sealed class Pretrainer : IDisposable
                 Math.Clamp(budget is double b3 ? Elapsed() / b3 : (double)step / totalSteps, 0, 1)) { Quality = latest, Warning = warning };
             log.Write(report);
             onProgress?.Invoke(report);
-            if (warning is not null && Config.StopOnCollapse)
+            if (stopOnCollapse)
             {
                 log.Flush();
                 SaveCheckpoint(Elapsed());
@@ -299,6 +315,8 @@ public sealed class Pretrainer : IDisposable
                 lastCheckpoint = clock.Elapsed;
             }
         }
+        // The last reading closes the curve even when the budget ran out between a step and its reading.
+        if (monitor is not null && finished && !wasFinished && latest?.Step != step) log.WriteReading(Read());
         log.Flush();
         // A run finished before this call is left as it is (no second save pushing a real fallback out); BatchNorm is
         // recalibrated once, when a call completes the run (an interrupted run saves at once).
