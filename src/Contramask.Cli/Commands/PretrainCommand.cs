@@ -106,12 +106,8 @@ public static class PretrainCommand
                     LearningRate = lr ?? c.LearningRate,
                 };
             // The monitor's settings may change on a resume (e.g. after a stop on collapse) without touching the schedule.
-            int? readings = args.GetValue(Monitor);
-            double? collapseRank = args.GetValue(CollapseRank);
-            bool stopOnCollapse = args.GetValue(StopOnCollapse);
-            Func<PretrainConfig, PretrainConfig>? monitor = readings is null && collapseRank is null && !stopOnCollapse ? null
-                : c => c with { MonitorChecks = readings ?? c.MonitorChecks, CollapseRank = collapseRank ?? c.CollapseRank, StopOnCollapse = stopOnCollapse || c.StopOnCollapse };
-            trainer = Pretrainer.Resume(runFolder, warn: m => Cli.Warn(m), adjust: extend, monitor: monitor);
+            bool monitorOptions = args.GetValue(Monitor) is not null || args.GetValue(CollapseRank) is not null || args.GetValue(StopOnCollapse);
+            trainer = Pretrainer.Resume(runFolder, warn: m => Cli.Warn(m), adjust: extend, monitor: monitorOptions ? c => WithMonitorOptions(args, c) : null);
             Cli.Info($"Resuming {runFolder} at step {trainer.Step} ({trainer.Config.Objective.Method}, {trainer.Config.Encoder})");
         }
         else
@@ -139,6 +135,14 @@ public static class PretrainCommand
         return 0;
     }
 
+    /// <summary>The quality monitor's options over <paramref name="config"/>: for a new run and for a resume alike.</summary>
+    static PretrainConfig WithMonitorOptions(ParseResult args, PretrainConfig config) => config with
+    {
+        MonitorChecks = args.GetValue(Monitor) ?? config.MonitorChecks,
+        StopOnCollapse = args.GetValue(StopOnCollapse) || config.StopOnCollapse,
+        CollapseRank = args.GetValue(CollapseRank) ?? config.CollapseRank,
+    };
+
     static PretrainConfig ApplyOptions(ParseResult args, PretrainConfig config)
     {
         var objective = config.Objective with
@@ -158,7 +162,7 @@ public static class PretrainCommand
             Width = args.GetValue(Width) ?? config.Encoder.Width,
         };
         double? budget = args.GetValue(Budget);
-        return config with
+        return WithMonitorOptions(args, config) with
         {
             Objective = objective,
             Encoder = encoder,
@@ -180,9 +184,6 @@ public static class PretrainCommand
             KeepCheckpoints = args.GetValue(KeepCheckpoints) ?? config.KeepCheckpoints,
             Precision = args.GetValue(PrecisionOption) is string p ? ParsePrecision(p) : config.Precision,
             LowMemory = args.GetValue(LowMemory) || config.LowMemory,
-            MonitorChecks = args.GetValue(Monitor) ?? config.MonitorChecks,
-            StopOnCollapse = args.GetValue(StopOnCollapse) || config.StopOnCollapse,
-            CollapseRank = args.GetValue(CollapseRank) ?? config.CollapseRank,
         };
     }
 

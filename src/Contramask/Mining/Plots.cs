@@ -24,12 +24,7 @@ public static class Plots
 
         var loss = new Plot();
         foreach (var name in components)
-        {
-            var values = Smooth(lines.Select(l => Number(l, name)).ToArray(), 20);
-            var line = loss.Add.ScatterLine(steps, values);
-            line.LegendText = name["loss_".Length..];
-            line.LineWidth = 2;
-        }
+            Line(loss, steps, Smooth(lines.Select(l => Number(l, name)).ToArray(), 20), name["loss_".Length..]);
         loss.Title("Loss components (moving average of 20 steps)");
         loss.XLabel("step");
         loss.YLabel("loss");
@@ -37,8 +32,7 @@ public static class Plots
         written.Add(Save(loss, Path.Combine(outFolder, "loss.png")));
 
         var rate = new Plot();
-        var lr = rate.Add.ScatterLine(steps, lines.Select(l => Number(l, "lr")).ToArray());
-        lr.LineWidth = 2;
+        Line(rate, steps, lines.Select(l => Number(l, "lr")).ToArray());
         rate.Title("Learning rate (warm-up, then cosine decay)");
         rate.XLabel("step");
         rate.YLabel("learning rate");
@@ -56,17 +50,10 @@ public static class Plots
         var knn = readings.Select(l => 100 * Number(l, "val_knn20")).ToArray();
         if (knn.Any(double.IsFinite))
         {
-            var accuracy = plot.Add.ScatterLine(minutes, knn);
-            accuracy.LegendText = "validation kNN-20 (%)";
-            accuracy.LineWidth = 2;
-            accuracy.MarkerSize = 6;
+            Line(plot, minutes, knn, "validation kNN-20 (%)", marker: 6);
             plot.YLabel("kNN-20 accuracy on the validation slice (%)");
         }
-        var rank = plot.Add.ScatterLine(minutes, readings.Select(l => Number(l, "rankme")).ToArray());
-        rank.LegendText = "RankMe";
-        rank.LineWidth = 2;
-        rank.MarkerSize = 6;
-        rank.Axes.YAxis = plot.Axes.Right;
+        Line(plot, minutes, readings.Select(l => Number(l, "rankme")).ToArray(), "RankMe", marker: 6).Axes.YAxis = plot.Axes.Right;
         plot.Axes.Right.Label.Text = "RankMe (effective dimensions)";
         plot.Title("Quality monitor");
         plot.XLabel("minutes of training");
@@ -82,10 +69,7 @@ public static class Plots
         foreach (var (label, points) in runs)
         {
             if (points.Count == 0) continue;
-            var curve = plot.Add.ScatterLine(points.Select(p => p.Minutes).ToArray(), points.Select(p => 100 * p.Knn20).ToArray());
-            curve.LegendText = label;
-            curve.LineWidth = 2;
-            curve.MarkerSize = 5;
+            Line(plot, points.Select(p => p.Minutes).ToArray(), points.Select(p => 100 * p.Knn20).ToArray(), label, marker: 5);
             any = true;
         }
         if (!any) return null;
@@ -115,6 +99,16 @@ public static class Plots
         plot.Title(title);
         if (groups.Distinct().Count() <= 20) plot.ShowLegend(Edge.Right);
         return Save(plot, path, 900, 700);
+    }
+
+    /// <summary>A 2-pixel line through the points, with a legend entry and markers when given.</summary>
+    static ScottPlot.Plottables.Scatter Line(Plot plot, double[] xs, double[] ys, string? label = null, float? marker = null)
+    {
+        var line = plot.Add.ScatterLine(xs, ys);
+        line.LineWidth = 2;
+        if (label is not null) line.LegendText = label;
+        if (marker is float size) line.MarkerSize = size;
+        return line;
     }
 
     static string Save(Plot plot, string path, int width = 800, int height = 500)

@@ -194,6 +194,7 @@ public sealed class Pretrainer : IDisposable
         double Fraction() => Math.Max((double)step / totalSteps, budget is double bf ? Elapsed() / bf : 0);
         // Readings at 1/N, 2/N, … N/N of the run (N = MonitorChecks), and one of the untrained encoder at step 0.
         int nextReading = (int)Math.Floor(Fraction() * Config.MonitorChecks) + 1;
+        bool ReadingDue() => nextReading <= Config.MonitorChecks && Fraction() >= (double)nextReading / Config.MonitorChecks;
         QualityReading? latest = null;
         QualityReading Read()
         {
@@ -280,18 +281,19 @@ public sealed class Pretrainer : IDisposable
                 : TimeSpan.FromSeconds((totalSteps - step) * smoothedStepSeconds);
             string? warning = null;
             bool stopOnCollapse = false;
-            if (monitor is not null && nextReading <= Config.MonitorChecks && Fraction() >= (double)nextReading / Config.MonitorChecks)
+            if (monitor is not null && ReadingDue())
             {
-                while (nextReading <= Config.MonitorChecks && Fraction() >= (double)nextReading / Config.MonitorChecks) nextReading++;
+                while (ReadingDue()) nextReading++;
                 // Within its share of the training time (the last reading is always taken: it closes the curve).
                 bool last = Fraction() >= 1;
                 double cost = latest?.Seconds ?? 0;
                 if (last || monitorSeconds + cost <= Config.MonitorShare * Elapsed())
                 {
                     var reading = Read();
+                    bool collapsed = reading.Collapsed(Config.CollapseRank);
                     // A collapse at the last reading only warns: the run is done, and stopping would skip its final save.
-                    stopOnCollapse = reading.Collapsed(Config.CollapseRank) && Config.StopOnCollapse && !last;
-                    if (reading.Collapsed(Config.CollapseRank))
+                    stopOnCollapse = collapsed && Config.StopOnCollapse && !last;
+                    if (collapsed)
                         warning = $"the embeddings are collapsing at step {step}: RankMe {reading.RankMe:F2}, spread {reading.SpreadRatio:F3} of a healthy one" +
                             (stopOnCollapse ? "; stopping (--stop-on-collapse)" : Config.StopOnCollapse ? "" : " (--stop-on-collapse would stop here)");
                 }
