@@ -122,6 +122,7 @@ public sealed class Pretrainer : IDisposable
     public static Pretrainer Resume(string runFolder, ISplits? data = null, Action<string>? warn = null, Func<PretrainConfig, PretrainConfig>? adjust = null,
         Func<PretrainConfig, PretrainConfig>? monitor = null)
     {
+        if (!Directory.Exists(runFolder)) throw new DataFormatException(runFolder, "no such run folder to resume");
         if (!File.Exists(Path.Combine(runFolder, RunFiles.ConfigFileName)) && !Directory.EnumerateFiles(runFolder).Any(f => Path.GetFileName(f).StartsWith("checkpoint", StringComparison.Ordinal)))
             throw new DataFormatException(runFolder, "no run to resume here (no config.json, no checkpoint)");
         var existing = RunFiles.ExistingRunFiles(runFolder);
