@@ -19,6 +19,8 @@ public static class CliApp
         root.Add(EvaluateCommand.Create());
         root.Add(BenchmarkCommand.Create());
         root.Add(EmbedCommand.Create());
+        root.Add(FinetuneCommand.Create());
+        root.Add(PredictCommand.Create());
         root.Add(MineCommand.Create());
         root.Add(SpeedCommand.Create());
         root.Add(DemoCommand.Create());

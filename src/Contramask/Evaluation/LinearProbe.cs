@@ -85,6 +85,9 @@ public sealed class LinearProbe : IDisposable
         return (Fit(features, labels, classes, best, settings.Epochs, seed: seed), best);
     }
 
+    /// <summary>The fitted standardization (1×D mean and std of the training features) and the D×C weight and C bias.</summary>
+    public (Tensor Mean, Tensor Std, Tensor Weight, Tensor Bias) State => (mean, std, weight, bias);
+
     public long[] Predict(Tensor features) => Classify(features).Predicted;
 
     /// <summary>Predicted classes, and with two classes each record's probability of class 1 (a score for ROC-AUC).</summary>

@@ -1,0 +1,79 @@
+using System.CommandLine;
+using Contramask.Classification;
+using Contramask.Data;
+using Spectre.Console;
+
+namespace Contramask.Cli.Commands;
+
+/// <summary><c>contramask finetune</c>: a classifier on a pretrained run's encoder from some or all labels (<see cref="Classifier.Train"/>).</summary>
+public static class FinetuneCommand
+{
+    static readonly ClassifierOptions Defaults = new();
+    static readonly Option<string> Run = new("--run") { Description = "Run folder written by pretrain", Required = true };
+    static readonly Option<string?> Data = new("--data") { Description = "Labelled data spec (default: the run's own data; tables keep the run's schema)" };
+    static readonly Option<string> Labels = new("--labels") { Description = "Labels to learn from: all, a count (600) or a share (1%), drawn stratified with the seed", DefaultValueFactory = _ => "all" };
+    static readonly Option<string> Mode = new("--mode") { Description = "probe: frozen encoder + logistic regression; full: end-to-end fine-tuning from the probe's head; semi: full + the unlabelled rest of the training split (FixMatch-style pseudo-labels)", DefaultValueFactory = _ => Defaults.Mode.ToString().ToLowerInvariant() };
+    static readonly Option<string> Out = new("--out") { Description = "Classifier folder to write (classifier.json, model.bin, confusion.png)", Required = true };
+    static readonly Option<int?> Steps = new("--steps") { Description = $"Steps of end-to-end training, early-stopped on the validation slice (default {Defaults.Steps})" };
+    static readonly Option<double?> LearningRate = new("--lr") { Description = $"Peak learning rate of the head; the encoder's is --encoder-lr-scale times it (default {Defaults.LearningRate})" };
+    static readonly Option<double?> EncoderScale = new("--encoder-lr-scale") { Description = $"Encoder learning rate as a share of the head's (default {Defaults.EncoderRateScale})" };
+    static readonly Option<double?> Threshold = new("--threshold") { Description = $"semi: confidence a pseudo-label needs (default {Defaults.Threshold})" };
+    static readonly Option<int> Seed = new("--seed") { Description = "Seed of the label draw, batches and views", DefaultValueFactory = _ => 0 };
+    static readonly Option<int> Threads = new("--threads") { Description = "CPU threads (0 = the run's setting)", DefaultValueFactory = _ => 0 };
+    static readonly Option<bool> Quiet = new("--quiet") { Description = "No progress lines" };
+
+    public static Command Create()
+    {
+        var command = new Command("finetune", "Train a classifier on a pretrained encoder with all or a few labels; write it as a folder with its validation and test scores");
+        foreach (var option in new Option[] { Run, Data, Labels, Mode, Out, Steps, LearningRate, EncoderScale, Threshold, Seed, Threads, Quiet }) command.Add(option);
+        command.SetAction(args =>
+        {
+            string runFolder = args.GetValue(Run)!, outFolder = args.GetValue(Out)!;
+            var options = new ClassifierOptions
+            {
+                Mode = args.GetValue(Mode)!.ToLowerInvariant() switch
+                {
+                    "probe" => ClassifierMode.Probe,
+                    "full" => ClassifierMode.Full,
+                    "semi" => ClassifierMode.Semi,
+                    var other => throw new ArgumentException($"unknown mode '{other}'; expected probe, full or semi"),
+                },
+                Labels = LabelBudget.Parse(args.GetValue(Labels)!),
+                Seed = args.GetValue(Seed),
+                Threads = args.GetValue(Threads),
+                Steps = args.GetValue(Steps) ?? Defaults.Steps,
+                LearningRate = args.GetValue(LearningRate) ?? Defaults.LearningRate,
+                EncoderRateScale = args.GetValue(EncoderScale) ?? Defaults.EncoderRateScale,
+                Threshold = args.GetValue(Threshold) ?? Defaults.Threshold,
+            };
+            options.Validate();
+            var data = args.GetValue(Data) is string spec
+                ? DataSpec.Parse(spec).LoadAny(Training.Checkpoint.ReadState(runFolder).State.Config.Table) : null;
+            // Fail on an unwritable output before training, not after.
+            Training.RunFiles.EnsureWritable(Path.GetDirectoryName(Path.GetFullPath(outFolder))!);
+            bool quiet = args.GetValue(Quiet);
+            using var classifier = Classifier.Train(runFolder, data, options, quiet ? null : Cli.Info, Cli.Warn);
+            classifier.Save(outFolder);
+            Print(classifier.Info);
+            Cli.Info($"Written {Path.Combine(outFolder, Classifier.InfoFileName)}, {Classifier.WeightsFileName} and {Classifier.ConfusionFileName}");
+            return 0;
+        });
+        return command;
+    }
+
+    static void Print(ClassifierInfo info)
+    {
+        var table = new Table().Title(Markup.Escape($"{info.Mode} · {info.LabelledCount:N0} labels ({info.Labels}) · {info.Classes.Count} classes"))
+            .AddColumn("metric").AddColumn(new TableColumn("validation").RightAligned());
+        if (info.Test is not null) table.AddColumn(new TableColumn("test").RightAligned());
+        var splits = new[] { info.Validation, info.Test }.OfType<ClassifierScores>().ToList();
+        void Row(string name, Func<ClassifierScores, string> cell) => table.AddRow([name, .. splits.Select(cell)]);
+        Row("accuracy %", s => $"{100 * s.Accuracy:F2}");
+        Row("balanced accuracy %", s => $"{100 * s.BalancedAccuracy:F2}");
+        Row("macro-F1 %", s => $"{100 * s.MacroF1:F2}");
+        if (splits[0].RocAuc is not null) Row("ROC-AUC", s => $"{s.RocAuc:F3}");
+        Row("calibration error (ECE) %", s => $"{100 * s.ExpectedCalibrationError:F2}");
+        Row("records", s => $"{s.Count:N0}");
+        AnsiConsole.Write(table);
+    }
+}

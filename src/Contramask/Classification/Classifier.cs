@@ -1,0 +1,271 @@
+using System.Text.Json;
+using Contramask.Data;
+using Contramask.Evaluation;
+using Contramask.Models;
+using Contramask.Training;
+using static TorchSharp.torch;
+
+namespace Contramask.Classification;
+
+/// <summary>
+/// A classifier on top of a pretrained encoder, trained from a run folder and a number of labels, saved as a folder
+/// (<c>classifier.json</c>, <c>model.bin</c>, <c>confusion.png</c>) and applied to new records.
+/// <code>
+/// using var classifier = Classifier.Train("runs/mnist", null, new ClassifierOptions { Labels = LabelBudget.Parse("1%") });
+/// classifier.Save("models/mnist-1pct");
+/// using var loaded = Classifier.Load("models/mnist-1pct");
+/// loaded.Predict(newImages, (start, probabilities) => { /* N×C, row-major */ });
+/// </code>
+/// Every choice (the probe's L2, early stopping, the temperature) is made on the data's validation slice; the test
+/// split, when there is one, is scored once at the end.
+/// </summary>
+public sealed class Classifier : IDisposable
+{
+    public const string InfoFileName = "classifier.json";
+    public const string WeightsFileName = "model.bin";
+    public const string ConfusionFileName = "confusion.png";
+
+    Classifier(ClassifierNetwork network, ClassifierInfo info)
+    {
+        Network = network;
+        Info = info;
+        network.eval();
+        standardize = ModelFactory.Standardizer(info.Encoder, LikeRecords(info), network.parameters().First().device);
+    }
+
+    readonly Func<Tensor, Tensor> standardize;
+    public ClassifierNetwork Network { get; }
+    public ClassifierInfo Info { get; private set; }
+    public IReadOnlyList<string> Classes => Info.Classes;
+
+    public static Classifier Train(string runFolder, ISplits? data, ClassifierOptions options, Action<string>? progress = null, Action<string>? warn = null)
+    {
+        options.Validate();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var (state, checkpoint) = Checkpoint.ReadState(runFolder, warn);
+        var config = state.Config;
+        Runtime.TorchRuntime.Initialize(options.Threads > 0 ? options.Threads : config.Threads);
+        data ??= DataSpec.ForRun(config.Data, state.Format).LoadAny(config.Table);
+        var train = data.Train;
+        if (train.Labels is not int[] trainLabels)
+            throw new InvalidOperationException($"{train.Source} has no labels: a classifier needs labelled training records");
+        var validation = data.Validation is { HasLabels: true } v ? v
+            : throw new InvalidOperationException($"{train.Source} has no labelled validation slice to choose and stop by; keep the data spec's val= above 0");
+        int classes = Math.Max(train.ClassCount, validation.ClassCount);
+        if (classes < 2) throw new InvalidOperationException($"{train.Source} has {classes} class: a classifier needs at least 2");
+        var input = ShapeOf(train);
+        if (config.Encoder.IsTable != (input.Kind == InputShape.Table))
+            throw new InvalidOperationException($"the run's encoder ({config.Encoder}) does not take {input}");
+
+        var labelled = options.Labels.Choose(trainLabels, options.Seed);
+        var missingClasses = Enumerable.Range(0, classes).Except(labelled.Select(i => trainLabels[i])).ToList();
+        if (missingClasses.Count > 0 && missingClasses.Any(c => trainLabels.Contains(c)))
+            warn?.Invoke($"{options.Labels} labels leave {missingClasses.Count} class(es) without an example");
+        int[]? unlabelled = options.Mode == ClassifierMode.Semi
+            ? Enumerable.Range(0, train.Count).Except(labelled).ToArray() : null;
+        if (options.Mode == ClassifierMode.Semi && unlabelled!.Length == 0)
+            throw new InvalidOperationException("semi-supervised training needs unlabelled records: with --labels all there are none; use --mode full");
+        progress?.Invoke($"{labelled.Length:N0} labelled records" + (unlabelled is null ? "" : $", {unlabelled.Length:N0} unlabelled")
+            + $", {validation.Count:N0} validation");
+
+        var encoder = EncoderEvaluator.LoadEncoder(checkpoint, config, train);
+        var network = new ClassifierNetwork(encoder, classes);
+        try
+        {
+            var standardize = ModelFactory.Standardizer(config, train, encoder.parameters().First().device);
+            double l2 = FitProbeHead(network, train, labelled, validation, standardize, options, classes, progress);
+            FineTuneResult? fineTune = null;
+            if (options.Mode != ClassifierMode.Probe)
+                fineTune = FineTuner.Run(network, config, train, labelled, unlabelled, validation, options, progress);
+            network.eval();
+
+            using var validationLogits = FineTuner.Logits(network, validation, standardize);
+            network.Temperature = TemperatureScaling.Fit(validationLogits, validation.Labels!.Select(l => (long)l).ToArray());
+            var info = new ClassifierInfo
+            {
+                Mode = options.Mode.ToString().ToLowerInvariant(),
+                Run = Path.GetFullPath(runFolder),
+                Classes = train.ClassNames?.ToArray() ?? Enumerable.Range(0, classes).Select(c => c.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray(),
+                Input = input,
+                Encoder = config,
+                Labels = options.Labels.ToString(),
+                LabelledCount = labelled.Length,
+                UnlabelledCount = unlabelled?.Length ?? 0,
+                ProbeL2 = l2,
+                Temperature = network.Temperature,
+                FineTune = fineTune,
+                Options = options,
+                Validation = new ClassifierScores { Split = EncoderEvaluator.Validation, Confusion = [] },
+            };
+            var classifier = new Classifier(network, info);
+            var validationScores = classifier.Score(validation, EncoderEvaluator.Validation);
+            var testScores = data.Test is { HasLabels: true } test ? classifier.Score(test, EncoderEvaluator.Test) : null;
+            classifier.Info = info with
+            {
+                Validation = validationScores,
+                Test = testScores,
+                Seconds = clock.Elapsed.TotalSeconds,
+                Machine = Runtime.MachineInfo.Current(options.Threads > 0 ? options.Threads : config.Threads),
+                Written = DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm 'UTC'"),
+            };
+            return classifier;
+        }
+        catch
+        {
+            network.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Fits the logistic-regression head on the frozen encoder's embeddings of the labelled records, the L2 penalty
+    /// chosen by validation accuracy; returns the penalty.
+    /// </summary>
+    static double FitProbeHead(ClassifierNetwork network, IRecordSet train, int[] labelled, IRecordSet validation, Func<Tensor, Tensor> standardize,
+        ClassifierOptions options, int classes, Action<string>? progress)
+    {
+        using var scope = NewDisposeScope();
+        var encoder = network.Encoder;
+        encoder.eval();
+        Tensor trainFeatures, validationFeatures;
+        using (MixedPrecision.InFloat32(encoder))
+        {
+            trainFeatures = EmbeddingExtractor.Extract(x => encoder.forward(standardize(x)), train, labelled);
+            validationFeatures = EmbeddingExtractor.Extract(x => encoder.forward(standardize(x)), validation);
+        }
+        var labels = labelled.Select(i => (long)train.Labels![i]).ToArray();
+        var validationLabels = validation.Labels!.Select(l => (long)l).ToArray();
+        LinearProbe? best = null;
+        double bestL2 = options.L2Grid[0], bestAccuracy = -1;
+        foreach (var l2 in options.L2Grid)
+        {
+            var probe = LinearProbe.Fit(trainFeatures, labels, classes, l2, seed: options.Seed);
+            double accuracy = probe.Accuracy(validationFeatures, validationLabels);
+            progress?.Invoke($"probe: L2 {l2:G2}, validation accuracy {100 * accuracy:F2}%");
+            if (accuracy > bestAccuracy) { best?.Dispose(); best = probe; bestAccuracy = accuracy; bestL2 = l2; }
+            else probe.Dispose();
+        }
+        using (best)
+        {
+            var (mean, std, weight, bias) = best!.State;
+            network.SetHead(mean, std, weight, bias);
+        }
+        return bestL2;
+    }
+
+    /// <summary>Scores on a labelled split: accuracy, balanced accuracy, macro-F1, confusion matrix, calibration.</summary>
+    public ClassifierScores Score(IRecordSet records, string split)
+    {
+        if (records.Labels is not int[] labels) throw new InvalidOperationException($"{records.Source} has no labels to score against");
+        CheckFits(records);
+        var probabilities = new float[(long)records.Count * Classes.Count];
+        Predict(records, (start, batch) => batch.CopyTo(probabilities.AsSpan(start * Classes.Count)));
+        return ClassifierScores.Compute(split, probabilities, Classes.Count, labels);
+    }
+
+    /// <summary>
+    /// Calibrated class probabilities of every record, batch by batch (one dispose scope each): the batch's first
+    /// record index and its N×C probabilities, row-major (valid only during the call).
+    /// </summary>
+    public void Predict(IRecordSet records, Action<int, ReadOnlySpan<float>> onBatch, int batchSize = 512)
+    {
+        CheckFits(records);
+        Network.eval();
+        EmbeddingExtractor.ForEachBatch(x => Network.Probabilities(standardize(x)), records, Enumerable.Range(0, records.Count).ToArray(), batchSize, null,
+            (start, probabilities) => onBatch(start, probabilities.data<float>().ToArray()));
+    }
+
+    /// <summary>Refuses records the model cannot read, naming what differs.</summary>
+    public void CheckFits(IRecordSet records)
+    {
+        var expected = Info.Input;
+        switch (records)
+        {
+            case ImageDataset images when expected.Kind == InputShape.Image:
+                if (images.Channels != expected.Channels || images.Height != expected.Height || images.Width != expected.Width)
+                    throw new InvalidOperationException($"{records.Source}: images are {images.Channels}×{images.Height}×{images.Width}, the model takes {expected.Channels}×{expected.Height}×{expected.Width}"
+                        + $" (for a folder: folder:DIR,size={expected.Height},channels={expected.Channels})");
+                break;
+            case TableDataset rows when expected.Kind == InputShape.Table:
+                var schema = Info.Encoder.Table!;
+                if (!rows.Schema.Features.Select(f => f.Name).SequenceEqual(schema.Features.Select(f => f.Name)))
+                    throw new InvalidOperationException($"{records.Source}: was not encoded with the model's schema; read it with PredictionData.Load");
+                break;
+            default:
+                throw new InvalidOperationException($"{records.Source}: the model takes {expected}, not {(records is TableDataset ? "table rows" : "images")}");
+        }
+    }
+
+    public void Save(string folder)
+    {
+        folder = Path.GetFullPath(folder);
+        if (Directory.Exists(folder) && Directory.EnumerateFileSystemEntries(folder).Any() && !File.Exists(Path.Combine(folder, InfoFileName)))
+            throw new IOException($"{folder}: exists and holds something other than a classifier; choose an empty or new folder");
+        var parent = Path.GetDirectoryName(folder)!;
+        RunFiles.EnsureWritable(parent);
+        // Written whole into a sibling folder, then swapped in: a failure never leaves a half-written classifier.
+        var temporary = folder + $".tmp-{Environment.ProcessId}";
+        if (Directory.Exists(temporary)) Directory.Delete(temporary, recursive: true);
+        Directory.CreateDirectory(temporary);
+        try
+        {
+            using (var stream = File.Create(Path.Combine(temporary, WeightsFileName))) Network.save(stream);
+            File.WriteAllText(Path.Combine(temporary, InfoFileName), JsonSerializer.Serialize(Info, PretrainConfig.Json));
+            var shown = Info.Test ?? Info.Validation;
+            ConfusionPlot.Save(shown.Confusion, Classes, $"Confusion matrix, {(shown.Split == EncoderEvaluator.Test ? "test split" : "validation slice")} (accuracy {100 * shown.Accuracy:F2}%)",
+                Path.Combine(temporary, ConfusionFileName));
+            var old = folder + $".old-{Environment.ProcessId}";
+            if (Directory.Exists(folder)) Directory.Move(folder, old);
+            Directory.Move(temporary, folder);
+            if (Directory.Exists(old)) Directory.Delete(old, recursive: true);
+            RunFiles.SyncFolder(parent);
+        }
+        finally
+        {
+            if (Directory.Exists(temporary)) Directory.Delete(temporary, recursive: true);
+        }
+    }
+
+    public static Classifier Load(string folder)
+    {
+        var infoPath = Path.Combine(folder, InfoFileName);
+        var weightsPath = Path.Combine(folder, WeightsFileName);
+        if (!File.Exists(infoPath)) throw new DataFormatException(folder, $"not a classifier folder: no {InfoFileName} (finetune writes one)");
+        if (!File.Exists(weightsPath)) throw new DataFormatException(folder, $"no {WeightsFileName} beside {InfoFileName}");
+        ClassifierInfo info;
+        try { info = JsonSerializer.Deserialize<ClassifierInfo>(File.ReadAllText(infoPath), PretrainConfig.Json) ?? throw new JsonException("empty"); }
+        catch (JsonException e) { throw new DataFormatException(infoPath, $"not a valid classifier description: {e.Message}"); }
+        if (info.Format != 1) throw new DataFormatException(infoPath, $"format {info.Format} is newer than this Contramask reads (1)");
+        Runtime.TorchRuntime.Initialize(info.Encoder.Threads);
+        var network = new ClassifierNetwork(BuildEncoder(info), info.Classes.Count);
+        try
+        {
+            using var stream = File.OpenRead(weightsPath);
+            network.load(stream);
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or System.Runtime.InteropServices.ExternalException)
+        {
+            network.Dispose();
+            throw new DataFormatException(weightsPath, $"weights do not fit the model described in {InfoFileName} ({e.Message.Split('\n')[0]})");
+        }
+        return new Classifier(network, info);
+    }
+
+    static Encoder BuildEncoder(ClassifierInfo info) => info.Input.Kind == InputShape.Table
+        ? info.Encoder.Encoder.BuildTable(new TableLayout(info.Encoder.Table ?? throw new DataFormatException(InfoFileName, "a table classifier without a schema")))
+        : info.Encoder.Encoder.Build(info.Input.Channels, info.Input.Height, info.Input.Width);
+
+    static InputShape ShapeOf(IRecordSet records) => records switch
+    {
+        ImageDataset images => new InputShape(InputShape.Image, images.Channels, images.Height, images.Width),
+        TableDataset => new InputShape(InputShape.Table),
+        _ => throw new ArgumentException($"no classifier for {records.GetType().Name}"),
+    };
+
+    /// <summary>An empty record set of the model's kind, for the factory methods that ask for one (standardizer, layout).</summary>
+    static IRecordSet LikeRecords(ClassifierInfo info) => info.Input.Kind == InputShape.Table
+        ? new TableDataset(info.Encoder.Table!, [], [], 0, null, null, "model")
+        : new ImageDataset([], 0, info.Input.Channels, info.Input.Height, info.Input.Width);
+
+    public void Dispose() => Network.Dispose();
+}

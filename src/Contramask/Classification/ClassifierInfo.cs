@@ -1,0 +1,43 @@
+using Contramask.Training;
+
+namespace Contramask.Classification;
+
+/// <summary>What a model's inputs must look like: images C×H×W (unit range before the run's normalization) or table rows of the run's schema.</summary>
+public sealed record InputShape(string Kind, int Channels = 0, int Height = 0, int Width = 0)
+{
+    public const string Image = "image";
+    public const string Table = "table";
+
+    public override string ToString() => Kind == Image ? $"{Channels}×{Height}×{Width} images" : "table rows";
+}
+
+/// <summary>
+/// <c>classifier.json</c>: everything a classifier folder needs besides its weights (<c>model.bin</c>): the encoder's
+/// configuration (the pretraining run's, with its image normalization or table schema), the class names, how it was
+/// trained, and its scores on the validation slice (which chose it) and the test split (read once, to publish).
+/// </summary>
+public sealed record ClassifierInfo
+{
+    public int Format { get; init; } = 1;
+    public required string Mode { get; init; }
+    /// <summary>The run folder whose encoder it started from.</summary>
+    public required string Run { get; init; }
+    public required IReadOnlyList<string> Classes { get; init; }
+    public required InputShape Input { get; init; }
+    /// <summary>The pretraining run's configuration: encoder, image normalization or table schema, data spec.</summary>
+    public required PretrainConfig Encoder { get; init; }
+    public required string Labels { get; init; }
+    public int LabelledCount { get; init; }
+    public int UnlabelledCount { get; init; }
+    /// <summary>The probe's L2 penalty, chosen on the validation slice.</summary>
+    public double ProbeL2 { get; init; }
+    /// <summary>Softmax temperature fitted on the validation slice (<see cref="TemperatureScaling"/>).</summary>
+    public double Temperature { get; init; } = 1;
+    public FineTuneResult? FineTune { get; init; }
+    public required ClassifierOptions Options { get; init; }
+    public required ClassifierScores Validation { get; init; }
+    public ClassifierScores? Test { get; init; }
+    public double Seconds { get; init; }
+    public Runtime.MachineInfo? Machine { get; init; }
+    public string Written { get; init; } = "";
+}

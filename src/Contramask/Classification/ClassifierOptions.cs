@@ -1,0 +1,70 @@
+namespace Contramask.Classification;
+
+/// <summary>How the classifier on top of a pretrained encoder learns.</summary>
+public enum ClassifierMode
+{
+    /// <summary>Frozen encoder, logistic-regression head (what evaluation's linear probe does, kept as a model).</summary>
+    Probe,
+    /// <summary>The probe's head first, then encoder and head trained end to end (LP-FT), early-stopped on validation.</summary>
+    Full,
+    /// <summary>As <see cref="Full"/>, plus the unlabelled rest of the training split through confident pseudo-labels (FixMatch-style consistency).</summary>
+    Semi,
+}
+
+/// <summary>
+/// Settings of <see cref="Classifier.Train"/>. Defaults are documented in the README's "Classify" section, which a
+/// test checks against these values.
+/// </summary>
+public sealed record ClassifierOptions
+{
+    public ClassifierMode Mode { get; init; } = ClassifierMode.Full;
+    public LabelBudget Labels { get; init; } = LabelBudget.All;
+    /// <summary>Seed of the label draw, the batches and the views.</summary>
+    public int Seed { get; init; }
+    /// <summary>The probe's L2 penalties, chosen on the validation slice.</summary>
+    public IReadOnlyList<double> L2Grid { get; init; } = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2];
+    /// <summary>Optimizer steps of end-to-end training (full, semi); early stopping may end it sooner.</summary>
+    public int Steps { get; init; } = 1500;
+    /// <summary>Labelled records per step.</summary>
+    public int BatchSize { get; init; } = 128;
+    /// <summary>Peak AdamW learning rate of the head; the encoder's is this × <see cref="EncoderRateScale"/>.</summary>
+    public double LearningRate { get; init; } = 1e-3;
+    /// <summary>
+    /// The encoder learns slower than the new head so fine-tuning does not wash out what pretraining found
+    /// (Kumar et al. 2022 start from the probe's head for the same reason).
+    /// </summary>
+    public double EncoderRateScale { get; init; } = 0.3;
+    /// <summary>ViTs: each block's rate is this power of its distance from the top (MAE's fine-tuning recipe, Bao et al. 2022; 0.75 there).</summary>
+    public double LayerDecay { get; init; } = 0.75;
+    public double WeightDecay { get; init; } = 0.05;
+    /// <summary>Steps between validation checks; the best check's weights are kept.</summary>
+    public int EvaluateEvery { get; init; } = 100;
+    /// <summary>Validation checks without improvement before stopping.</summary>
+    public int Patience { get; init; } = 5;
+    /// <summary>Semi: the smallest softmax confidence on the weak view for a pseudo-label (FixMatch's τ = 0.95).</summary>
+    public double Threshold { get; init; } = 0.95;
+    /// <summary>Semi: unlabelled records per labelled one in a step (FixMatch's μ = 7; fewer here for two CPU cores).</summary>
+    public int UnlabelledRatio { get; init; } = 3;
+    /// <summary>Semi: weight of the unlabelled consistency term (FixMatch's λ_u = 1).</summary>
+    public double UnlabelledWeight { get; init; } = 1.0;
+    /// <summary>Threads (0 = the run's setting).</summary>
+    public int Threads { get; init; }
+
+    public void Validate()
+    {
+        static void Check(bool ok, string message) { if (!ok) throw new ArgumentOutOfRangeException(null, message); }
+        Check(Steps is >= 1 and <= 1_000_000, $"steps {Steps} is out of range: expected 1 to 1000000");
+        Check(BatchSize is >= 2 and <= 65536, $"batch size {BatchSize} is out of range: expected 2 to 65536");
+        Check(LearningRate is > 0 and <= 10, $"learning rate {LearningRate} is out of range: expected (0, 10]");
+        Check(EncoderRateScale is >= 0 and <= 10, $"encoder rate scale {EncoderRateScale} is out of range: expected [0, 10]");
+        Check(LayerDecay is > 0 and <= 1, $"layer decay {LayerDecay} is out of range: expected (0, 1]");
+        Check(WeightDecay is >= 0 and <= 10, $"weight decay {WeightDecay} is out of range: expected [0, 10]");
+        Check(EvaluateEvery is >= 1, $"evaluate-every {EvaluateEvery} must be at least 1");
+        Check(Patience is >= 1, $"patience {Patience} must be at least 1");
+        Check(Threshold is > 0 and <= 1, $"threshold {Threshold} is out of range: expected (0, 1]");
+        Check(UnlabelledRatio is >= 1 and <= 64, $"unlabelled ratio {UnlabelledRatio} is out of range: expected 1 to 64");
+        Check(UnlabelledWeight is >= 0 and <= 100, $"unlabelled weight {UnlabelledWeight} is out of range: expected [0, 100]");
+        Check(L2Grid.Count > 0 && L2Grid.All(v => v >= 0), "the L2 grid needs at least one non-negative penalty");
+        Check(Threads is >= 0 and <= 1024, $"threads {Threads} is out of range: expected 0 to 1024");
+    }
+}

@@ -1,0 +1,40 @@
+using Contramask.Data;
+using Contramask.Training;
+using Contramask.Views;
+using static TorchSharp.torch;
+
+namespace Contramask.Classification;
+
+/// <summary>
+/// The random views fine-tuning trains on, from model inputs (unit-range images or packed rows) of training records
+/// to what the encoder takes. Weak: pretraining's light views (random resized crop from half the image, flips for
+/// colour) or the rows as they are. Strong (semi-supervised only): pretraining's contrastive views (crop, jitter,
+/// blur, noise) or SCARF corruption of 30% of a row's features from other training rows.
+/// </summary>
+public sealed class ClassifierViews
+{
+    readonly Func<Tensor, int[], Tensor> weak, strong;
+
+    ClassifierViews(Func<Tensor, int[], Tensor> weak, Func<Tensor, int[], Tensor> strong) { this.weak = weak; this.strong = strong; }
+
+    /// <summary>Share of a row's features the strong table view replaces (SCARF's 0.6 is for learning from scratch; milder here).</summary>
+    public const double TableStrongCorruption = 0.3;
+
+    public static ClassifierViews For(PretrainConfig config, IRecordSet train, Generator generator, Device device)
+    {
+        var standardize = ModelFactory.Standardizer(config, train, device);
+        if (train is TableDataset rows)
+        {
+            var corruption = new RowCorruption(ModelFactory.Layout(config, train), generator, rows.Batch(Enumerable.Range(0, rows.Count).ToArray()).DetachFromDisposeScope());
+            return new((x, _) => standardize(x), (x, indices) => standardize(corruption.CorruptExactly(x, TableStrongCorruption, indices)));
+        }
+        int channels = ((ImageDataset)train).Channels;
+        var light = new ImageAugmenter(AugmentationOptions.Light(channels), generator);
+        var heavy = new ImageAugmenter(AugmentationOptions.Contrastive(channels), generator);
+        return new((x, _) => standardize(light.Augment(x)), (x, _) => standardize(heavy.Augment(x)));
+    }
+
+    /// <param name="indices">The records' positions in the training split (a table's donors are never the row itself).</param>
+    public Tensor Weak(Tensor inputs, int[] indices) => weak(inputs, indices);
+    public Tensor Strong(Tensor inputs, int[] indices) => strong(inputs, indices);
+}

@@ -1,0 +1,197 @@
+using Contramask.Data;
+using Contramask.Models;
+using Contramask.Training;
+using TorchSharp;
+using Parameter = TorchSharp.Modules.Parameter;
+using static Contramask.Runtime.Scalars;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace Contramask.Classification;
+
+/// <summary>What end-to-end training did: its steps, the step whose weights were kept, and that step's validation accuracy.</summary>
+public sealed record FineTuneResult(int Steps, int BestStep, double BestValidationAccuracy, double Seconds, double PseudoLabelShare);
+
+/// <summary>
+/// End-to-end training of a <see cref="ClassifierNetwork"/> whose head starts from the linear probe (LP-FT; Kumar
+/// et al. 2022: fine-tuning from a fitted head distorts pretrained features less than from a random one). AdamW with a
+/// linear warm-up then cosine decay; the encoder learns at a fraction of the head's rate, a ViT's lower blocks at a
+/// smaller one still (layer-wise decay, as MAE fine-tunes). Every <see cref="ClassifierOptions.EvaluateEvery"/> steps
+/// the validation slice is scored and the best weights kept; training stops after
+/// <see cref="ClassifierOptions.Patience"/> checks without improvement.
+/// <para>Semi-supervised (<see cref="ClassifierMode.Semi"/>): FixMatch's consistency term (Sohn et al. 2020, eq. 4)
+/// is added: for μ·B unlabelled records, the prediction on a weak view, where its confidence reaches τ, is the
+/// hard target of the strong view's cross-entropy. The views are this project's (<see cref="ClassifierViews"/>), not
+/// FixMatch's RandAugment.</para>
+/// </summary>
+public static class FineTuner
+{
+    public static FineTuneResult Run(ClassifierNetwork network, PretrainConfig config, IRecordSet train, int[] labelled, int[]? unlabelled,
+        IRecordSet validation, ClassifierOptions options, Action<string>? progress = null)
+    {
+        var device = network.parameters().First().device;
+        using var generator = new Generator((ulong)options.Seed + 7);
+        var random = new Random(options.Seed + 7);
+        var views = ClassifierViews.For(config, train, generator, device);
+        var standardize = ModelFactory.Standardizer(config, train, device);
+        var (optimizer, scales) = BuildOptimizer(network, options);
+        using var _ = optimizer;
+        MixedPrecision.Apply(network, MixedPrecision.Resolve(config.Precision, config.Encoder, device));
+        var validationLabels = validation.Labels!.Select(l => (long)l).ToArray();
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        double best = Accuracy(network, validation, validationLabels, standardize);
+        int bestStep = 0, sinceBest = 0, step = 0;
+        long pseudo = 0, offered = 0;
+        var snapshot = Snapshot(network);
+        progress?.Invoke($"fine-tuning: step 0, validation accuracy {100 * best:F2}% (the probe's head)");
+        try
+        {
+            network.train();
+            for (step = 1; step <= options.Steps; step++)
+            {
+                using var scope = NewDisposeScope();
+                double progressShare = (double)step / options.Steps;
+                double lr = LearningRateSchedule.At(progressShare, options.LearningRate, 0.05);
+                for (int g = 0; g < optimizer.Groups.Count; g++) optimizer.Groups[g].LearningRate = lr * scales[g];
+
+                var batch = Draw(labelled, options.BatchSize, random);
+                var labels = train.LabelBatch(batch).to(device);
+                var inputs = views.Weak(train.Inputs(batch), batch);
+                Tensor loss;
+                if (unlabelled is { Length: > 0 } && options.UnlabelledWeight > 0)
+                {
+                    var others = Draw(unlabelled, options.BatchSize * options.UnlabelledRatio, random);
+                    var raw = train.Inputs(others);
+                    Tensor target, confident;
+                    using (no_grad())
+                    {
+                        // FixMatch: the weak view's prediction, kept only where confident enough, is the strong view's label.
+                        var p = network.forward(views.Weak(raw, others)).to(ScalarType.Float32).softmax(1);
+                        var (top, argmax) = p.max(1);
+                        target = argmax;
+                        confident = top.ge(Of(options.Threshold)).to(ScalarType.Float32);
+                    }
+                    var logits = network.forward(cat([inputs, views.Strong(raw, others)], 0)).to(ScalarType.Float32);
+                    var supervised = F.cross_entropy(logits.narrow(0, 0, batch.Length), labels);
+                    var consistency = F.cross_entropy(logits.narrow(0, batch.Length, others.Length), target, reduction: nn.Reduction.None).mul(confident).mean();
+                    loss = supervised.add(consistency, Of(options.UnlabelledWeight));
+                    pseudo += (long)confident.sum().item<float>();
+                    offered += others.Length;
+                }
+                else
+                {
+                    loss = F.cross_entropy(network.forward(inputs).to(ScalarType.Float32), labels);
+                }
+                optimizer.ZeroGrad();
+                double value = loss.item<float>();
+                if (!double.IsFinite(value)) throw new InvalidOperationException($"fine-tuning diverged at step {step} (loss {value}); try a lower --lr");
+                loss.backward();
+                nn.utils.clip_grad_norm_(network.parameters(), 3.0);
+                optimizer.Step();
+
+                if (step % options.EvaluateEvery == 0 || step == options.Steps)
+                {
+                    double accuracy = Accuracy(network, validation, validationLabels, standardize);
+                    network.train();
+                    progress?.Invoke($"fine-tuning: step {step}/{options.Steps}, loss {value:F4}, validation accuracy {100 * accuracy:F2}%"
+                        + (offered > 0 ? $", pseudo-labelled {100.0 * pseudo / offered:F0}%" : ""));
+                    if (accuracy > best)
+                    {
+                        best = accuracy; bestStep = step; sinceBest = 0;
+                        foreach (var t in snapshot.Values) t.Dispose();
+                        snapshot = Snapshot(network);
+                    }
+                    else if (++sinceBest >= options.Patience) break;
+                }
+            }
+            Restore(network, snapshot);
+        }
+        finally
+        {
+            foreach (var t in snapshot.Values) t.Dispose();
+            MixedPrecision.Apply(network, null);
+            network.eval();
+        }
+        return new FineTuneResult(Math.Min(step, options.Steps), bestStep, best, clock.Elapsed.TotalSeconds, offered == 0 ? 0 : (double)pseudo / offered);
+    }
+
+    /// <summary>Labelled records drawn with replacement: a few hundred labels still fill every batch.</summary>
+    static int[] Draw(int[] pool, int count, Random random)
+    {
+        var batch = new int[count];
+        for (int i = 0; i < count; i++) batch[i] = pool[random.Next(pool.Length)];
+        return batch;
+    }
+
+    /// <summary>Accuracy of the network on a labelled split, in eval mode and float32.</summary>
+    public static double Accuracy(ClassifierNetwork network, IRecordSet records, long[] labels, Func<Tensor, Tensor> standardize)
+    {
+        var predicted = Logits(network, records, standardize).argmax(1);
+        using (predicted)
+        {
+            var p = predicted.data<long>().ToArray();
+            return p.Zip(labels).Count(x => x.First == x.Second) / (double)Math.Max(1, labels.Length);
+        }
+    }
+
+    /// <summary>N×C logits of every record (CPU, float32), eval mode, batch by batch.</summary>
+    public static Tensor Logits(ClassifierNetwork network, IRecordSet records, Func<Tensor, Tensor> standardize, int batchSize = 512)
+    {
+        bool wasTraining = network.training;
+        network.eval();
+        try
+        {
+            using var float32 = MixedPrecision.InFloat32(network);
+            return Evaluation.EmbeddingExtractor.Extract(x => network.forward(standardize(x)), records, batchSize);
+        }
+        finally { if (wasTraining) network.train(); }
+    }
+
+    /// <summary>
+    /// One AdamW group per (learning-rate scale, decayed or not): the head at 1, the encoder at
+    /// <see cref="ClassifierOptions.EncoderRateScale"/>, a ViT's patch embedding and block i further by
+    /// LayerDecay^(depth + 1 − layer) with the patch embedding at layer 0 (MAE's <c>param_groups_lrd</c> rule).
+    /// </summary>
+    static (AdamW Optimizer, double[] Scales) BuildOptimizer(ClassifierNetwork network, ClassifierOptions options)
+    {
+        var (decay, _) = WeightDecayGroups.Split(network);
+        var decayed = new HashSet<Parameter>(decay, ReferenceEqualityComparer.Instance);
+        int depth = network.Encoder is VisionTransformer vit ? vit.Depth : -1;
+        var groups = new Dictionary<(double Scale, bool Decay), List<Parameter>>();
+        foreach (var (name, parameter) in network.named_parameters())
+        {
+            if (!parameter.requires_grad) continue;
+            double scale = name.StartsWith("head.", StringComparison.Ordinal) ? 1 : options.EncoderRateScale * LayerScale(name, depth, options.LayerDecay);
+            var key = (scale, decayed.Contains(parameter));
+            if (!groups.TryGetValue(key, out var list)) groups[key] = list = [];
+            list.Add(parameter);
+        }
+        var ordered = groups.OrderByDescending(g => g.Key.Scale).ThenBy(g => g.Key.Decay).ToList();
+        var optimizer = new AdamW(ordered.Select(g => new AdamW.Group(g.Value, options.LearningRate * g.Key.Scale, g.Key.Decay ? options.WeightDecay : 0)).ToList());
+        return (optimizer, ordered.Select(g => g.Key.Scale).ToArray());
+    }
+
+    static double LayerScale(string name, int depth, double decay)
+    {
+        if (depth < 0) return 1;
+        // encoder.patchEmbedding.* → layer 0; encoder.blocks.i.* → i + 1; the final norm → depth + 1 (the top).
+        int layer = depth + 1;
+        var parts = name.Split('.');
+        if (parts.Length > 1 && parts[1] == "patchEmbedding") layer = 0;
+        else if (parts.Length > 2 && parts[1] == "blocks" && int.TryParse(parts[2], out var block)) layer = block + 1;
+        return Math.Pow(decay, depth + 1 - layer);
+    }
+
+    static Dictionary<string, Tensor> Snapshot(nn.Module module)
+    {
+        using var _ = no_grad();
+        return module.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone().DetachFromDisposeScope());
+    }
+
+    static void Restore(nn.Module module, Dictionary<string, Tensor> snapshot)
+    {
+        using var _ = no_grad();
+        foreach (var (name, value) in module.state_dict()) value.copy_(snapshot[name]);
+    }
+}

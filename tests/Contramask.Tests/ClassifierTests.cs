@@ -1,0 +1,246 @@
+using Contramask.Classification;
+using Contramask.Cli;
+using Contramask.Data;
+using Contramask.Objectives;
+using Contramask.Training;
+using static TorchSharp.torch;
+
+namespace Contramask.Tests;
+
+/// <summary>One contrastive ConvNet run on the embedded digits, pretrained once for every classifier test.</summary>
+public sealed class DigitsRunFixture
+{
+    public DigitsRunFixture()
+    {
+        Folder = Fixture.TempFolder();
+        var data = DataSpec.Parse("digits").Load();
+        var config = PretrainConfig.DefaultsFor(data.Train, Method.Contrastive) with { Epochs = 6, BatchSize = 64, Threads = 2, MonitorChecks = 0 };
+        using var trainer = Pretrainer.Start(config, Folder, data);
+        trainer.Run();
+    }
+
+    public string Folder { get; }
+}
+
+[Collection("console")]
+public class ClassifierTests(DigitsRunFixture run) : IClassFixture<DigitsRunFixture>
+{
+    static readonly ClassifierOptions Quick = new() { Labels = LabelBudget.Parse("10%"), Steps = 120, EvaluateEvery = 40, BatchSize = 64, Threads = 2, L2Grid = [1e-4, 1e-2] };
+
+    [Fact]
+    public void A_label_budget_draws_the_exact_count_with_every_class_and_the_same_records_each_time()
+    {
+        var labels = Enumerable.Range(0, 1000).Select(i => i < 900 ? i % 3 : 3).ToArray(); // class 3 is rare (100 records)
+        var chosen = LabelBudget.Parse("37").Choose(labels, seed: 5);
+        Assert.Equal(37, chosen.Length);
+        Assert.Equal(4, chosen.Select(i => labels[i]).Distinct().Count());
+        Assert.Equal(chosen, LabelBudget.Parse("37").Choose(labels, seed: 5));
+        Assert.NotEqual(chosen, LabelBudget.Parse("37").Choose(labels, seed: 6));
+        Assert.Equal(10, LabelBudget.Parse("1%").Choose(labels, 0).Length);
+        Assert.Equal(1000, LabelBudget.Parse("all").Choose(labels, 0).Length);
+        Assert.Equal(1000, LabelBudget.Parse("5000").Choose(labels, 0).Length);
+        Assert.Throws<ArgumentException>(() => LabelBudget.Parse("0"));
+        Assert.Throws<ArgumentException>(() => LabelBudget.Parse("150%"));
+        Assert.Throws<ArgumentException>(() => LabelBudget.Parse("many"));
+    }
+
+    [Fact]
+    public void Expected_calibration_error_and_confusion_match_a_hand_computed_case()
+    {
+        // Top-class confidences 0.9, 0.9 (one right) and 0.6, 0.6 (both right): bins (13/15, 14/15] and (8/15, 9/15].
+        // ECE = 2/4·|0.5 − 0.9| + 2/4·|1 − 0.6| = 0.4.
+        float[] p = [0.9f, 0.1f, 0.9f, 0.1f, 0.4f, 0.6f, 0.6f, 0.4f];
+        var scores = ClassifierScores.Compute("val", p, 2, [0, 1, 1, 0]);
+        Assert.Equal(0.4, scores.ExpectedCalibrationError, 6);
+        Assert.Equal(0.75, scores.Accuracy, 6);
+        Assert.Equal([[2, 0], [1, 1]], scores.Confusion);
+        Assert.Equal(-(Math.Log(0.9) + Math.Log(0.1) + Math.Log(0.6) + Math.Log(0.6)) / 4, scores.NegativeLogLikelihood, 5);
+    }
+
+    [Fact]
+    public void Temperature_scaling_cools_overconfident_logits_and_keeps_the_predictions()
+    {
+        // Logits that are right 70% of the time but claim near certainty.
+        var labels = Enumerable.Range(0, 200).Select(i => (long)(i % 4)).ToArray();
+        var predicted = labels.Select((l, i) => i % 10 < 7 ? l : (l + 1) % 4).ToArray();
+        using var logits = nn.functional.one_hot(tensor(predicted), 4).to(ScalarType.Float32).mul(Runtime.Scalars.Of(12.0));
+        double t = TemperatureScaling.Fit(logits, labels);
+        Assert.True(t > 2, $"temperature {t}");
+        using var y = tensor(labels);
+        using var before = nn.functional.cross_entropy(logits, y);
+        using var scaled = logits.div(Runtime.Scalars.Of(t));
+        using var after = nn.functional.cross_entropy(scaled, y);
+        Assert.True(after.item<float>() < before.item<float>() / 2);
+    }
+
+    [Fact]
+    public void A_probe_classifier_learns_from_few_labels_and_predicts_the_same_after_save_and_load()
+    {
+        using var classifier = Classifier.Train(run.Folder, null, Quick with { Mode = ClassifierMode.Probe });
+        var info = classifier.Info;
+        Assert.Equal(10, info.Classes.Count);
+        Assert.InRange(info.LabelledCount, 125, 135); // 10% of 1,293, at least one per class
+        Assert.Null(info.FineTune);
+        // Ten classes: chance is 10%; a contrastive encoder's probe on 130 labels does far better.
+        Assert.True(info.Validation.Accuracy > 0.7, $"validation accuracy {info.Validation.Accuracy}");
+        Assert.NotNull(info.Test);
+        Assert.Equal(359, info.Test!.Count);
+        Assert.Equal(359, info.Test.Confusion.Sum(row => row.Sum()));
+
+        var folder = Path.Combine(Fixture.TempFolder(), "model");
+        classifier.Save(folder);
+        Assert.True(File.Exists(Path.Combine(folder, Classifier.ConfusionFileName)));
+        using var loaded = Classifier.Load(folder);
+        var test = DataSpec.Parse("digits").Load().Test!;
+        float[] Probabilities(Classifier c)
+        {
+            var all = new float[test.Count * 10];
+            c.Predict(test, (start, p) => p.CopyTo(all.AsSpan(start * 10)));
+            return all;
+        }
+        var before = Probabilities(classifier);
+        var after = Probabilities(loaded);
+        Assert.Equal(before, after);
+        Assert.Equal(info.Temperature, loaded.Network.Temperature, 5);
+        // Scoring the loaded model reproduces the saved test figure.
+        Assert.Equal(info.Test.Accuracy, loaded.Score(test, "test").Accuracy, 6);
+    }
+
+    [Fact]
+    public void Full_fine_tuning_trains_the_encoder_and_keeps_the_weights_of_its_best_validation_check()
+    {
+        using var probe = Classifier.Train(run.Folder, null, Quick with { Mode = ClassifierMode.Probe });
+        using var full = Classifier.Train(run.Folder, null, Quick with { Mode = ClassifierMode.Full });
+        var result = full.Info.FineTune!;
+        Assert.True(result.Steps >= 40);
+        // The encoder moved.
+        var a = probe.Network.Encoder.parameters().First();
+        var b = full.Network.Encoder.parameters().First();
+        Assert.False(Tensors.Same(a, b));
+        // The kept weights are those of the best check: re-scoring the validation slice gives its accuracy again.
+        Assert.Equal(result.BestValidationAccuracy, full.Info.Validation.Accuracy, 6);
+        Assert.True(full.Info.Validation.Accuracy >= probe.Info.Validation.Accuracy);
+    }
+
+    [Fact]
+    public void Semi_supervised_training_pseudo_labels_the_unlabelled_rest()
+    {
+        using var semi = Classifier.Train(run.Folder, null, Quick with { Mode = ClassifierMode.Semi, Steps = 40, UnlabelledRatio = 2, Threshold = 0.5 });
+        Assert.Equal(1293 - semi.Info.LabelledCount, semi.Info.UnlabelledCount);
+        Assert.True(semi.Info.FineTune!.PseudoLabelShare > 0.1, $"pseudo-labelled share {semi.Info.FineTune.PseudoLabelShare}");
+        Assert.Throws<InvalidOperationException>(() => Classifier.Train(run.Folder, null, Quick with { Mode = ClassifierMode.Semi, Labels = LabelBudget.All }));
+    }
+
+    [Fact]
+    public void Finetune_and_predict_from_the_command_line_with_a_clear_error_for_data_of_another_shape()
+    {
+        var folder = Fixture.TempFolder();
+        var model = Path.Combine(folder, "model");
+        var (code, output, error) = CliTests.Run("finetune", "--run", run.Folder, "--labels", "200", "--mode", "full", "--steps", "40", "--out", model, "--quiet");
+        Assert.True(code == 0, error);
+        Assert.Contains("calibration error", output);
+        var info = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(model, "classifier.json"))).RootElement;
+        Assert.Equal(200, info.GetProperty("labelled_count").GetInt32());
+        Assert.Equal(10, info.GetProperty("test").GetProperty("confusion").GetArrayLength());
+
+        var csv = Path.Combine(folder, "predictions.csv");
+        (code, output, error) = CliTests.Run("predict", "--model", model, "--data", "digits", "--out", csv, "--json");
+        Assert.True(code == 0, error);
+        var summary = System.Text.Json.JsonDocument.Parse(output).RootElement;
+        Assert.Equal(1797, summary.GetProperty("records").GetInt64());
+        Assert.True(summary.GetProperty("accuracy").GetDouble() > 0.7);
+        var lines = File.ReadAllLines(csv);
+        Assert.Equal("id,label,predicted,confidence,top1,p1,top2,p2,top3,p3", lines[0]);
+        Assert.Equal(1798, lines.Length);
+        var first = lines[1].Split(',');
+        Assert.Equal(first[2], first[4]);
+        Assert.True(float.Parse(first[5], System.Globalization.CultureInfo.InvariantCulture) >= float.Parse(first[7], System.Globalization.CultureInfo.InvariantCulture));
+
+        // 28×28 IDX images for an 8×8 model: one line naming both shapes, no output file.
+        var parquet = Path.Combine(folder, "p.parquet");
+        (code, _, error) = CliTests.Run("predict", "--model", model, "--data", $"idx:{Fixture.Path("idx")}", "--out", parquet);
+        Assert.Equal(CliApp.BadInputExitCode, code);
+        Assert.Contains("images are 1×28×28, the model takes 1×8×8", error);
+        Assert.False(File.Exists(parquet));
+        (code, _, error) = CliTests.Run("predict", "--model", folder, "--data", "digits", "--out", parquet);
+        Assert.Equal(CliApp.BadInputExitCode, code);
+        Assert.Contains("not a classifier folder", error);
+    }
+
+    [Fact]
+    public void A_table_classifier_predicts_rows_without_a_label_column_and_names_a_missing_feature_column()
+    {
+        var folder = Fixture.TempFolder();
+        var csv = Fixture.Path("tables", "mixed.csv");
+        var runFolder = Path.Combine(folder, "run");
+        var (code, _, error) = CliTests.Run("pretrain", "--data", $"csv:{csv},split=30,val=0.2", "--label", "label", "--id", "id", "--method", "fusion",
+            "--epochs", "2", "--batch-size", "8", "--out", runFolder, "--quiet", "--threads", "2", "--monitor", "0");
+        Assert.True(code == 0, error);
+        var model = Path.Combine(folder, "model");
+        (code, _, error) = CliTests.Run("finetune", "--run", runFolder, "--mode", "full", "--steps", "20", "--out", model, "--quiet");
+        Assert.True(code == 0, error);
+
+        // The same rows without the label column: unlabelled, ids kept.
+        var rows = File.ReadAllLines(csv).Select(l => CsvColumns(l)).ToList();
+        int labelColumn = rows[0].IndexOf("label"), cityColumn = rows[0].IndexOf("city");
+        var unlabelled = Path.Combine(folder, "new.csv");
+        File.WriteAllLines(unlabelled, rows.Select(r => string.Join(',', r.Where((_, i) => i != labelColumn).Select(Contramask.Mining.CsvText.Field))));
+        var outPath = Path.Combine(folder, "predictions.parquet");
+        (code, var output, error) = CliTests.Run("predict", "--model", model, "--data", $"csv:{unlabelled}", "--out", outPath, "--json");
+        Assert.True(code == 0, error);
+        var summary = System.Text.Json.JsonDocument.Parse(output).RootElement;
+        Assert.Equal(40, summary.GetProperty("records").GetInt64());
+        Assert.Equal(0, summary.GetProperty("labelled").GetInt64());
+        var (ids, predicted) = ReadPredictions(outPath);
+        Assert.Equal(rows.Skip(1).Select(r => r[0]), ids);
+        Assert.All(predicted, p => Assert.Contains(p, new[] { "yes", "no" }));
+
+        var noCity = Path.Combine(folder, "no-city.csv");
+        File.WriteAllLines(noCity, rows.Select(r => string.Join(',', r.Where((_, i) => i != cityColumn).Select(Contramask.Mining.CsvText.Field))));
+        (code, _, error) = CliTests.Run("predict", "--model", model, "--data", $"csv:{noCity}", "--out", outPath + ".2.parquet");
+        Assert.Equal(CliApp.BadInputExitCode, code);
+        Assert.Contains("city", error);
+        Assert.Contains("absent", error);
+    }
+
+    static (string[] Ids, string[] Predicted) ReadPredictions(string path)
+    {
+        using var stream = File.OpenRead(path);
+        var reader = Parquet.ParquetReader.CreateAsync(stream).GetAwaiter().GetResult();
+        try { return Read(reader); }
+        finally { reader.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
+    }
+
+    static (string[] Ids, string[] Predicted) Read(Parquet.ParquetReader reader)
+    {
+        var fields = reader.Schema.GetDataFields();
+        var ids = new List<string>();
+        var predicted = new List<string>();
+        for (int g = 0; g < reader.RowGroupCount; g++)
+        {
+            using var group = reader.OpenRowGroupReader(g);
+            foreach (var (name, into) in new[] { ("id", ids), ("predicted", predicted) })
+            {
+                var values = new string?[group.RowCount];
+                group.ReadAsync(fields.First(f => f.Name == name), values.AsMemory()).GetAwaiter().GetResult();
+                into.AddRange(values.Select(v => v ?? ""));
+            }
+        }
+        return (ids.ToArray(), predicted.ToArray());
+    }
+
+    static List<string> CsvColumns(string line)
+    {
+        var fields = new List<string>();
+        var current = new System.Text.StringBuilder();
+        bool quoted = false;
+        foreach (char c in line)
+        {
+            if (c == '"') quoted = !quoted;
+            else if (c == ',' && !quoted) { fields.Add(current.ToString()); current.Clear(); }
+            else current.Append(c);
+        }
+        fields.Add(current.ToString());
+        return fields;
+    }
+}
