@@ -58,7 +58,7 @@ public class ClassifierTests(DigitsRunFixture run) : IClassFixture<DigitsRunFixt
     }
 
     [Fact]
-    public void Temperature_scaling_cools_overconfident_logits_and_keeps_the_predictions()
+    public void Temperature_scaling_cools_overconfident_logits()
     {
         // Logits that are right 70% of the time but claim near certainty.
         var labels = Enumerable.Range(0, 200).Select(i => (long)(i % 4)).ToArray();
@@ -107,19 +107,83 @@ public class ClassifierTests(DigitsRunFixture run) : IClassFixture<DigitsRunFixt
     }
 
     [Fact]
-    public void Full_fine_tuning_trains_the_encoder_and_keeps_the_weights_of_its_best_validation_check()
+    public void Full_fine_tuning_trains_the_encoder_past_the_probe()
     {
         using var probe = Classifier.Train(run.Folder, null, Quick with { Mode = ClassifierMode.Probe });
         using var full = Classifier.Train(run.Folder, null, Quick with { Mode = ClassifierMode.Full });
         var result = full.Info.FineTune!;
-        Assert.True(result.Steps >= 40);
-        // The encoder moved.
-        var a = probe.Network.Encoder.parameters().First();
-        var b = full.Network.Encoder.parameters().First();
-        Assert.False(Tensors.Same(a, b));
+        Assert.True(result.BestStep > 0, "no validation check beat the probe's head");
+        Assert.True(full.Info.Validation.Accuracy > probe.Info.Validation.Accuracy);
+        Assert.False(Tensors.Same(probe.Network.Encoder.parameters().First(), full.Network.Encoder.parameters().First()));
         // The kept weights are those of the best check: re-scoring the validation slice gives its accuracy again.
         Assert.Equal(result.BestValidationAccuracy, full.Info.Validation.Accuracy, 6);
-        Assert.True(full.Info.Validation.Accuracy >= probe.Info.Validation.Accuracy);
+    }
+
+    [Fact]
+    public void Fine_tuning_that_only_gets_worse_hands_back_the_probe_unchanged()
+    {
+        // A learning rate that wrecks the weights: no check beats step 0, so the kept weights are the probe's.
+        using var probe = Classifier.Train(run.Folder, null, Quick with { Mode = ClassifierMode.Probe });
+        using var wrecked = Classifier.Train(run.Folder, null, Quick with { Mode = ClassifierMode.Full, LearningRate = 3, EncoderRateScale = 1, Steps = 80 });
+        Assert.Equal(0, wrecked.Info.FineTune!.BestStep);
+        Assert.Equal(80, wrecked.Info.FineTune.Steps);
+        foreach (var (a, b) in probe.Network.state_dict().Values.Zip(wrecked.Network.state_dict().Values).Where(p => p.First.dtype == ScalarType.Float32 && p.First.numel() > 1))
+            Assert.True(Tensors.Same(a, b));
+        Assert.Equal(probe.Info.Validation.Accuracy, wrecked.Info.Validation.Accuracy, 6);
+    }
+
+    [Fact]
+    public void The_classifier_keeps_its_standardization_and_temperature_as_buffers_once()
+    {
+        using var network = new ClassifierNetwork(new Contramask.Models.VisionTransformer(1, 8, 8, 4, 16, 2, 2), 3);
+        var keys = network.state_dict().Keys.ToList();
+        Assert.Equal(keys.Count, keys.Distinct().Count());
+        Assert.Equal(3, keys.Count(k => k is "featureMean" or "featureStd" or "temperature"));
+        // Layer-wise decay finds a ViT's layers by the encoder's parameter names: patch embedding lowest, norm at the top.
+        var scales = network.named_parameters().Where(p => p.name.StartsWith("encoder.", StringComparison.Ordinal))
+            .ToDictionary(p => p.name, p => FineTuner.LayerScale(p.name, 2, 0.5));
+        Assert.All(scales.Where(s => s.Key.Contains("patchEmbedding")), s => Assert.Equal(0.125, s.Value));
+        Assert.All(scales.Where(s => s.Key.Contains("blocks.0.")), s => Assert.Equal(0.25, s.Value));
+        Assert.All(scales.Where(s => s.Key.Contains("blocks.1.")), s => Assert.Equal(0.5, s.Value));
+        Assert.Contains(scales, s => s.Key.Contains("patchEmbedding"));
+        Assert.Contains(scales, s => s.Key.Contains("blocks.1."));
+        Assert.Equal(1, FineTuner.LayerScale("encoder.norm.weight", 2, 0.5));
+        Assert.Equal(1, FineTuner.LayerScale("encoder.blocks.0.weight", -1, 0.5)); // not a ViT
+    }
+
+    [Fact]
+    public void FixMatch_consistency_averages_over_every_unlabelled_record_with_the_weak_views_hard_labels()
+    {
+        // Weak logits: rows 0 and 2 are confident (softmax ≥ 0.95), rows 1 and 3 are not.
+        using var weak = tensor(new float[] { 10, 0, 0, 1, 0, 0, 0, 0, 10, 0.5f, 0, 0 }).view(4, 3);
+        using var strong = tensor(new float[] { 1, 2, 3, 0, 0, 0, 2, 2, 0, 5, 5, 5 }).view(4, 3);
+        var (loss, confident) = FineTuner.Consistency(strong, weak, 0.95);
+        using (loss)
+        {
+            Assert.Equal(2, confident);
+            // Row 0's target is class 0, row 2's class 2; the mean is over all four rows.
+            double Ce(float[] logits, int target) => -(logits[target] - Math.Log(logits.Sum(v => Math.Exp(v))));
+            double expected = (Ce([1, 2, 3], 0) + Ce([2, 2, 0], 2)) / 4;
+            Assert.Equal(expected, loss.item<float>(), 4);
+        }
+    }
+
+    [Fact]
+    public void Labels_are_matched_to_the_models_classes_by_name()
+    {
+        using var classifier = Classifier.Train(run.Folder, null, Quick with { Mode = ClassifierMode.Probe });
+        var test = DataSpec.Parse("digits").Load().Test!;
+        // The same images with the class list reversed (label l becomes 9 − l, named as before).
+        var names = test.ClassNames ?? Enumerable.Range(0, 10).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        var reversed = new ImageDataset(test.Pixels, test.Count, test.Channels, test.Height, test.Width,
+            test.Labels!.Select(l => 9 - l).ToArray(), names.Reverse().ToArray(), null, "reversed");
+        Assert.Equal(classifier.Score(test, "test").Accuracy, classifier.Score(reversed, "test").Accuracy, 6);
+        var outPath = Path.Combine(Fixture.TempFolder(), "p.csv");
+        var summary = Predictor.Run(classifier, [reversed], outPath);
+        Assert.Equal(classifier.Info.Test!.Accuracy, summary.Accuracy!.Value, 6);
+        var unknown = new ImageDataset(test.Pixels, test.Count, test.Channels, test.Height, test.Width,
+            test.Labels, names.Select(n => "x" + n).ToArray(), null, "renamed");
+        Assert.Contains("not among the model's", Assert.Throws<InvalidOperationException>(() => classifier.Score(unknown, "test")).Message);
     }
 
     [Fact]
@@ -194,6 +258,17 @@ public class ClassifierTests(DigitsRunFixture run) : IClassFixture<DigitsRunFixt
         var (ids, predicted) = ReadPredictions(outPath);
         Assert.Equal(rows.Skip(1).Select(r => r[0]), ids);
         Assert.All(predicted, p => Assert.Contains(p, new[] { "yes", "no" }));
+
+        // Partly labelled, one label the model never saw: still predicted; only the labelled rows count for accuracy.
+        var partly = Path.Combine(folder, "partly.csv");
+        File.WriteAllLines(partly, rows.Select((r, n) => string.Join(',', r.Select((v, i) => i != labelColumn || n == 0 ? v : n % 2 == 0 ? "" : n == 1 ? "maybe" : v)
+            .Select(Contramask.Mining.CsvText.Field))));
+        (code, output, error) = CliTests.Run("predict", "--model", model, "--data", $"csv:{partly}", "--out", Path.Combine(folder, "partly.csv.out.csv"), "--json");
+        Assert.True(code == 0, error);
+        summary = System.Text.Json.JsonDocument.Parse(output).RootElement;
+        Assert.Equal(40, summary.GetProperty("records").GetInt64());
+        Assert.Equal(20, summary.GetProperty("labelled").GetInt64());
+        Assert.Contains(",maybe,", File.ReadAllText(Path.Combine(folder, "partly.csv.out.csv")));
 
         var noCity = Path.Combine(folder, "no-city.csv");
         File.WriteAllLines(noCity, rows.Select(r => string.Join(',', r.Where((_, i) => i != cityColumn).Select(Contramask.Mining.CsvText.Field))));

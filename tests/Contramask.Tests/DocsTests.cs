@@ -60,4 +60,32 @@ public class DocsTests
         Assert.Contains("spread is below a tenth of a healthy one", readme);
         Assert.Contains($"it is kept under {100 * config.MonitorShare:G3}% of it", readme);
     }
+    [Fact]
+    public void The_readme_finetune_defaults_are_the_classifier_options_defaults()
+    {
+        const string marker = "<!-- finetune defaults: checked against ClassifierOptions by DocsTests -->";
+        var readme = Readme.Replace("\r\n", "\n");
+        int start = readme.IndexOf(marker, StringComparison.Ordinal);
+        Assert.True(start >= 0, "README.md lacks the finetune defaults table");
+        var rows = readme[(start + marker.Length)..].TrimStart('\n').Split('\n').TakeWhile(l => l.StartsWith('|')).Skip(2)
+            .Select(l => l.Split(" | ")).ToDictionary(c => c[0].Trim('|', ' ', '`').Replace("(library) `", ""), c => c[^1].Trim('|', ' ', '`'));
+        var d = new Contramask.Classification.ClassifierOptions();
+        string N(double v) => v.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var expected = new Dictionary<string, string>
+        {
+            ["--mode"] = d.Mode.ToString().ToLowerInvariant(),
+            ["--labels"] = d.Labels.ToString(),
+            ["--steps"] = N(d.Steps),
+            ["--lr"] = N(d.LearningRate),
+            ["--encoder-lr-scale"] = N(d.EncoderRateScale),
+            ["--threshold"] = N(d.Threshold),
+            ["BatchSize"] = N(d.BatchSize),
+            ["UnlabelledRatio"] = N(d.UnlabelledRatio),
+            ["LayerDecay"] = N(d.LayerDecay),
+        };
+        Assert.Equal(expected.OrderBy(p => p.Key), rows.OrderBy(p => p.Key));
+        // The prose states the validation schedule the code uses.
+        Assert.Contains($"scored every {d.EvaluateEvery} steps", readme);
+        Assert.Contains($"after {d.Patience} checks without improvement", readme);
+    }
 }

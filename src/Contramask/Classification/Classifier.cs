@@ -56,6 +56,10 @@ public sealed class Classifier : IDisposable
         var input = ShapeOf(train);
         if (config.Encoder.IsTable != (input.Kind == InputShape.Table))
             throw new InvalidOperationException($"the run's encoder ({config.Encoder}) does not take {input}");
+        if (train is ImageDataset images && config.Normalization is { } normalization && normalization.Mean.Length != images.Channels)
+            throw new InvalidOperationException($"{train.Source}: images have {images.Channels} channel(s), the run's encoder was trained on {normalization.Mean.Length} (add ,channels={normalization.Mean.Length} to the data spec)");
+        if (train is TableDataset table && config.Table is { } runSchema && !EncoderEvaluator.SameFeatures(table.Schema, runSchema))
+            throw new InvalidOperationException($"{train.Source} was encoded with another schema than the run's; load it with the run's schema");
 
         var labelled = options.Labels.Choose(trainLabels, options.Seed);
         var missingClasses = Enumerable.Range(0, classes).Except(labelled.Select(i => trainLabels[i])).ToList();
@@ -68,7 +72,16 @@ public sealed class Classifier : IDisposable
         progress?.Invoke($"{labelled.Length:N0} labelled records" + (unlabelled is null ? "" : $", {unlabelled.Length:N0} unlabelled")
             + $", {validation.Count:N0} validation");
 
-        var encoder = EncoderEvaluator.LoadEncoder(checkpoint, config, train);
+        if (options.FromScratch && options.Mode == ClassifierMode.Probe)
+            throw new ArgumentException("--from-scratch trains the encoder: use it with --mode full or semi");
+        Encoder encoder;
+        if (options.FromScratch)
+        {
+            manual_seed(options.Seed);
+            encoder = ModelFactory.BuildEncoder(config, train);
+            options = options with { EncoderRateScale = 1, LayerDecay = 1 };
+        }
+        else encoder = EncoderEvaluator.LoadEncoder(checkpoint, config, train);
         var network = new ClassifierNetwork(encoder, classes);
         try
         {
@@ -83,7 +96,7 @@ public sealed class Classifier : IDisposable
             network.Temperature = TemperatureScaling.Fit(validationLogits, validation.Labels!.Select(l => (long)l).ToArray());
             var info = new ClassifierInfo
             {
-                Mode = options.Mode.ToString().ToLowerInvariant(),
+                Mode = options.Mode.ToString().ToLowerInvariant() + (options.FromScratch ? " from scratch" : ""),
                 Run = Path.GetFullPath(runFolder),
                 Classes = train.ClassNames?.ToArray() ?? Enumerable.Range(0, classes).Select(c => c.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray(),
                 Input = input,
@@ -99,7 +112,7 @@ public sealed class Classifier : IDisposable
             };
             var classifier = new Classifier(network, info);
             var validationScores = classifier.Score(validation, EncoderEvaluator.Validation);
-            var testScores = data.Test is { HasLabels: true } test ? classifier.Score(test, EncoderEvaluator.Test) : null;
+            var testScores = options.ScoreTest && data.Test is { HasLabels: true } test ? classifier.Score(test, EncoderEvaluator.Test) : null;
             classifier.Info = info with
             {
                 Validation = validationScores,
@@ -156,11 +169,31 @@ public sealed class Classifier : IDisposable
     /// <summary>Scores on a labelled split: accuracy, balanced accuracy, macro-F1, confusion matrix, calibration.</summary>
     public ClassifierScores Score(IRecordSet records, string split)
     {
-        if (records.Labels is not int[] labels) throw new InvalidOperationException($"{records.Source} has no labels to score against");
+        var labels = LabelsInModelOrder(records);
         CheckFits(records);
         var probabilities = new float[(long)records.Count * Classes.Count];
         Predict(records, (start, batch) => batch.CopyTo(probabilities.AsSpan(start * Classes.Count)));
         return ClassifierScores.Compute(split, probabilities, Classes.Count, labels);
+    }
+
+    /// <summary>
+    /// The records' labels as indices into the model's classes: matched by name when the records name their classes
+    /// (a folder may list them in another order), else taken as they are; a class the model does not know is refused.
+    /// </summary>
+    int[] LabelsInModelOrder(IRecordSet records)
+    {
+        if (records.Labels is not int[] labels) throw new InvalidOperationException($"{records.Source} has no labels to score against");
+        if (records.ClassNames is { } names)
+        {
+            var index = Classes.Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i);
+            var unknown = names.Where((n, i) => !index.ContainsKey(n) && labels.Contains(i)).ToList();
+            if (unknown.Count > 0)
+                throw new InvalidOperationException($"{records.Source}: class(es) {string.Join(", ", unknown.Take(5))} are not among the model's ({string.Join(", ", Classes.Take(10))})");
+            return labels.Select(l => index[names[l]]).ToArray();
+        }
+        if (labels.Any(l => l < 0 || l >= Classes.Count))
+            throw new InvalidOperationException($"{records.Source}: labels run up to {labels.Max()}, the model knows {Classes.Count} classes");
+        return labels;
     }
 
     /// <summary>
@@ -188,7 +221,7 @@ public sealed class Classifier : IDisposable
                 break;
             case TableDataset rows when expected.Kind == InputShape.Table:
                 var schema = Info.Encoder.Table!;
-                if (!rows.Schema.Features.Select(f => f.Name).SequenceEqual(schema.Features.Select(f => f.Name)))
+                if (!EncoderEvaluator.SameFeatures(rows.Schema, schema))
                     throw new InvalidOperationException($"{records.Source}: was not encoded with the model's schema; read it with PredictionData.Load");
                 break;
             default:
@@ -207,23 +240,35 @@ public sealed class Classifier : IDisposable
         var temporary = folder + $".tmp-{Environment.ProcessId}";
         if (Directory.Exists(temporary)) Directory.Delete(temporary, recursive: true);
         Directory.CreateDirectory(temporary);
+        var old = folder + $".old-{Environment.ProcessId}";
         try
         {
-            using (var stream = File.Create(Path.Combine(temporary, WeightsFileName))) Network.save(stream);
-            File.WriteAllText(Path.Combine(temporary, InfoFileName), JsonSerializer.Serialize(Info, PretrainConfig.Json));
+            var weights = new MemoryStream();
+            Network.save(weights);
+            WriteDurably(Path.Combine(temporary, WeightsFileName), weights.ToArray());
+            WriteDurably(Path.Combine(temporary, InfoFileName), System.Text.Encoding.UTF8.GetBytes(JsonSerializer.Serialize(Info, PretrainConfig.Json)));
             var shown = Info.Test ?? Info.Validation;
             ConfusionPlot.Save(shown.Confusion, Classes, $"Confusion matrix, {(shown.Split == EncoderEvaluator.Test ? "test split" : "validation slice")} (accuracy {100 * shown.Accuracy:F2}%)",
                 Path.Combine(temporary, ConfusionFileName));
-            var old = folder + $".old-{Environment.ProcessId}";
+            RunFiles.SyncFolder(temporary);
             if (Directory.Exists(folder)) Directory.Move(folder, old);
             Directory.Move(temporary, folder);
-            if (Directory.Exists(old)) Directory.Delete(old, recursive: true);
             RunFiles.SyncFolder(parent);
+            if (Directory.Exists(old)) Directory.Delete(old, recursive: true);
         }
         finally
         {
+            // A failed swap puts the previous classifier back under its name.
+            if (!Directory.Exists(folder) && Directory.Exists(old)) Directory.Move(old, folder);
             if (Directory.Exists(temporary)) Directory.Delete(temporary, recursive: true);
         }
+    }
+
+    static void WriteDurably(string path, byte[] bytes)
+    {
+        using var stream = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None);
+        stream.Write(bytes);
+        stream.Flush(flushToDisk: true);
     }
 
     public static Classifier Load(string folder)

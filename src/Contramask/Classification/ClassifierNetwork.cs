@@ -23,9 +23,7 @@ public sealed class ClassifierNetwork : nn.Module<Tensor, Tensor>
         featureMean = zeros(1, encoder.EmbeddingSize);
         featureStd = ones(1, encoder.EmbeddingSize);
         temperature = ones(1);
-        register_buffer("feature_mean", featureMean);
-        register_buffer("feature_std", featureStd);
-        register_buffer("temperature", temperature);
+        // RegisterComponents registers the three tensor fields as (persistent) buffers under their field names.
         RegisterComponents();
     }
 

@@ -47,6 +47,13 @@ public sealed record ClassifierOptions
     public int UnlabelledRatio { get; init; } = 3;
     /// <summary>Semi: weight of the unlabelled consistency term (FixMatch's λ_u = 1).</summary>
     public double UnlabelledWeight { get; init; } = 1.0;
+    /// <summary>
+    /// The baseline a user would otherwise pick: the run's encoder architecture with seeded random weights instead of
+    /// the pretrained ones, trained on the same labels (the encoder then learns at the head's rate).
+    /// </summary>
+    public bool FromScratch { get; init; }
+    /// <summary>Score the test split at the end (off while choosing settings, so no choice ever sees a test figure).</summary>
+    public bool ScoreTest { get; init; } = true;
     /// <summary>Threads (0 = the run's setting).</summary>
     public int Threads { get; init; }
 

@@ -11,11 +11,15 @@ namespace Contramask.Classification;
 /// colour) or the rows as they are. Strong (semi-supervised only): pretraining's contrastive views (crop, jitter,
 /// blur, noise) or SCARF corruption of 30% of a row's features from other training rows.
 /// </summary>
-public sealed class ClassifierViews
+public sealed class ClassifierViews : IDisposable
 {
     readonly Func<Tensor, int[], Tensor> weak, strong;
+    readonly Tensor? donors;
 
-    ClassifierViews(Func<Tensor, int[], Tensor> weak, Func<Tensor, int[], Tensor> strong) { this.weak = weak; this.strong = strong; }
+    ClassifierViews(Func<Tensor, int[], Tensor> weak, Func<Tensor, int[], Tensor> strong, Tensor? donors = null)
+    {
+        this.weak = weak; this.strong = strong; this.donors = donors;
+    }
 
     /// <summary>Share of a row's features the strong table view replaces (SCARF's 0.6 is for learning from scratch; milder here).</summary>
     public const double TableStrongCorruption = 0.3;
@@ -25,8 +29,9 @@ public sealed class ClassifierViews
         var standardize = ModelFactory.Standardizer(config, train, device);
         if (train is TableDataset rows)
         {
-            var corruption = new RowCorruption(ModelFactory.Layout(config, train), generator, rows.Batch(Enumerable.Range(0, rows.Count).ToArray()).DetachFromDisposeScope());
-            return new((x, _) => standardize(x), (x, indices) => standardize(corruption.CorruptExactly(x, TableStrongCorruption, indices)));
+            var pool = rows.Batch(Enumerable.Range(0, rows.Count).ToArray()).DetachFromDisposeScope();
+            var corruption = new RowCorruption(ModelFactory.Layout(config, train), generator, pool);
+            return new((x, _) => standardize(x), (x, indices) => standardize(corruption.CorruptExactly(x, TableStrongCorruption, indices)), pool);
         }
         int channels = ((ImageDataset)train).Channels;
         var light = new ImageAugmenter(AugmentationOptions.Light(channels), generator);
@@ -37,4 +42,6 @@ public sealed class ClassifierViews
     /// <param name="indices">The records' positions in the training split (a table's donors are never the row itself).</param>
     public Tensor Weak(Tensor inputs, int[] indices) => weak(inputs, indices);
     public Tensor Strong(Tensor inputs, int[] indices) => strong(inputs, indices);
+
+    public void Dispose() => donors?.Dispose();
 }

@@ -21,8 +21,11 @@ public sealed record FineTuneResult(int Steps, int BestStep, double BestValidati
 /// <see cref="ClassifierOptions.Patience"/> checks without improvement.
 /// <para>Semi-supervised (<see cref="ClassifierMode.Semi"/>): FixMatch's consistency term (Sohn et al. 2020, eq. 4)
 /// is added: for μ·B unlabelled records, the prediction on a weak view, where its confidence reaches τ, is the
-/// hard target of the strong view's cross-entropy. The views are this project's (<see cref="ClassifierViews"/>), not
-/// FixMatch's RandAugment.</para>
+/// hard target of the strong view's cross-entropy, averaged over all μ·B records. Where it differs from the paper:
+/// the views are this project's (<see cref="ClassifierViews"/>), not RandAugment with Cutout; the weak views go
+/// through a separate no-grad forward (the paper puts labelled, weak and strong views in one batch, sharing
+/// BatchNorm's batch statistics); μ is 3, not 7, for two CPU cores; and the model evaluated is the trained one, not
+/// an exponential moving average of its weights.</para>
 /// </summary>
 public static class FineTuner
 {
@@ -32,7 +35,7 @@ public static class FineTuner
         var device = network.parameters().First().device;
         using var generator = new Generator((ulong)options.Seed + 7);
         var random = new Random(options.Seed + 7);
-        var views = ClassifierViews.For(config, train, generator, device);
+        using var views = ClassifierViews.For(config, train, generator, device);
         var standardize = ModelFactory.Standardizer(config, train, device);
         var (optimizer, scales) = BuildOptimizer(network, options);
         using var _ = optimizer;
@@ -63,20 +66,14 @@ public static class FineTuner
                 {
                     var others = Draw(unlabelled, options.BatchSize * options.UnlabelledRatio, random);
                     var raw = train.Inputs(others);
-                    Tensor target, confident;
-                    using (no_grad())
-                    {
-                        // FixMatch: the weak view's prediction, kept only where confident enough, is the strong view's label.
-                        var p = network.forward(views.Weak(raw, others)).to(ScalarType.Float32).softmax(1);
-                        var (top, argmax) = p.max(1);
-                        target = argmax;
-                        confident = top.ge(Of(options.Threshold)).to(ScalarType.Float32);
-                    }
+                    Tensor weakLogits;
+                    // The weak view's prediction is a target, not something to learn through (FixMatch stops its gradient).
+                    using (no_grad()) weakLogits = network.forward(views.Weak(raw, others));
                     var logits = network.forward(cat([inputs, views.Strong(raw, others)], 0)).to(ScalarType.Float32);
                     var supervised = F.cross_entropy(logits.narrow(0, 0, batch.Length), labels);
-                    var consistency = F.cross_entropy(logits.narrow(0, batch.Length, others.Length), target, reduction: nn.Reduction.None).mul(confident).mean();
+                    var (consistency, confident) = Consistency(logits.narrow(0, batch.Length, others.Length), weakLogits, options.Threshold);
                     loss = supervised.add(consistency, Of(options.UnlabelledWeight));
-                    pseudo += (long)confident.sum().item<float>();
+                    pseudo += confident;
                     offered += others.Length;
                 }
                 else
@@ -116,6 +113,20 @@ public static class FineTuner
         return new FineTuneResult(Math.Min(step, options.Steps), bestStep, best, clock.Elapsed.TotalSeconds, offered == 0 ? 0 : (double)pseudo / offered);
     }
 
+    /// <summary>
+    /// FixMatch's unlabelled loss (Sohn et al. 2020, eq. 4): (1/μB) Σ 1[max p_weak ≥ τ] · H(argmax p_weak, p_strong),
+    /// averaged over every unlabelled record (the unconfident ones count as zero). Returns the loss and how many
+    /// records had a confident pseudo-label.
+    /// </summary>
+    public static (Tensor Loss, long Confident) Consistency(Tensor strongLogits, Tensor weakLogits, double threshold)
+    {
+        using var scope = NewDisposeScope();
+        var (top, target) = weakLogits.detach().to(ScalarType.Float32).softmax(1).max(1);
+        var mask = top.ge(Of(threshold)).to(ScalarType.Float32);
+        var loss = F.cross_entropy(strongLogits.to(ScalarType.Float32), target, reduction: nn.Reduction.None).mul(mask).mean();
+        return (loss.MoveToOuterDisposeScope(), (long)mask.sum().item<float>());
+    }
+
     /// <summary>Labelled records drawn with replacement: a few hundred labels still fill every batch.</summary>
     static int[] Draw(int[] pool, int count, Random random)
     {
@@ -127,8 +138,8 @@ public static class FineTuner
     /// <summary>Accuracy of the network on a labelled split, in eval mode and float32.</summary>
     public static double Accuracy(ClassifierNetwork network, IRecordSet records, long[] labels, Func<Tensor, Tensor> standardize)
     {
-        var predicted = Logits(network, records, standardize).argmax(1);
-        using (predicted)
+        using var logits = Logits(network, records, standardize);
+        using var predicted = logits.argmax(1);
         {
             var p = predicted.data<long>().ToArray();
             return p.Zip(labels).Count(x => x.First == x.Second) / (double)Math.Max(1, labels.Length);
@@ -172,7 +183,8 @@ public static class FineTuner
         return (optimizer, ordered.Select(g => g.Key.Scale).ToArray());
     }
 
-    static double LayerScale(string name, int depth, double decay)
+    /// <summary>A parameter's learning-rate factor within the encoder: 1 for CNNs and tables; for a ViT of <paramref name="depth"/> blocks, decay^(depth + 1 − layer).</summary>
+    public static double LayerScale(string name, int depth, double decay)
     {
         if (depth < 0) return 1;
         // encoder.patchEmbedding.* → layer 0; encoder.blocks.i.* → i + 1; the final norm → depth + 1 (the top).

@@ -2,15 +2,24 @@ using Contramask.Data;
 
 namespace Contramask.Classification;
 
+/// <summary>Records to predict, and each record's own label as text (null when it has none).</summary>
+public sealed record PredictionPart(IRecordSet Records, Func<int, string?> LabelOf)
+{
+    /// <summary>A record set whose labels (if any) are indices into its own class names.</summary>
+    public static PredictionPart Of(IRecordSet records) => new(records, i => records.Labels is int[] labels
+        ? records.ClassNames?[labels[i]] ?? labels[i].ToString(System.Globalization.CultureInfo.InvariantCulture) : null);
+}
+
 /// <summary>
 /// Every record a data spec names, read the way a classifier needs it: images of any split (a flat folder of
 /// unlabelled images too), or every row of a CSV file encoded with the model's own schema (its statistics, its
 /// categories; unseen categories become "unknown", missing cells are flagged as in pretraining). A file without the
-/// label or id column still reads: its rows are unlabelled, their ids are file:line.
+/// label or id column still reads: its rows are unlabelled, their ids are file:line. A label column is read as text,
+/// so a partly labelled file (the usual "label the rest") or a label the model never saw does not stop the prediction.
 /// </summary>
 public static class PredictionData
 {
-    public static IReadOnlyList<IRecordSet> Load(string spec, ClassifierInfo model)
+    public static IReadOnlyList<PredictionPart> Load(string spec, ClassifierInfo model)
     {
         var parsed = DataSpec.Parse(spec);
         if (parsed.IsTable != (model.Input.Kind == InputShape.Table))
@@ -21,21 +30,24 @@ public static class PredictionData
             var format = parsed.CsvFormat;
             var table = CsvTableReader.Read(parsed.Path!, format);
             bool Has(string? column) => column is not null && table.Columns.Any(c => string.Equals(c, column, StringComparison.OrdinalIgnoreCase));
-            var readAs = schema with { Label = Has(schema.Label) ? schema.Label : null, Id = Has(schema.Id) ? schema.Id : null };
+            // Features and ids through the schema; the label as the file has it (see above).
+            var readAs = schema with { Label = null, Id = Has(schema.Id) ? schema.Id : null };
             var missing = schema.Features.Select(f => f.Name).Where(n => !Has(n)).ToList();
             if (missing.Count > 0)
                 throw new DataFormatException(parsed.Path!, $"{missing.Count} column(s) the model reads are absent: {string.Join(", ", missing.Take(5))}{(missing.Count > 5 ? ", …" : "")}");
-            return [TableDataset.Encode(table, readAs, format, Enumerable.Range(0, table.Rows.Count).ToArray(), Path.GetFileName(parsed.Path!))];
+            var records = TableDataset.Encode(table, readAs, format, Enumerable.Range(0, table.Rows.Count).ToArray(), Path.GetFileName(parsed.Path!));
+            if (!Has(schema.Label)) return [new PredictionPart(records, _ => null)];
+            int labelColumn = table.ColumnIndex(schema.Label!, "label");
+            return [new PredictionPart(records, i => TableSchema.IsMissing(table.Rows[i][labelColumn]) ? null : table.Rows[i][labelColumn].Trim())];
         }
-        // Every image, whatever split it belongs to: no validation slice is carved off.
-        var images = (parsed.Options.ContainsKey("val") ? parsed : parsed.With("val", "0")).Load();
-        var parts = new List<IRecordSet> { images.Train };
-        if (images.Test is not null) parts.Add(images.Test);
+        // Every image, whatever split it belongs to: no validation slice is carved off (whatever val= the spec says).
+        var images = parsed.With("val", "0").Load();
+        var parts = ((ISplits)images).All.Cast<ImageDataset>().ToList();
         var expected = model.Input;
-        foreach (var part in parts.Cast<ImageDataset>())
+        foreach (var part in parts)
             if (part.Channels != expected.Channels || part.Height != expected.Height || part.Width != expected.Width)
                 throw new DataFormatException(parsed.Path ?? spec, $"images are {part.Channels}×{part.Height}×{part.Width}, the model takes {expected.Channels}×{expected.Height}×{expected.Width}"
                     + (parsed.Kind == "folder" ? $" (add ,size={expected.Height},channels={expected.Channels} to the data spec)" : parsed.Kind is "idx" or "cifar" ? $" (add ,channels={expected.Channels} if only the channels differ)" : ""));
-        return parts;
+        return parts.Select(p => PredictionPart.Of(p)).ToList();
     }
 }

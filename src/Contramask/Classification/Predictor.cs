@@ -20,20 +20,23 @@ public sealed record PredictionSummary
 /// <summary>A classifier over every record of some data, streamed batch by batch into a predictions file.</summary>
 public static class Predictor
 {
-    public static PredictionSummary Run(Classifier classifier, IReadOnlyList<IRecordSet> parts, string outPath, Action<long, long>? progress = null, int batchSize = 512)
+    /// <summary>Convenience for record sets whose labels index their own class names.</summary>
+    public static PredictionSummary Run(Classifier classifier, IReadOnlyList<IRecordSet> parts, string outPath, Action<long, long>? progress = null, int batchSize = 512) =>
+        Run(classifier, parts.Select(PredictionPart.Of).ToList(), outPath, progress, batchSize);
+
+    public static PredictionSummary Run(Classifier classifier, IReadOnlyList<PredictionPart> parts, string outPath, Action<long, long>? progress = null, int batchSize = 512)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        foreach (var part in parts) classifier.CheckFits(part);
+        foreach (var part in parts) classifier.CheckFits(part.Records);
         var classes = classifier.Classes;
-        long total = parts.Sum(p => (long)p.Count), done = 0, labelled = 0, right = 0;
+        long total = parts.Sum(p => (long)p.Records.Count), done = 0, labelled = 0, right = 0;
         double confidenceSum = 0;
         var counts = new long[classes.Count];
         using var writer = new PredictionWriter(outPath, classes);
         foreach (var part in parts)
         {
-            // A part's labels are indices into its own class names, which may order classes differently from the model's.
-            var partNames = part.ClassNames;
-            classifier.Predict(part, (start, probabilities) =>
+            // Labels are compared by name: a part may order its classes differently from the model.
+            classifier.Predict(part.Records, (start, probabilities) =>
             {
                 int n = probabilities.Length / classes.Count;
                 var ids = new string[n];
@@ -41,15 +44,15 @@ public static class Predictor
                 for (int i = 0; i < n; i++)
                 {
                     int record = start + i;
-                    ids[i] = part.RecordId(record);
+                    ids[i] = part.Records.RecordId(record);
                     var row = probabilities.Slice(i * classes.Count, classes.Count);
                     int best = 0;
                     for (int c = 1; c < row.Length; c++) if (row[c] > row[best]) best = c;
                     counts[best]++;
                     confidenceSum += row[best];
-                    if (part.Labels is int[] partLabels)
+                    labels[i] = part.LabelOf(record);
+                    if (labels[i] is not null)
                     {
-                        labels[i] = partNames?[partLabels[record]] ?? partLabels[record].ToString(System.Globalization.CultureInfo.InvariantCulture);
                         labelled++;
                         if (labels[i] == classes[best]) right++;
                     }

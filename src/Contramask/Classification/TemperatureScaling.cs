@@ -21,7 +21,8 @@ public static class TemperatureScaling
         double Nll(double t)
         {
             using var held = t.ToScalar();
-            using var loss = nn.functional.cross_entropy(x.div(held), y);
+            using var scaled = x.div(held);
+            using var loss = nn.functional.cross_entropy(scaled, y);
             return loss.item<float>();
         }
         double best = 1, bestNll = Nll(1);

@@ -143,7 +143,8 @@ public static class EncoderEvaluator
         return report;
     }
 
-    static bool SameFeatures(TableSchema a, TableSchema b) =>
+    /// <summary>Whether two schemas encode rows the same way: the same features, kinds, statistics and categories.</summary>
+    public static bool SameFeatures(TableSchema a, TableSchema b) =>
         a.Features.Count == b.Features.Count && a.Features.Zip(b.Features).All(p => p.First.Name == p.Second.Name && p.First.Kind == p.Second.Kind
             && p.First.Mean == p.Second.Mean && p.First.Std == p.Second.Std && p.First.Categories.SequenceEqual(p.Second.Categories));
 
