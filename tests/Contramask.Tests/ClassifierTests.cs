@@ -187,6 +187,20 @@ public class ClassifierTests(DigitsRunFixture run) : IClassFixture<DigitsRunFixt
     }
 
     [Fact]
+    public void From_scratch_trains_the_same_architecture_from_random_weights_without_a_probe_head()
+    {
+        using var scratch = Classifier.Train(run.Folder, null, Quick with { Mode = ClassifierMode.Full, FromScratch = true, Steps = 200 });
+        Assert.Null(scratch.Info.ProbeL2);
+        Assert.Equal(1, scratch.Info.Options.EncoderRateScale);
+        Assert.Equal("full from scratch", scratch.Info.Mode);
+        // Standardizing random features with their step-0 statistics made the loss explode (above 10) and no check
+        // beat step 0; from a plain head it learns.
+        Assert.True(scratch.Info.FineTune!.BestStep > 0);
+        Assert.True(scratch.Info.Validation.Accuracy > 0.6, $"validation accuracy {scratch.Info.Validation.Accuracy}");
+        Assert.Throws<ArgumentException>(() => Classifier.Train(run.Folder, null, Quick with { Mode = ClassifierMode.Probe, FromScratch = true }));
+    }
+
+    [Fact]
     public void Semi_supervised_training_pseudo_labels_the_unlabelled_rest()
     {
         using var semi = Classifier.Train(run.Folder, null, Quick with { Mode = ClassifierMode.Semi, Steps = 40, UnlabelledRatio = 2, Threshold = 0.5 });

@@ -86,7 +86,10 @@ public sealed class Classifier : IDisposable
         try
         {
             var standardize = ModelFactory.Standardizer(config, train, encoder.parameters().First().device);
-            double l2 = FitProbeHead(network, train, labelled, validation, standardize, options, classes, progress);
+            // LP-FT starts from the probe's head on pretrained features. Random features are no start: their
+            // standardization statistics stop fitting after the first steps (losses above 10 were measured), so a
+            // network from scratch starts from a plain randomly initialized head on unstandardized embeddings.
+            double? l2 = options.FromScratch ? null : FitProbeHead(network, train, labelled, validation, standardize, options, classes, progress);
             FineTuneResult? fineTune = null;
             if (options.Mode != ClassifierMode.Probe)
                 fineTune = FineTuner.Run(network, config, train, labelled, unlabelled, validation, options, progress);

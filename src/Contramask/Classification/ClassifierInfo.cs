@@ -29,8 +29,8 @@ public sealed record ClassifierInfo
     public required string Labels { get; init; }
     public int LabelledCount { get; init; }
     public int UnlabelledCount { get; init; }
-    /// <summary>The probe's L2 penalty, chosen on the validation slice.</summary>
-    public double ProbeL2 { get; init; }
+    /// <summary>The probe's L2 penalty, chosen on the validation slice (none from scratch: no probe head).</summary>
+    public double? ProbeL2 { get; init; }
     /// <summary>Softmax temperature fitted on the validation slice (<see cref="TemperatureScaling"/>).</summary>
     public double Temperature { get; init; } = 1;
     public FineTuneResult? FineTune { get; init; }

@@ -47,7 +47,7 @@ public static class FineTuner
         int bestStep = 0, sinceBest = 0, step = 0;
         long pseudo = 0, offered = 0;
         var snapshot = Snapshot(network);
-        progress?.Invoke($"fine-tuning: step 0, validation accuracy {100 * best:F2}% (the probe's head)");
+        progress?.Invoke($"fine-tuning: step 0, validation accuracy {100 * best:F2}%");
         try
         {
             network.train();
