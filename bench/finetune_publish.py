@@ -1,0 +1,28 @@
+#!/usr/bin/env python3
+"""Collects the classifier.json files of a published set of `contramask finetune` runs into one JSON file and
+prints a Markdown table (validation / test). Refuses a classifier.json without a test figure (a tuning run).
+    python3 bench/finetune_publish.py OUT.json FOLDER...
+"""
+import json, os, sys
+
+out, folders = sys.argv[1], sys.argv[2:]
+records = []
+for folder in folders:
+    c = json.load(open(os.path.join(folder, "classifier.json")))
+    if c.get("test") is None:
+        sys.exit(f"{folder}: no test figure (a --no-test tuning run); publish from a run without --no-test")
+    f = c.get("fine_tune") or {}
+    records.append({
+        "name": os.path.basename(os.path.normpath(folder)), "run": c["run"], "mode": c["mode"], "labels": c["labels"],
+        "labelled": c["labelled_count"], "unlabelled": c["unlabelled_count"], "steps": f.get("steps"),
+        "best_step": f.get("best_step"), "seconds": round(c["seconds"], 1), "temperature": round(c["temperature"], 3),
+        "machine": c.get("machine"), "val": c["validation"], "test": c["test"],
+    })
+json.dump({"records": records}, open(out, "w"), indent=2)
+print("| classifier | mode | labels | steps (best) | seconds | accuracy val / test | macro-F1 val / test | ECE val / test |")
+print("|---|---|---|---|---|---|---|---|")
+for r in records:
+    v, t = r["val"], r["test"]
+    steps = f"{r['steps']} ({r['best_step']})" if r["steps"] is not None else "–"
+    print(f"| {r['name']} | {r['mode']} | {r['labelled']} | {steps} | {r['seconds']:.0f} | {100*v['accuracy']:.2f} / {100*t['accuracy']:.2f} | "
+          f"{100*v['macro_f1']:.2f} / {100*t['macro_f1']:.2f} | {100*v['ece']:.2f} / {100*t['ece']:.2f} |")
