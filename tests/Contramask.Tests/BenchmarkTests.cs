@@ -48,7 +48,9 @@ public class BenchmarkTests
         var contrastive = root.GetProperty("records").EnumerateArray().Single(r => r.GetProperty("method").GetString() == "contrastive");
         var curve = contrastive.GetProperty("val_knn20_over_time").EnumerateArray().Select(p => (Minutes: p[0].GetDouble(), Knn: p[1].GetDouble())).ToList();
         double reached = contrastive.GetProperty("minutes_to_contrastive_knn20").GetDouble();
-        Assert.Equal(curve.First(p => p.Knn >= curve[^1].Knn).Minutes, reached, 2);
+        // The curve's minutes are written to 3 decimals and this figure to 2: equal within that rounding (comparing at
+        // "2 decimal places" rounded 0.025 to 0.02 against 0.03 and failed now and then, depending on the timing).
+        Assert.Equal(curve.First(p => p.Knn >= curve[^1].Knn).Minutes, reached, 0.0051);
         Assert.Contains("## Time to accuracy", markdown);
         Assert.True(new FileInfo(Path.Combine(folder, Benchmark.AccuracyPlotFileName)).Length > 1000);
 
