@@ -75,7 +75,7 @@ public class DocsTests
         {
             ["--mode"] = d.Mode.ToString().ToLowerInvariant(),
             ["--labels"] = d.Labels.ToString(),
-            ["--steps"] = N(d.Steps),
+            ["--steps"] = $"{Contramask.Classification.ClassifierOptions.FullSteps} / {Contramask.Classification.ClassifierOptions.SemiSteps}",
             ["--lr"] = N(d.LearningRate),
             ["--encoder-lr-scale"] = N(d.EncoderRateScale),
             ["--threshold"] = N(d.Threshold),

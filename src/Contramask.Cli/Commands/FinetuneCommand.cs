@@ -14,7 +14,7 @@ public static class FinetuneCommand
     static readonly Option<string> Labels = new("--labels") { Description = "Labels to learn from: all, a count (600) or a share (1%), drawn stratified with the seed", DefaultValueFactory = _ => "all" };
     static readonly Option<string> Mode = new("--mode") { Description = "probe: frozen encoder + logistic regression; full: end-to-end fine-tuning from the probe's head; semi: full + the unlabelled rest of the training split (FixMatch-style pseudo-labels)", DefaultValueFactory = _ => Defaults.Mode.ToString().ToLowerInvariant() };
     static readonly Option<string> Out = new("--out") { Description = "Classifier folder to write (classifier.json, model.bin, confusion.png)", Required = true };
-    static readonly Option<int?> Steps = new("--steps") { Description = $"Steps of end-to-end training, early-stopped on the validation slice (default {Defaults.Steps})" };
+    static readonly Option<int?> Steps = new("--steps") { Description = $"Steps of end-to-end training, early-stopped on the validation slice (default {ClassifierOptions.FullSteps} for full, {ClassifierOptions.SemiSteps} for semi)" };
     static readonly Option<double?> LearningRate = new("--lr") { Description = $"Peak learning rate of the head; the encoder's is --encoder-lr-scale times it (default {Defaults.LearningRate})" };
     static readonly Option<double?> EncoderScale = new("--encoder-lr-scale") { Description = $"Encoder learning rate as a share of the head's (default {Defaults.EncoderRateScale})" };
     static readonly Option<double?> Threshold = new("--threshold") { Description = $"semi: confidence a pseudo-label needs (default {Defaults.Threshold})" };
@@ -45,7 +45,7 @@ public static class FinetuneCommand
                 FromScratch = args.GetValue(FromScratch),
                 ScoreTest = !args.GetValue(NoTest),
                 Threads = args.GetValue(Threads),
-                Steps = args.GetValue(Steps) ?? Defaults.Steps,
+                Steps = args.GetValue(Steps),
                 LearningRate = args.GetValue(LearningRate) ?? Defaults.LearningRate,
                 EncoderRateScale = args.GetValue(EncoderScale) ?? Defaults.EncoderRateScale,
                 Threshold = args.GetValue(Threshold) ?? Defaults.Threshold,

@@ -41,6 +41,7 @@ public sealed class Classifier : IDisposable
     public static Classifier Train(string runFolder, ISplits? data, ClassifierOptions options, Action<string>? progress = null, Action<string>? warn = null)
     {
         options.Validate();
+        options = options with { Steps = options.TotalSteps };
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var (state, checkpoint) = Checkpoint.ReadState(runFolder, warn);
         var config = state.Config;

@@ -51,10 +51,10 @@ public static class FineTuner
         try
         {
             network.train();
-            for (step = 1; step <= options.Steps; step++)
+            for (step = 1; step <= options.TotalSteps; step++)
             {
                 using var scope = NewDisposeScope();
-                double progressShare = (double)step / options.Steps;
+                double progressShare = (double)step / options.TotalSteps;
                 double lr = LearningRateSchedule.At(progressShare, options.LearningRate, 0.05);
                 for (int g = 0; g < optimizer.Groups.Count; g++) optimizer.Groups[g].LearningRate = lr * scales[g];
 
@@ -87,11 +87,11 @@ public static class FineTuner
                 nn.utils.clip_grad_norm_(network.parameters(), 3.0);
                 optimizer.Step();
 
-                if (step % options.EvaluateEvery == 0 || step == options.Steps)
+                if (step % options.EvaluateEvery == 0 || step == options.TotalSteps)
                 {
                     double accuracy = Accuracy(network, validation, validationLabels, standardize);
                     network.train();
-                    progress?.Invoke($"fine-tuning: step {step}/{options.Steps}, loss {value:F4}, validation accuracy {100 * accuracy:F2}%"
+                    progress?.Invoke($"fine-tuning: step {step}/{options.TotalSteps}, loss {value:F4}, validation accuracy {100 * accuracy:F2}%"
                         + (offered > 0 ? $", pseudo-labelled {100.0 * pseudo / offered:F0}%" : ""));
                     if (accuracy > best)
                     {
@@ -110,7 +110,7 @@ public static class FineTuner
             MixedPrecision.Apply(network, null);
             network.eval();
         }
-        return new FineTuneResult(Math.Min(step, options.Steps), bestStep, best, clock.Elapsed.TotalSeconds, offered == 0 ? 0 : (double)pseudo / offered);
+        return new FineTuneResult(Math.Min(step, options.TotalSteps), bestStep, best, clock.Elapsed.TotalSeconds, offered == 0 ? 0 : (double)pseudo / offered);
     }
 
     /// <summary>
