@@ -1,4 +1,5 @@
 using System.Text.Json;
+using TorchSharp;
 using Contramask.Data;
 using Contramask.Evaluation;
 using Contramask.Models;
@@ -35,7 +36,7 @@ public sealed class Classifier : IDisposable
 
     readonly Func<Tensor, Tensor> standardize;
     public ClassifierNetwork Network { get; }
-    public ClassifierInfo Info { get; private set; }
+    public ClassifierInfo Info { get; }
     public IReadOnlyList<string> Classes => Info.Classes;
 
     public static Classifier Train(string runFolder, ISplits? data, ClassifierOptions options, Action<string>? progress = null, Action<string>? warn = null)
@@ -73,8 +74,6 @@ public sealed class Classifier : IDisposable
         progress?.Invoke($"{labelled.Length:N0} labelled records" + (unlabelled is null ? "" : $", {unlabelled.Length:N0} unlabelled")
             + $", {validation.Count:N0} validation");
 
-        if (options.FromScratch && options.Mode == ClassifierMode.Probe)
-            throw new ArgumentException("--from-scratch trains the encoder: use it with --mode full or semi");
         Encoder encoder;
         if (options.FromScratch)
         {
@@ -96,13 +95,24 @@ public sealed class Classifier : IDisposable
                 fineTune = FineTuner.Run(network, config, train, labelled, unlabelled, validation, options, progress);
             network.eval();
 
+            var classNames = train.ClassNames?.ToArray() ?? Enumerable.Range(0, classes).Select(c => c.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+            // The validation logits fit the temperature and, calibrated with it, give the validation scores: one pass.
             using var validationLogits = FineTuner.Logits(network, validation, standardize);
-            network.Temperature = TemperatureScaling.Fit(validationLogits, validation.Labels!.Select(l => (long)l).ToArray());
+            var validationLabels = LabelsInModelOrder(validation, classNames);
+            network.Temperature = TemperatureScaling.Fit(validationLogits, validationLabels.Select(l => (long)l).ToArray());
+            var validationScores = CalibratedScores(validationLogits, network.Temperature, validationLabels, EncoderEvaluator.Validation);
+            ClassifierScores? testScores = null;
+            if (options.ScoreTest && data.Test is { HasLabels: true } test)
+            {
+                var testLabels = LabelsInModelOrder(test, classNames);
+                using var testLogits = FineTuner.Logits(network, test, standardize);
+                testScores = CalibratedScores(testLogits, network.Temperature, testLabels, EncoderEvaluator.Test);
+            }
             var info = new ClassifierInfo
             {
                 Mode = options.Mode.ToString().ToLowerInvariant() + (options.FromScratch ? " from scratch" : ""),
                 Run = Path.GetFullPath(runFolder),
-                Classes = train.ClassNames?.ToArray() ?? Enumerable.Range(0, classes).Select(c => c.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray(),
+                Classes = classNames,
                 Input = input,
                 Encoder = config,
                 Labels = options.Labels.ToString(),
@@ -112,20 +122,13 @@ public sealed class Classifier : IDisposable
                 Temperature = network.Temperature,
                 FineTune = fineTune,
                 Options = options,
-                Validation = new ClassifierScores { Split = EncoderEvaluator.Validation, Confusion = [] },
-            };
-            var classifier = new Classifier(network, info);
-            var validationScores = classifier.Score(validation, EncoderEvaluator.Validation);
-            var testScores = options.ScoreTest && data.Test is { HasLabels: true } test ? classifier.Score(test, EncoderEvaluator.Test) : null;
-            classifier.Info = info with
-            {
                 Validation = validationScores,
                 Test = testScores,
                 Seconds = clock.Elapsed.TotalSeconds,
                 Machine = Runtime.MachineInfo.Current(options.Threads > 0 ? options.Threads : config.Threads),
                 Written = DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm 'UTC'"),
             };
-            return classifier;
+            return new Classifier(network, info);
         }
         catch
         {
@@ -173,7 +176,7 @@ public sealed class Classifier : IDisposable
     /// <summary>Scores on a labelled split: accuracy, balanced accuracy, macro-F1, confusion matrix, calibration.</summary>
     public ClassifierScores Score(IRecordSet records, string split)
     {
-        var labels = LabelsInModelOrder(records);
+        var labels = LabelsInModelOrder(records, Classes);
         CheckFits(records);
         var probabilities = new float[(long)records.Count * Classes.Count];
         Predict(records, (start, batch) => batch.CopyTo(probabilities.AsSpan(start * Classes.Count)));
@@ -184,20 +187,29 @@ public sealed class Classifier : IDisposable
     /// The records' labels as indices into the model's classes: matched by name when the records name their classes
     /// (a folder may list them in another order), else taken as they are; a class the model does not know is refused.
     /// </summary>
-    int[] LabelsInModelOrder(IRecordSet records)
+    static int[] LabelsInModelOrder(IRecordSet records, IReadOnlyList<string> classes)
     {
         if (records.Labels is not int[] labels) throw new InvalidOperationException($"{records.Source} has no labels to score against");
         if (records.ClassNames is { } names)
         {
-            var index = Classes.Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i);
+            var index = classes.Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i);
             var unknown = names.Where((n, i) => !index.ContainsKey(n) && labels.Contains(i)).ToList();
             if (unknown.Count > 0)
-                throw new InvalidOperationException($"{records.Source}: class(es) {string.Join(", ", unknown.Take(5))} are not among the model's ({string.Join(", ", Classes.Take(10))})");
+                throw new InvalidOperationException($"{records.Source}: class(es) {string.Join(", ", unknown.Take(5))} are not among the model's ({string.Join(", ", classes.Take(10))})");
             return labels.Select(l => index[names[l]]).ToArray();
         }
-        if (labels.Any(l => l < 0 || l >= Classes.Count))
-            throw new InvalidOperationException($"{records.Source}: labels run up to {labels.Max()}, the model knows {Classes.Count} classes");
+        if (labels.Any(l => l < 0 || l >= classes.Count))
+            throw new InvalidOperationException($"{records.Source}: labels run up to {labels.Max()}, the model knows {classes.Count} classes");
         return labels;
+    }
+
+    /// <summary>Scores from N×C logits the network already made, calibrated as <see cref="ClassifierNetwork.Probabilities"/> does: softmax(logits / T).</summary>
+    static ClassifierScores CalibratedScores(Tensor logits, double temperature, int[] labels, string split)
+    {
+        using var scope = NewDisposeScope();
+        using var t = temperature.ToScalar();
+        var probabilities = logits.div(t).softmax(1).contiguous();
+        return ClassifierScores.Compute(split, probabilities.data<float>().ToArray(), (int)logits.shape[1], labels);
     }
 
     /// <summary>

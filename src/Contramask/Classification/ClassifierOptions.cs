@@ -77,6 +77,8 @@ public sealed record ClassifierOptions
         Check(UnlabelledRatio is >= 1 and <= 64, $"unlabelled ratio {UnlabelledRatio} is out of range: expected 1 to 64");
         Check(UnlabelledWeight is >= 0 and <= 100, $"unlabelled weight {UnlabelledWeight} is out of range: expected [0, 100]");
         Check(L2Grid.Count > 0 && L2Grid.All(v => v >= 0), "the L2 grid needs at least one non-negative penalty");
+        if (FromScratch && Mode == ClassifierMode.Probe)
+            throw new ArgumentException("--from-scratch trains the encoder: use it with --mode full or semi");
         Check(Threads is >= 0 and <= 1024, $"threads {Threads} is out of range: expected 0 to 1024");
     }
 }
