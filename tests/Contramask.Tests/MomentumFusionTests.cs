@@ -72,7 +72,7 @@ public class MomentumFusionTests
         var data = DataSpec.Parse("digits").Load();
         var config = PretrainConfig.DefaultsFor(data.Train, Method.Fusion) with
         {
-            Epochs = 3, BatchSize = 128, Threads = 2, MonitorChecks = 2, MonitorShare = 1,
+            Epochs = 3, BatchSize = 128, Threads = 2, MonitorChecks = 2, MonitorShare = double.PositiveInfinity,
             Objective = ObjectiveOptions.ForMethod(Method.Fusion, vit: false) with { Fusion = FusionKind.Momentum },
         };
         var folder = Fixture.TempFolder();

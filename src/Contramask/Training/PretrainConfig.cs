@@ -62,6 +62,8 @@ public sealed record PretrainConfig
     /// <summary>
     /// Most of the training time the monitor may take: a due reading (not the last) is skipped when the readings so far
     /// plus one more would exceed this share of the training time so far. Short runs then read less often.
+    /// Values above 1 let the monitor take longer than training; <see cref="double.PositiveInfinity"/> never skips a
+    /// reading (what tests that count readings need: on a slow machine one reading can outlast a few small steps).
     /// </summary>
     public double MonitorShare { get; init; } = 0.05;
     /// <summary>A monitor reading with RankMe below this (or a spread ratio below <see cref="QualityMonitor.MinSpreadRatio"/>) counts as collapse.</summary>
@@ -100,7 +102,7 @@ public sealed record PretrainConfig
         if (KeepCheckpoints is < 1 or > Checkpoint.MaxKeep) throw new ArgumentOutOfRangeException(null, $"keep checkpoints {KeepCheckpoints} is out of range: expected 1 to {Checkpoint.MaxKeep}");
         if (MaxBadSteps is < 1 or > 100_000) throw new ArgumentOutOfRangeException(null, $"max bad steps {MaxBadSteps} is out of range: expected 1 to 100000");
         if (MonitorChecks is < 0 or > 1000) throw new ArgumentOutOfRangeException(null, $"monitor readings {MonitorChecks} is out of range: expected 0 (off) to 1000");
-        if (MonitorShare is <= 0 or > 1 || double.IsNaN(MonitorShare)) throw new ArgumentOutOfRangeException(null, $"monitor share {MonitorShare} is out of range: expected (0, 1]");
+        if (MonitorShare <= 0 || double.IsNaN(MonitorShare)) throw new ArgumentOutOfRangeException(null, $"monitor share {MonitorShare} is out of range: expected a positive share of the training time (infinity: never skip a reading)");
         if (CollapseRank is < 0 or > 1e6 || double.IsNaN(CollapseRank)) throw new ArgumentOutOfRangeException(null, $"collapse rank {CollapseRank} is out of range: expected 0 to 1e6");
         if (Threads is < 0 or > 1024) throw new ArgumentOutOfRangeException(null, $"threads {Threads} is out of range: expected 0 (all cores) to 1024");
     }
