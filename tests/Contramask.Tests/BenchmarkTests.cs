@@ -14,7 +14,7 @@ public class BenchmarkTests
         var data = DataSpec.Parse("digits").Load();
         var folder = Fixture.TempFolder();
         var plan = new BenchmarkPlan { BudgetMinutes = 0.05, Methods = [Method.Contrastive, Method.Masked, Method.Fusion], Threads = 2 };
-        var records = Benchmark.Run(data, "digits", plan, folder);
+        var records = Benchmark.Run(data, "digits", plan, folder).Records;
         Assert.Equal(["raw", "random", "contrastive", "masked", "fusion", "supervised"], records.Select(r => r.Method));
 
         using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, Benchmark.JsonFileName)));
@@ -57,7 +57,7 @@ public class BenchmarkTests
         // The same plan on the same commit and CPU reuses the finished runs (a build from uncommitted changes never does:
         // its commit cannot tell which code trained them); another plan does not.
         var log = new List<string>();
-        var again = Benchmark.Run(data, "digits", plan with { Baselines = [] }, folder, log: log.Add);
+        var again = Benchmark.Run(data, "digits", plan with { Baselines = [] }, folder, log: log.Add).Records;
         if (Runtime.MachineInfo.BuildCommit.EndsWith("-dirty") || Runtime.MachineInfo.BuildCommit == "unknown")
             Assert.Equal(3, log.Count(l => l.Contains("uncommitted changes")));
         else
@@ -81,7 +81,7 @@ public class BenchmarkTests
             BudgetMinutes = 0.03, Methods = [Method.Masked], Encoders = ["vit-mini"], Baselines = [], Threads = 2,
             Adjust = c => c with { Precision = Precision.Bf16 }, Overrides = "precision bf16",
         };
-        var record = Assert.Single(Benchmark.Run(data, "digits", plan, folder));
+        var record = Assert.Single(Benchmark.Run(data, "digits", plan, folder).Records);
         var evaluated = EncoderEvaluator.EvaluateRun(Path.Combine(folder, "masked-vit-mini"), data, raw: false);
         Assert.Equal(evaluated.Pretrained.Linear, record.Test.Linear);
         Assert.Equal(evaluated.Pretrained.Knn20, record.Test.Knn20);

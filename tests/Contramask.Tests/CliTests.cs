@@ -25,6 +25,8 @@ public class CliTests
     [InlineData("pretrain --lr -1 --epochs 1", "learning rate -1 is out of range")]
     [InlineData("pretrain --mask-ratio 1.5", "mask ratio 1.5 is out of range")]
     [InlineData("evaluate --run /no/such/run", "no checkpoint")]
+    [InlineData("benchmark --finetune 1%,0%", "--finetune 0%: expected a percentage")]
+    [InlineData("benchmark --finetune-steps 0", "--finetune-steps 0 is out of range")]
     public void Bad_input_gives_one_clear_line_and_exit_code_2(string commandLine, string expected)
     {
         var (code, _, error) = Run(commandLine.Split(' '));

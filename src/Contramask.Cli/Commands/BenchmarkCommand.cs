@@ -16,12 +16,18 @@ public static class BenchmarkCommand
     static readonly Option<string?> Out = new("--out") { Description = "Output folder (default runs/benchmark-DATA)" };
     static readonly Option<int> Seed = new("--seed") { DefaultValueFactory = _ => 42 };
     static readonly Option<int> Threads = new("--threads") { Description = "CPU threads (0 = all cores)", DefaultValueFactory = _ => 0 };
+    static readonly Option<string?> Finetune = new("--finetune")
+    {
+        Description = "Also train classifiers from each pretrained run at these label budgets (default 1%,10%,all): full and semi fine-tuning, the encoder from scratch, LightGBM for tables",
+        Arity = ArgumentArity.ZeroOrOne,
+    };
+    static readonly Option<int?> FinetuneSteps = new("--finetune-steps") { Description = "Steps of every fine-tune (default: full 1500, semi 3000; early stopping may end one sooner)" };
     static readonly Option<bool> Quiet = new("--quiet") { Description = "No progress bars" };
 
     public static Command Create()
     {
         var command = new Command("benchmark", "Pretrain each method for the same wall-clock budget, evaluate all with the same protocol, write benchmark.json and benchmark.md");
-        foreach (var option in new Option[] { Data, Budget, Methods, Encoders, Baselines, Out, Seed, Threads, Quiet }) command.Add(option);
+        foreach (var option in new Option[] { Data, Budget, Methods, Encoders, Baselines, Finetune, FinetuneSteps, Out, Seed, Threads, Quiet }) command.Add(option);
         command.SetAction(args =>
         {
             double budget = args.GetValue(Budget);
@@ -36,19 +42,27 @@ public static class BenchmarkCommand
                     : throw new ArgumentException($"unknown baseline '{b}'; expected raw, random, supervised or none")).ToArray(),
                 Seed = args.GetValue(Seed),
                 Threads = args.GetValue(Threads),
+                FinetuneLabels = args.GetResult(Finetune) is null ? null
+                    : List(args.GetValue(Finetune) ?? DefaultFinetuneLabels).Select(b => Classification.LabelBudget.Parse(b, "--finetune")).Distinct().ToArray(),
+                FinetuneSteps = args.GetValue(FinetuneSteps) is int steps
+                    ? (steps is >= 1 and <= 1_000_000 ? steps : throw new ArgumentOutOfRangeException(null, $"--finetune-steps {steps} is out of range: expected 1 to 1000000"))
+                    : null,
             };
             string outFolder = args.GetValue(Out) ?? Path.Combine("runs", "benchmark-" + spec.Kind);
             var data = spec.LoadAny();
             Cli.Info($"Benchmark on {data.Train} / {data.Test?.Count ?? 0} test, {budget} min per run → {outFolder}");
             using var interruption = new Interruption();
-            var records = Benchmark.Run(data, spec.ToString(), plan, outFolder, "contramask " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)),
+            var result = Benchmark.Run(data, spec.ToString(), plan, outFolder, "contramask " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)),
                 log: m => Cli.Info(m), runWithProgress: (name, train) => ConsoleProgress.Run(train, name, args.GetValue(Quiet)), cancel: interruption.Token);
-            Console.WriteLine(Benchmark.Markdown(records, spec.ToString(), plan, null));
+            Console.WriteLine(Benchmark.Markdown(result, spec.ToString(), plan, null));
             Cli.Info($"Written {Path.Combine(outFolder, Benchmark.JsonFileName)} and {Benchmark.MarkdownFileName}");
             return interruption.Token.IsCancellationRequested ? Interruption.ExitCode : 0;
         });
         return command;
     }
+
+    /// <summary>The label budgets of <c>--finetune</c> given without a value: the few, some and all labels.</summary>
+    public const string DefaultFinetuneLabels = "1%,10%,all";
 
     static string[] List(string value) => value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(v => v.ToLowerInvariant()).ToArray();
 }

@@ -14,19 +14,20 @@ public sealed record LabelBudget(int? Count, double? Fraction)
 
     public bool IsAll => Count is null && Fraction is null;
 
-    public static LabelBudget Parse(string text)
+    /// <param name="option">The option the text came from, named in an error.</param>
+    public static LabelBudget Parse(string text, string option = "--labels")
     {
         var t = text.Trim().ToLowerInvariant();
         if (t is "all" or "100%") return All;
         if (t.EndsWith('%'))
             return double.TryParse(t[..^1], NumberStyles.Float, CultureInfo.InvariantCulture, out var percent) && percent > 0 && percent <= 100
                 ? (percent == 100 ? All : new(null, percent / 100))
-                : throw new ArgumentException($"--labels {text}: expected a percentage in (0%, 100%], a count, or all");
+                : throw new ArgumentException($"{option} {text}: expected a percentage in (0%, 100%], a count, or all");
         if (int.TryParse(t, NumberStyles.Integer, CultureInfo.InvariantCulture, out var count))
-            return count >= 1 ? new(count, null) : throw new ArgumentException($"--labels {text}: a count must be at least 1");
+            return count >= 1 ? new(count, null) : throw new ArgumentException($"{option} {text}: a count must be at least 1");
         if (double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var fraction) && fraction > 0 && fraction < 1)
             return new(null, fraction);
-        throw new ArgumentException($"--labels {text}: expected all, a count (600), a percentage (1%) or a fraction (0.01)");
+        throw new ArgumentException($"{option} {text}: expected all, a count (600), a percentage (1%) or a fraction (0.01)");
     }
 
     /// <summary>Indices (ascending) of the labelled records this budget takes from <paramref name="labels"/>.</summary>

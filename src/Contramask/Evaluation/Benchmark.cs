@@ -43,6 +43,9 @@ public sealed record BenchmarkRecord(string Dataset, string Method, string Encod
     }
 }
 
+/// <summary>What a benchmark produced: the encoders' rows and, with <c>--finetune</c>, the classifiers' rows.</summary>
+public sealed record BenchmarkResult(IReadOnlyList<BenchmarkRecord> Records, IReadOnlyList<ClassifierRecord> Classifiers);
+
 /// <summary>What to compare: methods × encoders under one wall-clock budget, plus baselines.</summary>
 public sealed record BenchmarkPlan
 {
@@ -54,6 +57,13 @@ public sealed record BenchmarkPlan
     public IReadOnlyList<string> Baselines { get; init; } = ["raw", "random", "supervised"];
     public int Seed { get; init; } = 42;
     public int Threads { get; init; }
+    /// <summary>
+    /// Label budgets of the classifier table (<c>--finetune</c>; null = none): each pretrained run fine-tuned (full, and
+    /// semi where labels are left over), the encoder from scratch, and LightGBM for tables (<see cref="ClassifierBenchmark"/>).
+    /// </summary>
+    public IReadOnlyList<Classification.LabelBudget>? FinetuneLabels { get; init; }
+    /// <summary>Steps of every fine-tune (null: each mode's default; early stopping may end it sooner).</summary>
+    public int? FinetuneSteps { get; init; }
     /// <summary>Changes applied to every self-supervised run's default config (for sweeps from code).</summary>
     [JsonIgnore] public Func<PretrainConfig, PretrainConfig>? Adjust { get; init; }
     /// <summary>What <see cref="Adjust"/> changes, in words: recorded with the plan, and a finished run is reused only when it matches.</summary>
@@ -78,7 +88,7 @@ public static class Benchmark
 
     sealed record StoredRecord(Provenance Provenance, BenchmarkRecord Record);
 
-    public static IReadOnlyList<BenchmarkRecord> Run(ISplits data, string dataSpec, BenchmarkPlan plan, string outFolder,
+    public static BenchmarkResult Run(ISplits data, string dataSpec, BenchmarkPlan plan, string outFolder,
         string? command = null, Action<string>? log = null,
         Func<string, Func<Action<TrainingProgress>, PretrainResult>, PretrainResult>? runWithProgress = null, CancellationToken cancel = default)
     {
@@ -90,7 +100,11 @@ public static class Benchmark
         var provenance = new Provenance(machine.Commit, machine.Cpu, machine.Avx512, machine.BFloat16, machine.Threads, dataSpec, plan.BudgetMinutes, plan.Seed, plan.Overrides);
         string[] splits = data.Validation is null ? [EncoderEvaluator.Test] : [EncoderEvaluator.Validation, EncoderEvaluator.Test];
         var records = new List<BenchmarkRecord>();
-        void Save() => Write(records, dataSpec, plan, machine, outFolder, command);
+        var classifiers = new List<ClassifierRecord>();
+        var result = new BenchmarkResult(records, classifiers);
+        void Save() => Write(result, dataSpec, plan, machine, outFolder, command);
+        string provenanceText = JsonSerializer.Serialize(provenance, PretrainConfig.Json);
+        bool finetune = plan.FinetuneLabels is { Count: > 0 };
         BenchmarkRecord Record(string method, string encoder, double seconds, long steps, double epochs, double rate, IReadOnlyList<ProtocolScores> scores) =>
             new(dataSpec, method, encoder, seconds, steps, epochs, rate, scores.FirstOrDefault(s => s.Split == EncoderEvaluator.Validation), scores.Single(s => s.Split == EncoderEvaluator.Test));
 
@@ -101,6 +115,13 @@ public static class Benchmark
             records.Add(Record("raw", table ? "features" : "pixels", 0, 0, 0, 0, EncoderEvaluator.ScoreRaw(data, splits, plan.Seed, log)));
             Save();
         }
+        if (finetune && data is TableSplits tables)
+            foreach (var trees in ClassifierBenchmark.Trees(tables, outFolder, plan, provenanceText, log))
+            {
+                classifiers.Add(trees);
+                Save();
+                if (cancel.IsCancellationRequested) return result;
+            }
         foreach (var encoder in plan.Encoders ?? [data.Train is TableDataset ? "mlp" : "convnet"])
         {
             if (plan.Baselines.Contains("random"))
@@ -114,17 +135,35 @@ public static class Benchmark
             }
             var methods = plan.Methods.ToList();
             if (plan.Baselines.Contains("supervised")) methods.Add(Method.Supervised);
+            string? anyRun = null;
             foreach (var method in methods)
             {
-                if (cancel.IsCancellationRequested) return records;
-                var record = TrainAndScore(data, dataSpec, plan, provenance, splits, method, encoder,
-                    Path.Combine(outFolder, $"{method.ToString().ToLowerInvariant()}-{encoder}"), Record, log, runWithProgress, cancel);
-                if (record is null) return records;
+                if (cancel.IsCancellationRequested) return result;
+                string runFolder = Path.Combine(outFolder, $"{method.ToString().ToLowerInvariant()}-{encoder}");
+                var record = TrainAndScore(data, dataSpec, plan, provenance, splits, method, encoder, runFolder, Record, log, runWithProgress, cancel);
+                if (record is null) return result;
                 records.Add(record);
                 Save();
+                anyRun ??= runFolder;
+                // The supervised baseline already learnt from every label: fine-tuning it compares nothing.
+                if (!finetune || method == Method.Supervised) continue;
+                foreach (var classifier in ClassifierBenchmark.FineTune(data, runFolder, record.Method, encoder, plan, provenanceText, log))
+                {
+                    classifiers.Add(classifier);
+                    Save();
+                    if (cancel.IsCancellationRequested) return result;
+                }
             }
+            // From scratch takes only the architecture (and input normalization) from a run: any run of this encoder serves.
+            if (finetune && anyRun is not null)
+                foreach (var classifier in ClassifierBenchmark.FromScratch(data, anyRun, encoder, outFolder, plan, provenanceText, log))
+                {
+                    classifiers.Add(classifier);
+                    Save();
+                    if (cancel.IsCancellationRequested) return result;
+                }
         }
-        return records;
+        return result;
     }
 
     static BenchmarkRecord? TrainAndScore(ISplits data, string dataSpec, BenchmarkPlan plan, Provenance provenance, string[] splits, Method method, string encoder,
@@ -200,8 +239,9 @@ public static class Benchmark
         return string.Join(", ", differences);
     }
 
-    static void Write(IReadOnlyList<BenchmarkRecord> records, string dataSpec, BenchmarkPlan plan, MachineInfo machine, string outFolder, string? command)
+    static void Write(BenchmarkResult result, string dataSpec, BenchmarkPlan plan, MachineInfo machine, string outFolder, string? command)
     {
+        var records = result.Records;
         var minutes = MinutesToContrastive(records);
         Mining.Plots.AccuracyOverTime(records.Where(r => r.Curve.Count > 0).Select(r => ($"{r.Method} {r.Encoder}", r.Curve)).ToList(),
             Path.Combine(outFolder, AccuracyPlotFileName));
@@ -219,16 +259,20 @@ public static class Benchmark
                 ["budget_minutes"] = plan.BudgetMinutes,
                 ["seed"] = plan.Seed,
                 ["overrides"] = plan.Overrides,
+                ["finetune_labels"] = plan.FinetuneLabels is { } budgets ? new JsonArray(budgets.Select(b => (JsonNode)b.ToString()).ToArray()) : null,
+                ["finetune_steps"] = plan.FinetuneSteps,
             },
             ["written_utc"] = DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture),
             ["records"] = new JsonArray(records.Select(r => (JsonNode)r.ToJson(minutes.GetValueOrDefault(r))).ToArray()),
         };
+        if (result.Classifiers.Count > 0) json["classifiers"] = new JsonArray(result.Classifiers.Select(r => (JsonNode)r.ToJson()).ToArray());
         RunFiles.WriteAllTextAtomic(Path.Combine(outFolder, JsonFileName), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        RunFiles.WriteAllTextAtomic(Path.Combine(outFolder, MarkdownFileName), Markdown(records, dataSpec, plan, command, machine));
+        RunFiles.WriteAllTextAtomic(Path.Combine(outFolder, MarkdownFileName), Markdown(result, dataSpec, plan, command, machine));
     }
 
-    public static string Markdown(IReadOnlyList<BenchmarkRecord> records, string dataSpec, BenchmarkPlan plan, string? command, MachineInfo? machine = null)
+    public static string Markdown(BenchmarkResult result, string dataSpec, BenchmarkPlan plan, string? command, MachineInfo? machine = null)
     {
+        var records = result.Records;
         var c = CultureInfo.InvariantCulture;
         machine ??= MachineInfo.Current(plan.Threads);
         var md = new StringBuilder();
@@ -288,6 +332,7 @@ public static class Benchmark
                 md.AppendLine(c, $"| {r.Method} | {r.Encoder} | {r.Curve.Count} | {100 * r.Curve[0].Knn20:F2} | {100 * r.Curve[^1].Knn20:F2} | {100 * r.Curve.Max(p => p.Knn20):F2} | {reached} |");
             }
         }
+        md.Append(ClassifierBenchmark.Markdown(result.Classifiers));
         return md.ToString();
     }
 }
