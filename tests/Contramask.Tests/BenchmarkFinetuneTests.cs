@@ -36,6 +36,11 @@ public class BenchmarkFinetuneTests
         var train = DataSpec.Parse(spec).LoadTable().Train;
         Assert.All(entries.Where(e => e.Labels == "10%"), e => Assert.Equal(LabelBudget.Parse("10%").Choose(train.Labels!, 42).Length, e.Labelled));
         Assert.All(entries.Where(e => e.Labels == "all"), e => Assert.Equal(train.Count, e.Labelled));
+        // … and the same records: the fingerprint of the benchmark's seeded draw (42), not only its size.
+        var fingerprints = root.GetProperty("classifiers").EnumerateArray()
+            .Select(e => (Labels: e.GetProperty("labels").GetString(), Print: e.GetProperty("labelled_fingerprint").GetString())).ToList();
+        Assert.All(fingerprints.Where(f => f.Labels == "10%"), f => Assert.Equal(ClassifierBenchmark.Fingerprint(LabelBudget.Parse("10%").Choose(train.Labels!, 42)), f.Print));
+        Assert.NotEqual(ClassifierBenchmark.Fingerprint(LabelBudget.Parse("10%").Choose(train.Labels!, 42)), ClassifierBenchmark.Fingerprint(LabelBudget.Parse("10%").Choose(train.Labels!, 7)));
         Assert.All(entries, e => Assert.InRange(e.Test, 0.3, 1.0));
         // All labels: the trees reach what boosted trees reach on these features (97% validation in GradientBoostedTreesTests).
         Assert.True(entries.Single(e => e.Method == "lightgbm" && e.Labels == "all").Val > 0.95);
@@ -57,5 +62,30 @@ public class BenchmarkFinetuneTests
         string commit = Runtime.MachineInfo.BuildCommit;
         if (!commit.EndsWith("-dirty") && commit != "unknown")
             Assert.All(stored, f => Assert.Equal(f.Value, File.GetLastWriteTimeUtc(f.Key)));
+    }
+
+    [Fact]
+    public void A_finished_entry_is_reused_only_when_reuse_is_allowed_and_its_provenance_matches()
+    {
+        var data = DataSpec.Parse($"csv:{Fixture.Path("tables", "digits.csv")},header=no,label=column65").LoadTable();
+        var plan = new BenchmarkPlan { FinetuneLabels = [LabelBudget.Parse("20%")], Threads = 2 };
+        var folder = Fixture.TempFolder();
+        var record = Path.Combine(folder, "lightgbm", "20pct", "benchmark-record.json");
+        var log = new List<string>();
+        ClassifierBenchmark.Context Context(string provenance, bool reusable) => new(data, plan, provenance, reusable, log.Add);
+
+        var first = Assert.Single(ClassifierBenchmark.Trees(Context("commit a", reusable: true), folder));
+        var written = File.GetLastWriteTimeUtc(record);
+        var again = Assert.Single(ClassifierBenchmark.Trees(Context("commit a", reusable: true), folder));
+        Assert.Equal(first, again);
+        Assert.Equal(written, File.GetLastWriteTimeUtc(record));
+        Assert.Single(log, l => l.Contains("reusing the finished entry"));
+
+        // A dirty build (not reusable) and another provenance both train again.
+        log.Clear();
+        ClassifierBenchmark.Trees(Context("commit a", reusable: false), folder).ToList();
+        ClassifierBenchmark.Trees(Context("commit b", reusable: true), folder).ToList();
+        Assert.DoesNotContain(log, l => l.Contains("reusing"));
+        Assert.Equal(2, log.Count(l => l.StartsWith("lightgbm: 20% labels")));
     }
 }

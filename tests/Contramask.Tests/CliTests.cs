@@ -26,7 +26,9 @@ public class CliTests
     [InlineData("pretrain --mask-ratio 1.5", "mask ratio 1.5 is out of range")]
     [InlineData("evaluate --run /no/such/run", "no checkpoint")]
     [InlineData("benchmark --finetune 1%,0%", "--finetune 0%: expected a percentage")]
-    [InlineData("benchmark --finetune-steps 0", "--finetune-steps 0 is out of range")]
+    [InlineData("benchmark --finetune --finetune-steps 0", "--finetune-steps 0 is out of range")]
+    [InlineData("benchmark --finetune-steps 50", "--finetune-steps sets the steps of --finetune's classifiers: add --finetune")]
+    [InlineData("benchmark --data digits,val=0 --finetune", "has none; keep the data spec's val= above 0")]
     public void Bad_input_gives_one_clear_line_and_exit_code_2(string commandLine, string expected)
     {
         var (code, _, error) = Run(commandLine.Split(' '));

@@ -88,4 +88,15 @@ public class DocsTests
         Assert.Contains($"scored every {d.EvaluateEvery} steps", readme);
         Assert.Contains($"after {d.Patience} checks without improvement", readme);
     }
+
+    [Fact]
+    public void The_docs_state_the_finetune_benchmarks_budgets_and_tree_grid_the_code_uses()
+    {
+        Assert.Contains($"`benchmark --finetune [{BenchmarkCommand.DefaultFinetuneLabels}]` (the budgets shown are the default)", Readme);
+        var evaluation = File.ReadAllText(Path.Combine(RepositoryRoot(), "docs", "EVALUATION.md")).Replace("\r\n", " ").Replace('\n', ' ');
+        var grid = Contramask.Evaluation.GradientBoostedTrees.Grid;
+        string N(double v) => v.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Contains($"the best on the validation slice of {(grid.Count == 5 ? "five" : grid.Count.ToString())} settings", evaluation);
+        Assert.Contains(string.Join(", ", grid.Select(g => $"({g.Rounds}, {N(g.LearningRate)}, {g.Leaves}, {g.MinLeafRecords})")), evaluation);
+    }
 }

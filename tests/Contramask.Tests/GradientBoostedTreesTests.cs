@@ -15,6 +15,9 @@ public class GradientBoostedTreesTests
         var scores = GradientBoostedTrees.Fit(data, labelled, seed: 0, grid, threads: 2);
         // One stump cannot tell ten digits apart; 300 rounds of 31-leaf trees can, and the validation slice picks those.
         Assert.Equal(grid[1], scores.Chosen);
+        Assert.Equal(grid, scores.Tried.Select(t => t.Setting));
+        Assert.Equal(scores.Tried.Max(t => t.ValidationAccuracy), scores.ValidationAccuracy);
+        Assert.True(scores.Tried[0].ValidationAccuracy < 0.5, $"a single stump scored {scores.Tried[0].ValidationAccuracy} on validation");
         // scikit-learn's HistGradientBoostingClassifier (LightGBM's algorithm) reaches 97.2% / 93.0% on the same features
         // and splits; a label read one class off (a hand-built ML.NET key column did that) scored 88% / 84%.
         Assert.True(scores.ValidationAccuracy > 0.95, $"validation accuracy {scores.ValidationAccuracy}");

@@ -32,6 +32,8 @@ public static class BenchmarkCommand
         {
             double budget = args.GetValue(Budget);
             if (budget is <= 0 or > 1440) throw new ArgumentOutOfRangeException(null, $"budget {budget} minutes is out of range: expected (0, 1440]");
+            if (args.GetResult(FinetuneSteps) is not null && args.GetResult(Finetune) is null)
+                throw new ArgumentException("--finetune-steps sets the steps of --finetune's classifiers: add --finetune");
             var spec = DataSpec.Parse(args.GetValue(Data)!).WithFullPath();
             var plan = new BenchmarkPlan
             {
@@ -43,7 +45,7 @@ public static class BenchmarkCommand
                 Seed = args.GetValue(Seed),
                 Threads = args.GetValue(Threads),
                 FinetuneLabels = args.GetResult(Finetune) is null ? null
-                    : List(args.GetValue(Finetune) ?? DefaultFinetuneLabels).Select(b => Classification.LabelBudget.Parse(b, "--finetune")).Distinct().ToArray(),
+                    : List(args.GetValue(Finetune) ?? DefaultFinetuneLabels).Select(b => Classification.LabelBudget.Parse(b, "--finetune")).DistinctBy(b => b.ToString()).ToArray(),
                 FinetuneSteps = args.GetValue(FinetuneSteps) is int steps
                     ? (steps is >= 1 and <= 1_000_000 ? steps : throw new ArgumentOutOfRangeException(null, $"--finetune-steps {steps} is out of range: expected 1 to 1000000"))
                     : null,

@@ -103,8 +103,10 @@ public static class Benchmark
         var classifiers = new List<ClassifierRecord>();
         var result = new BenchmarkResult(records, classifiers);
         void Save() => Write(result, dataSpec, plan, machine, outFolder, command);
-        string provenanceText = JsonSerializer.Serialize(provenance, PretrainConfig.Json);
         bool finetune = plan.FinetuneLabels is { Count: > 0 };
+        if (finetune && data.Validation is not { HasLabels: true })
+            throw new InvalidOperationException($"--finetune chooses every classifier's settings on a labelled validation slice, and {dataSpec} has none; keep the data spec's val= above 0");
+        var context = new ClassifierBenchmark.Context(data, plan, JsonSerializer.Serialize(provenance, PretrainConfig.Json), Reusable(provenance), log);
         BenchmarkRecord Record(string method, string encoder, double seconds, long steps, double epochs, double rate, IReadOnlyList<ProtocolScores> scores) =>
             new(dataSpec, method, encoder, seconds, steps, epochs, rate, scores.FirstOrDefault(s => s.Split == EncoderEvaluator.Validation), scores.Single(s => s.Split == EncoderEvaluator.Test));
 
@@ -115,8 +117,8 @@ public static class Benchmark
             records.Add(Record("raw", table ? "features" : "pixels", 0, 0, 0, 0, EncoderEvaluator.ScoreRaw(data, splits, plan.Seed, log)));
             Save();
         }
-        if (finetune && data is TableSplits tables)
-            foreach (var trees in ClassifierBenchmark.Trees(tables, outFolder, plan, provenanceText, log))
+        if (finetune && data is TableSplits)
+            foreach (var trees in ClassifierBenchmark.Trees(context, outFolder))
             {
                 classifiers.Add(trees);
                 Save();
@@ -147,7 +149,7 @@ public static class Benchmark
                 anyRun ??= runFolder;
                 // The supervised baseline already learnt from every label: fine-tuning it compares nothing.
                 if (!finetune || method == Method.Supervised) continue;
-                foreach (var classifier in ClassifierBenchmark.FineTune(data, runFolder, record.Method, encoder, plan, provenanceText, log))
+                foreach (var classifier in ClassifierBenchmark.FineTune(context, runFolder, record.Method, encoder))
                 {
                     classifiers.Add(classifier);
                     Save();
@@ -156,7 +158,7 @@ public static class Benchmark
             }
             // From scratch takes only the architecture (and input normalization) from a run: any run of this encoder serves.
             if (finetune && anyRun is not null)
-                foreach (var classifier in ClassifierBenchmark.FromScratch(data, anyRun, encoder, outFolder, plan, provenanceText, log))
+                foreach (var classifier in ClassifierBenchmark.FromScratch(context, anyRun, encoder, outFolder))
                 {
                     classifiers.Add(classifier);
                     Save();
@@ -175,8 +177,7 @@ public static class Benchmark
         if (File.Exists(recordPath))
         {
             var stored = ReadStored(recordPath);
-            // Two uncommitted states of the same commit look alike: a run from a dirty tree is never reused.
-            bool exact = !provenance.Commit.EndsWith("-dirty", StringComparison.Ordinal) && provenance.Commit != "unknown";
+            bool exact = Reusable(provenance);
             if (stored is not null && stored.Provenance == provenance && exact)
             {
                 log?.Invoke($"{name}: reusing the finished run in {folder} (same commit, plan and CPU)");
@@ -206,6 +207,9 @@ public static class Benchmark
         RunFiles.WriteAllTextAtomic(recordPath, JsonSerializer.Serialize(new StoredRecord(provenance, finished), PretrainConfig.Json));
         return finished;
     }
+
+    /// <summary>Two uncommitted states of the same commit look alike: nothing built from a dirty tree (or outside git) is reused.</summary>
+    static bool Reusable(Provenance provenance) => !provenance.Commit.EndsWith("-dirty", StringComparison.Ordinal) && provenance.Commit != "unknown";
 
     /// <summary>
     /// Time to accuracy: for each run with a monitor curve, the minutes of training it took to reach the final

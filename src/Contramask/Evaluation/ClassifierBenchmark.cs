@@ -22,6 +22,8 @@ public sealed record ClassifierRecord(string Method, string Encoder, string Mode
     public double? TestCalibrationError { get; init; }
     /// <summary>What training settled on: steps taken and the best one for a network, the chosen grid setting for trees.</summary>
     public string Detail { get; init; } = "";
+    /// <summary>A fingerprint of the labelled records' indices (<see cref="ClassifierBenchmark.Fingerprint"/>): equal in every entry of a budget.</summary>
+    public string LabelledFingerprint { get; init; } = "";
 
     public JsonObject ToJson() => new()
     {
@@ -32,6 +34,7 @@ public sealed record ClassifierRecord(string Method, string Encoder, string Mode
         ["test_macro_f1"] = TestMacroF1 is double tf ? Math.Round(tf, 5) : null,
         ["test_ece"] = TestCalibrationError is double e ? Math.Round(e, 5) : null,
         ["detail"] = Detail,
+        ["labelled_fingerprint"] = LabelledFingerprint,
     };
 }
 
@@ -48,59 +51,80 @@ public static class ClassifierBenchmark
 
     sealed record Stored(string Provenance, string Setting, ClassifierRecord Record);
 
+    /// <summary>
+    /// Where and under what a benchmark's classifiers are made: the provenance text (commit, CPU, plan) an entry must
+    /// match to be reused, and whether reuse is allowed at all (never for a build from uncommitted changes, whose commit
+    /// cannot tell which code trained an entry).
+    /// </summary>
+    public sealed record Context(ISplits Data, BenchmarkPlan Plan, string Provenance, bool Reusable, Action<string>? Log);
+
+    /// <summary>The first 12 hex digits of the SHA-256 of the labelled indices: proof that two entries learnt from the same records.</summary>
+    public static string Fingerprint(IReadOnlyList<int> indices)
+    {
+        var bytes = new byte[indices.Count * sizeof(int)];
+        for (int i = 0; i < indices.Count; i++) BitConverter.TryWriteBytes(bytes.AsSpan(i * sizeof(int)), indices[i]);
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes))[..12];
+    }
+
     /// <summary>A budget as a folder name: 1% → 1pct.</summary>
     static string FolderName(LabelBudget budget) => budget.ToString().Replace("%", "pct", StringComparison.Ordinal);
 
     /// <summary>Fine-tunes a pretrained run: full at every budget, semi where the budget leaves unlabelled records.</summary>
-    public static IEnumerable<ClassifierRecord> FineTune(ISplits data, string runFolder, string method, string encoder, BenchmarkPlan plan,
-        string provenance, Action<string>? log)
+    public static IEnumerable<ClassifierRecord> FineTune(Context context, string runFolder, string method, string encoder)
     {
-        foreach (var budget in plan.FinetuneLabels ?? [])
-            foreach (var mode in budget.IsAll ? new[] { ClassifierMode.Full } : new[] { ClassifierMode.Full, ClassifierMode.Semi })
-                yield return Network(data, runFolder, Path.Combine(runFolder, "classifiers", $"{mode.ToString().ToLowerInvariant()}-{FolderName(budget)}"),
-                    method, encoder, mode, budget, fromScratch: false, plan, provenance, log);
+        var labels = context.Data.Train.Labels!;
+        foreach (var budget in context.Plan.FinetuneLabels ?? [])
+        {
+            // Semi needs records left without labels: a budget that takes every record (all, or a count at least the split) has none.
+            bool leftOver = budget.Choose(labels, context.Plan.Seed).Length < labels.Length;
+            foreach (var mode in leftOver ? new[] { ClassifierMode.Full, ClassifierMode.Semi } : new[] { ClassifierMode.Full })
+                yield return Network(context, runFolder, Path.Combine(runFolder, "classifiers", $"{mode.ToString().ToLowerInvariant()}-{FolderName(budget)}"),
+                    method, encoder, mode, budget, fromScratch: false);
+        }
     }
 
     /// <summary>The run's encoder architecture with random weights, trained (full) on each budget's labels.</summary>
-    public static IEnumerable<ClassifierRecord> FromScratch(ISplits data, string runFolder, string encoder, string outFolder, BenchmarkPlan plan,
-        string provenance, Action<string>? log)
+    public static IEnumerable<ClassifierRecord> FromScratch(Context context, string runFolder, string encoder, string outFolder)
     {
-        foreach (var budget in plan.FinetuneLabels ?? [])
-            yield return Network(data, runFolder, Path.Combine(outFolder, $"scratch-{encoder}", FolderName(budget)),
-                "scratch", encoder, ClassifierMode.Full, budget, fromScratch: true, plan, provenance, log);
+        foreach (var budget in context.Plan.FinetuneLabels ?? [])
+            yield return Network(context, runFolder, Path.Combine(outFolder, $"scratch-{encoder}", FolderName(budget)),
+                "scratch", encoder, ClassifierMode.Full, budget, fromScratch: true);
     }
 
     /// <summary>LightGBM on the raw features with each budget's labels.</summary>
-    public static IEnumerable<ClassifierRecord> Trees(TableSplits data, string outFolder, BenchmarkPlan plan, string provenance, Action<string>? log)
+    public static IEnumerable<ClassifierRecord> Trees(Context context, string outFolder)
     {
-        foreach (var budget in plan.FinetuneLabels ?? [])
+        var data = (TableSplits)context.Data;
+        foreach (var budget in context.Plan.FinetuneLabels ?? [])
         {
             string folder = Path.Combine(outFolder, "lightgbm", FolderName(budget));
             string setting = $"lightgbm {budget} grid {string.Join("; ", GradientBoostedTrees.Grid)}";
-            if (Reuse(folder, provenance, setting, log) is { } reused) { yield return reused; continue; }
-            log?.Invoke($"lightgbm: {budget} labels, {GradientBoostedTrees.Grid.Count} settings");
+            if (Reuse(context, folder, setting) is { } reused) { yield return reused; continue; }
+            context.Log?.Invoke($"lightgbm: {budget} labels, {GradientBoostedTrees.Grid.Count} settings");
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            var labelled = budget.Choose(data.Train.Labels!, plan.Seed);
-            var scores = GradientBoostedTrees.Fit(data, labelled, plan.Seed, threads: plan.Threads);
+            var labelled = budget.Choose(data.Train.Labels!, context.Plan.Seed);
+            var scores = GradientBoostedTrees.Fit(data, labelled, context.Plan.Seed, threads: context.Plan.Threads);
             var record = new ClassifierRecord("lightgbm", "raw features", "trees", budget.ToString(), labelled.Length, clock.Elapsed.TotalSeconds,
-                scores.ValidationAccuracy, scores.TestAccuracy) { Detail = scores.Chosen.ToString() };
-            Store(folder, provenance, setting, record);
+                scores.ValidationAccuracy, scores.TestAccuracy) { Detail = scores.Chosen.ToString(), LabelledFingerprint = Fingerprint(labelled) };
+            Store(folder, context.Provenance, setting, record);
             yield return record;
         }
     }
 
-    static ClassifierRecord Network(ISplits data, string runFolder, string folder, string method, string encoder, ClassifierMode mode, LabelBudget budget,
-        bool fromScratch, BenchmarkPlan plan, string provenance, Action<string>? log)
+    static ClassifierRecord Network(Context context, string runFolder, string folder, string method, string encoder, ClassifierMode mode, LabelBudget budget,
+        bool fromScratch)
     {
+        var plan = context.Plan;
         var options = new ClassifierOptions
         {
             Mode = mode, Labels = budget, Seed = plan.Seed, Steps = plan.FinetuneSteps, FromScratch = fromScratch, Threads = plan.Threads,
         };
-        string setting = JsonSerializer.Serialize(options, PretrainConfig.Json);
+        // The run's configuration is part of the setting: from scratch takes its architecture from whichever run serves.
+        string setting = JsonSerializer.Serialize(options, PretrainConfig.Json) + File.ReadAllText(Path.Combine(runFolder, RunFiles.ConfigFileName));
         string name = $"{method} {encoder} {mode.ToString().ToLowerInvariant()} {budget}";
-        if (Reuse(folder, provenance, setting, log) is { } reused) return reused;
-        log?.Invoke($"{name}: training a classifier ({options.TotalSteps} steps at most)");
-        using var classifier = Classifier.Train(runFolder, data, options);
+        if (Reuse(context, folder, setting) is { } reused) return reused;
+        context.Log?.Invoke($"{name}: training a classifier ({options.TotalSteps} steps at most)");
+        using var classifier = Classifier.Train(runFolder, context.Data, options);
         classifier.Save(folder);
         var info = classifier.Info;
         var record = new ClassifierRecord(method, encoder, mode.ToString().ToLowerInvariant(), budget.ToString(), info.LabelledCount, info.Seconds,
@@ -108,24 +132,23 @@ public static class ClassifierBenchmark
         {
             ValidationMacroF1 = info.Validation.MacroF1, TestMacroF1 = info.Test?.MacroF1, TestCalibrationError = info.Test?.ExpectedCalibrationError,
             Detail = info.FineTune is { } f ? $"{f.Steps} steps, best at {f.BestStep}" + (mode == ClassifierMode.Semi ? $", {100 * f.PseudoLabelShare:F0}% pseudo-labelled" : "") : "",
+            LabelledFingerprint = Fingerprint(budget.Choose(context.Data.Train.Labels!, plan.Seed)),
         };
-        Store(folder, provenance, setting, record);
-        log?.Invoke($"{name}: validation {100 * record.ValidationAccuracy:F2}%");
+        Store(folder, context.Provenance, setting, record);
+        context.Log?.Invoke($"{name}: validation {100 * record.ValidationAccuracy:F2}%");
         return record;
     }
 
-    static ClassifierRecord? Reuse(string folder, string provenance, string setting, Action<string>? log)
+    static ClassifierRecord? Reuse(Context context, string folder, string setting)
     {
         var path = Path.Combine(folder, RecordFileName);
         if (!File.Exists(path)) return null;
         Stored? stored;
         try { stored = JsonSerializer.Deserialize<Stored>(File.ReadAllText(path), PretrainConfig.Json); }
         catch (Exception e) when (e is JsonException or NotSupportedException) { stored = null; }
-        // A build from uncommitted changes never reuses: its commit cannot tell which code trained the entry.
-        bool exact = !provenance.Contains("-dirty", StringComparison.Ordinal) && !provenance.Contains("unknown", StringComparison.Ordinal);
-        if (stored is not null && exact && stored.Provenance == provenance && stored.Setting == setting)
+        if (stored is not null && context.Reusable && stored.Provenance == context.Provenance && stored.Setting == setting)
         {
-            log?.Invoke($"{stored.Record.Method} {stored.Record.Encoder} {stored.Record.Mode} {stored.Record.Labels}: reusing the finished entry in {folder}");
+            context.Log?.Invoke($"{stored.Record.Method} {stored.Record.Encoder} {stored.Record.Mode} {stored.Record.Labels}: reusing the finished entry in {folder}");
             return stored.Record;
         }
         Directory.Delete(folder, recursive: true);

@@ -14,7 +14,11 @@ public sealed record TreeSettings(int Rounds, double LearningRate, int Leaves, i
 }
 
 /// <summary>What the trees scored: the setting the validation slice chose, and accuracy on each split asked for.</summary>
-public sealed record TreeScores(TreeSettings Chosen, double ValidationAccuracy, double? TestAccuracy, int Labelled);
+public sealed record TreeScores(TreeSettings Chosen, double ValidationAccuracy, double? TestAccuracy, int Labelled)
+{
+    /// <summary>Every setting tried, with its validation accuracy, in grid order.</summary>
+    public IReadOnlyList<(TreeSettings Setting, double ValidationAccuracy)> Tried { get; init; } = [];
+}
 
 /// <summary>
 /// The baseline a data miner with a table would pick instead of an encoder: gradient-boosted trees (LightGBM, Ke et
@@ -49,6 +53,8 @@ public static class GradientBoostedTrees
     public static TreeScores Fit(TableSplits data, int[] labelled, int seed = 0, IReadOnlyList<TreeSettings>? grid = null, int threads = 0)
     {
         if (labelled.Length == 0) throw new ArgumentException("the trees need at least one labelled training row", nameof(labelled));
+        grid ??= Grid;
+        if (grid.Count == 0) throw new ArgumentException("the grid of tree settings is empty", nameof(grid));
         if (threads <= 0) threads = Environment.ProcessorCount;
         var validation = data.Validation ?? throw new InvalidOperationException("the trees choose their setting on a validation slice; the data has none");
         var featurize = EmbeddingExtractor.RawTableFeatures(new TableLayout(data.Train.Schema));
@@ -60,7 +66,8 @@ public static class GradientBoostedTrees
         TreeSettings? best = null;
         ITransformer? bestModel = null;
         double bestAccuracy = -1;
-        foreach (var setting in grid ?? Grid)
+        var tried = new List<(TreeSettings, double)>();
+        foreach (var setting in grid)
         {
             // Labels become ML.NET keys by value and predictions map back to class indices: a key column built by hand
             // (KeyDataViewType over 1-based uints) was read one class off by the trainer and scored 88% where 97% is right.
@@ -76,10 +83,11 @@ public static class GradientBoostedTrees
                 .Append(ml.Transforms.Conversion.MapKeyToValue(nameof(Prediction.Predicted), "PredictedLabel"));
             var model = pipeline.Fit(train);
             double accuracy = Accuracy(ml, model, validationView);
+            tried.Add((setting, accuracy));
             if (accuracy > bestAccuracy) { bestAccuracy = accuracy; best = setting; bestModel = model; }
         }
         double? test = data.Test is { Labels: not null } t ? Accuracy(ml, bestModel!, ml.Data.LoadFromEnumerable(Rows(featurize, t, null), schema)) : null;
-        return new TreeScores(best!, bestAccuracy, test, labelled.Length);
+        return new TreeScores(best!, bestAccuracy, test, labelled.Length) { Tried = tried };
     }
 
     const string LabelKey = "LabelKey";
