@@ -201,6 +201,45 @@ public class ClassifierTests(DigitsRunFixture run) : IClassFixture<DigitsRunFixt
     }
 
     [Fact]
+    public void The_moving_average_follows_the_weights_with_a_warm_up_and_copies_counters()
+    {
+        using var layer = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2));
+        Dictionary<string, Tensor> Copy() => layer.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+        var average = Copy();
+        var start = Copy();
+        using (no_grad()) foreach (var p in layer.parameters()) p.add_(1.0f);
+        using (no_grad()) layer.forward(randn(4, 2)); // moves BatchNorm's running statistics and its counter
+        var now = Copy();
+        // At step 0 the warm-up's (1 + 0)/(10 + 0) = 0.1 caps the decay of 0.9: the average moves 90% of the way.
+        FineTuner.Average(layer, average, decay: 0.9, step: 0);
+        foreach (var name in average.Keys)
+        {
+            if (average[name].is_floating_point())
+                Assert.True(allclose(average[name], start[name] * 0.1 + now[name] * 0.9, 1e-5, 1e-6), name);
+            else Assert.Equal(now[name].item<long>(), average[name].item<long>());
+        }
+        // Late in a run the decay itself holds: 0.9 of the average, 0.1 of the weights.
+        var before = average.ToDictionary(kv => kv.Key, kv => kv.Value.clone());
+        FineTuner.Average(layer, average, decay: 0.9, step: 1000);
+        foreach (var name in average.Keys.Where(n => average[n].is_floating_point()))
+            Assert.True(allclose(average[name], before[name] * 0.9 + now[name] * 0.1, 1e-5, 1e-6), name);
+    }
+
+    [Fact]
+    public void With_a_moving_average_the_kept_weights_are_the_average_and_score_what_validation_saw()
+    {
+        using var plain = Classifier.Train(run.Folder, null, Quick with { Mode = ClassifierMode.Full });
+        using var averaged = Classifier.Train(run.Folder, null, Quick with { Mode = ClassifierMode.Full, AverageDecay = 0.99 });
+        var result = averaged.Info.FineTune!;
+        Assert.True(result.BestStep > 0, "no check of the averaged weights beat the probe's head");
+        // The same seed and steps: the averaged weights are not the trained ones …
+        Assert.False(Tensors.Same(plain.Network.Encoder.parameters().First(), averaged.Network.Encoder.parameters().First()));
+        // … and they are what was validated: re-scoring the validation slice gives the kept check's accuracy.
+        Assert.Equal(result.BestValidationAccuracy, averaged.Info.Validation.Accuracy, 6);
+        Assert.Throws<ArgumentOutOfRangeException>(() => (Quick with { AverageDecay = 1 }).Validate());
+    }
+
+    [Fact]
     public void Semi_supervised_training_pseudo_labels_the_unlabelled_rest()
     {
         using var semi = Classifier.Train(run.Folder, null, Quick with { Mode = ClassifierMode.Semi, Steps = 40, UnlabelledRatio = 2, Threshold = 0.5 });

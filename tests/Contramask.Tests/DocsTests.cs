@@ -79,6 +79,7 @@ public class DocsTests
             ["--lr"] = N(d.LearningRate),
             ["--encoder-lr-scale"] = N(d.EncoderRateScale),
             ["--threshold"] = N(d.Threshold),
+            ["--average-decay"] = d.AverageDecay is double decay ? N(decay) : "off",
             ["BatchSize"] = N(d.BatchSize),
             ["UnlabelledRatio"] = N(d.UnlabelledRatio),
             ["LayerDecay"] = N(d.LayerDecay),

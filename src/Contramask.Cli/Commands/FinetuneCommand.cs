@@ -18,6 +18,7 @@ public static class FinetuneCommand
     static readonly Option<double?> LearningRate = new("--lr") { Description = $"Peak learning rate of the head; the encoder's is --encoder-lr-scale times it (default {Defaults.LearningRate})" };
     static readonly Option<double?> EncoderScale = new("--encoder-lr-scale") { Description = $"Encoder learning rate as a share of the head's (default {Defaults.EncoderRateScale})" };
     static readonly Option<double?> Threshold = new("--threshold") { Description = $"semi: confidence a pseudo-label needs (default {Defaults.Threshold})" };
+    static readonly Option<double?> AverageDecay = new("--average-decay") { Description = "Validate and keep a moving average of the weights with this decay (FixMatch: 0.999; default: the trained weights)" };
     static readonly Option<bool> FromScratch = new("--from-scratch") { Description = "Baseline: the run's encoder architecture with random weights, trained on the same labels (full or semi)" };
     static readonly Option<bool> NoTest = new("--no-test") { Description = "Leave the test split unscored (while choosing settings on the validation slice)" };
     static readonly Option<int> Seed = new("--seed") { Description = "Seed of the label draw, batches and views", DefaultValueFactory = _ => 0 };
@@ -27,7 +28,7 @@ public static class FinetuneCommand
     public static Command Create()
     {
         var command = new Command("finetune", "Train a classifier on a pretrained encoder with all or a few labels; write it as a folder with its validation and test scores");
-        foreach (var option in new Option[] { Run, Data, Labels, Mode, Out, Steps, LearningRate, EncoderScale, Threshold, FromScratch, NoTest, Seed, Threads, Quiet }) command.Add(option);
+        foreach (var option in new Option[] { Run, Data, Labels, Mode, Out, Steps, LearningRate, EncoderScale, Threshold, AverageDecay, FromScratch, NoTest, Seed, Threads, Quiet }) command.Add(option);
         command.SetAction(args =>
         {
             string runFolder = args.GetValue(Run)!, outFolder = args.GetValue(Out)!;
@@ -49,6 +50,7 @@ public static class FinetuneCommand
                 LearningRate = args.GetValue(LearningRate) ?? Defaults.LearningRate,
                 EncoderRateScale = args.GetValue(EncoderScale) ?? Defaults.EncoderRateScale,
                 Threshold = args.GetValue(Threshold) ?? Defaults.Threshold,
+                AverageDecay = args.GetValue(AverageDecay),
             };
             options.Validate();
             var data = args.GetValue(Data) is string spec

@@ -53,6 +53,11 @@ public sealed record ClassifierOptions
     /// <summary>Semi: weight of the unlabelled consistency term (FixMatch's λ_u = 1).</summary>
     public double UnlabelledWeight { get; init; } = 1.0;
     /// <summary>
+    /// Validate and keep an exponential moving average of the weights instead of the trained ones, with this decay
+    /// (FixMatch evaluates such an average, decay 0.999; Sohn et al. 2020, §4); null = the trained weights.
+    /// </summary>
+    public double? AverageDecay { get; init; }
+    /// <summary>
     /// The baseline a user would otherwise pick: the run's encoder architecture with seeded random weights instead of
     /// the pretrained ones, trained on the same labels (the encoder then learns at the head's rate).
     /// </summary>
@@ -76,6 +81,7 @@ public sealed record ClassifierOptions
         Check(Threshold is > 0 and <= 1, $"threshold {Threshold} is out of range: expected (0, 1]");
         Check(UnlabelledRatio is >= 1 and <= 64, $"unlabelled ratio {UnlabelledRatio} is out of range: expected 1 to 64");
         Check(UnlabelledWeight is >= 0 and <= 100, $"unlabelled weight {UnlabelledWeight} is out of range: expected [0, 100]");
+        Check(AverageDecay is null or (> 0 and < 1), $"average decay {AverageDecay} is out of range: expected (0, 1)");
         Check(L2Grid.Count > 0 && L2Grid.All(v => v >= 0), "the L2 grid needs at least one non-negative penalty");
         if (FromScratch && Mode == ClassifierMode.Probe)
             throw new ArgumentException("--from-scratch trains the encoder: use it with --mode full or semi");
