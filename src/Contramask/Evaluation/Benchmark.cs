@@ -107,6 +107,17 @@ public static class Benchmark
         if (finetune && data.Validation is not { HasLabels: true })
             throw new InvalidOperationException($"--finetune chooses every classifier's settings on a labelled validation slice, and {dataSpec} has none; keep the data spec's val= above 0");
         var context = new ClassifierBenchmark.Context(data, plan, JsonSerializer.Serialize(provenance, PretrainConfig.Json), Reusable(provenance), log);
+        // Each classifier is saved as it finishes; false when the user interrupted, to stop the benchmark there.
+        bool AddClassifiers(IEnumerable<ClassifierRecord> made)
+        {
+            foreach (var classifier in made)
+            {
+                classifiers.Add(classifier);
+                Save();
+                if (cancel.IsCancellationRequested) return false;
+            }
+            return true;
+        }
         BenchmarkRecord Record(string method, string encoder, double seconds, long steps, double epochs, double rate, IReadOnlyList<ProtocolScores> scores) =>
             new(dataSpec, method, encoder, seconds, steps, epochs, rate, scores.FirstOrDefault(s => s.Split == EncoderEvaluator.Validation), scores.Single(s => s.Split == EncoderEvaluator.Test));
 
@@ -117,13 +128,7 @@ public static class Benchmark
             records.Add(Record("raw", table ? "features" : "pixels", 0, 0, 0, 0, EncoderEvaluator.ScoreRaw(data, splits, plan.Seed, log)));
             Save();
         }
-        if (finetune && data is TableSplits)
-            foreach (var trees in ClassifierBenchmark.Trees(context, outFolder))
-            {
-                classifiers.Add(trees);
-                Save();
-                if (cancel.IsCancellationRequested) return result;
-            }
+        if (finetune && data is TableSplits && !AddClassifiers(ClassifierBenchmark.Trees(context, outFolder))) return result;
         foreach (var encoder in plan.Encoders ?? [data.Train is TableDataset ? "mlp" : "convnet"])
         {
             if (plan.Baselines.Contains("random"))
@@ -148,22 +153,11 @@ public static class Benchmark
                 Save();
                 anyRun ??= runFolder;
                 // The supervised baseline already learnt from every label: fine-tuning it compares nothing.
-                if (!finetune || method == Method.Supervised) continue;
-                foreach (var classifier in ClassifierBenchmark.FineTune(context, runFolder, record.Method, encoder))
-                {
-                    classifiers.Add(classifier);
-                    Save();
-                    if (cancel.IsCancellationRequested) return result;
-                }
+                if (finetune && method != Method.Supervised && !AddClassifiers(ClassifierBenchmark.FineTune(context, runFolder, record.Method, encoder)))
+                    return result;
             }
             // From scratch takes only the architecture (and input normalization) from a run: any run of this encoder serves.
-            if (finetune && anyRun is not null)
-                foreach (var classifier in ClassifierBenchmark.FromScratch(context, anyRun, encoder, outFolder))
-                {
-                    classifiers.Add(classifier);
-                    Save();
-                    if (cancel.IsCancellationRequested) return result;
-                }
+            if (finetune && anyRun is not null && !AddClassifiers(ClassifierBenchmark.FromScratch(context, anyRun, encoder, outFolder))) return result;
         }
         return result;
     }
