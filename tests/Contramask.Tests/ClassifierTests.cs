@@ -240,6 +240,30 @@ public class ClassifierTests(DigitsRunFixture run) : IClassFixture<DigitsRunFixt
     }
 
     [Fact]
+    public void With_batch_norm_recalibration_the_kept_encoder_normalizes_with_clean_image_statistics()
+    {
+        var config = Checkpoint.ReadState(run.Folder).State.Config;
+        var train = DataSpec.Parse("digits").Load().Train;
+        // Running statistics after one more recalibration on clean training images: unchanged when the kept weights
+        // already carry them, different when they still describe the augmented views fine-tuning trained on.
+        double Drift(Classifier classifier)
+        {
+            static Dictionary<string, Tensor> Statistics(Classifier c) => c.Network.state_dict()
+                .Where(kv => kv.Key.Contains("running_")).ToDictionary(kv => kv.Key, kv => kv.Value.clone());
+            var before = Statistics(classifier);
+            Assert.NotEmpty(before);
+            BatchNormRecalibration.Run(classifier.Network.Encoder, train, ModelFactory.Standardizer(config, train, CPU), 0);
+            return Statistics(classifier).Max(kv => (kv.Value - before[kv.Key]).abs().max().item<float>());
+        }
+        using var recalibrated = Classifier.Train(run.Folder, null, Quick with { Mode = ClassifierMode.Full, RecalibrateBatchNorm = true });
+        using var plain = Classifier.Train(run.Folder, null, Quick with { Mode = ClassifierMode.Full });
+        Assert.True(recalibrated.Info.FineTune!.BestStep > 0, "fine-tuning never beat the probe: the test would check the pretrained statistics");
+        Assert.True(Drift(recalibrated) < 1e-4, "the kept statistics are not the clean images'");
+        Assert.True(Drift(plain) > 1e-2, "without recalibration the statistics should describe the augmented views");
+        Assert.Equal(recalibrated.Info.FineTune!.BestValidationAccuracy, recalibrated.Info.Validation.Accuracy, 6);
+    }
+
+    [Fact]
     public void Semi_supervised_training_pseudo_labels_the_unlabelled_rest()
     {
         using var semi = Classifier.Train(run.Folder, null, Quick with { Mode = ClassifierMode.Semi, Steps = 40, UnlabelledRatio = 2, Threshold = 0.5 });

@@ -81,13 +81,18 @@ public class DocsTests
             ["--threshold"] = N(d.Threshold),
             ["--average-decay"] = d.AverageDecay is double decay ? N(decay) : "off",
             ["BatchSize"] = N(d.BatchSize),
-            ["UnlabelledRatio"] = N(d.UnlabelledRatio),
+            ["--unlabelled-ratio"] = N(d.UnlabelledRatio),
+            ["--weak-view"] = d.WeakView.ToString().ToLowerInvariant(),
+            ["--cutout"] = N(d.Cutout),
+            ["--patience"] = $"{Contramask.Classification.ClassifierOptions.FullPatience} / none",
+            ["--bn-recalibration"] = d.RecalibrateBatchNorm ? "on" : "off",
             ["LayerDecay"] = N(d.LayerDecay),
         };
         Assert.Equal(expected.OrderBy(p => p.Key), rows.OrderBy(p => p.Key));
         // The prose states the validation schedule the code uses.
         Assert.Contains($"scored every {d.EvaluateEvery} steps", readme);
-        Assert.Contains($"after {d.Patience} checks without improvement", readme);
+        Assert.Contains($"after {Contramask.Classification.ClassifierOptions.FullPatience} checks without improvement", readme);
+        Assert.Equal(int.MaxValue, (d with { Mode = Contramask.Classification.ClassifierMode.Semi }).TotalPatience);
     }
 
     [Fact]

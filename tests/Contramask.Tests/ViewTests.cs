@@ -50,6 +50,48 @@ public class ViewTests
     }
 
     [Fact]
+    public void Shift_views_move_the_whole_image_by_at_most_an_eighth_of_its_side_without_resizing_it()
+    {
+        // A 4×4 bright square in the middle of a 32×32 image: a shift keeps its mass and moves its centre by ≤ 4 pixels.
+        using var images = zeros(64, 1, 32, 32);
+        images[.., .., 14..18, 14..18] = tensor(1f);
+        using var g = new Generator(3);
+        using var views = new ImageAugmenter(AugmentationOptions.Shift(1), g).Augment(images);
+        using var grid = arange(32, ScalarType.Float32);
+        var mass = views.sum([1, 2, 3]).data<float>().ToArray();
+        var cx = views.sum([1, 2]).mul(grid).sum(1).div(views.sum([1, 2, 3])).data<float>().ToArray();
+        var cy = views.sum([1, 3]).mul(grid).sum(1).div(views.sum([1, 2, 3])).data<float>().ToArray();
+        Assert.All(mass, m => Assert.InRange(m, 16 - 1e-3, 16 + 1e-3));
+        var shifts = cx.Zip(cy, (x, y) => (X: x - 15.5, Y: y - 15.5)).ToArray();
+        Assert.All(shifts, s => { Assert.InRange(s.X, -4.001, 4.001); Assert.InRange(s.Y, -4.001, 4.001); });
+        // Spread over the whole range in both directions, not stuck at the centre.
+        Assert.True(shifts.Max(s => s.X) > 2.5 && shifts.Min(s => s.X) < -2.5 && shifts.Max(s => s.Y) > 2.5 && shifts.Min(s => s.Y) < -2.5);
+    }
+
+    [Fact]
+    public void Cutout_greys_one_square_of_at_most_half_the_side_per_image()
+    {
+        var cutoutOnly = AugmentationOptions.Light(1) with { CropScaleMin = 1, CropScaleMax = 1, AspectMin = 1, AspectMax = 1, CutoutMax = 0.5 };
+        using var images = ones(64, 1, 32, 32);
+        using var g = new Generator(5);
+        using var views = new ImageAugmenter(cutoutOnly, g).Augment(images);
+        var pixels = views.data<float>().ToArray();
+        Assert.All(pixels, v => Assert.True(v == 1f || v == 0.5f));
+        var sides = new List<int>();
+        for (int i = 0; i < 64; i++)
+        {
+            // The grey pixels of one image form a rectangle (a square clipped by the edge) no wider than 16.
+            var grey = Enumerable.Range(0, 32 * 32).Where(p => pixels[i * 1024 + p] == 0.5f).ToArray();
+            if (grey.Length == 0) continue;
+            int rows = grey.Select(p => p / 32).Distinct().Count(), columns = grey.Select(p => p % 32).Distinct().Count();
+            Assert.Equal(rows * columns, grey.Length);
+            Assert.True(rows <= 16 && columns <= 16, $"image {i}: a {rows}×{columns} grey block");
+            sides.Add(Math.Max(rows, columns));
+        }
+        Assert.True(sides.Count > 48 && sides.Max() >= 12 && sides.Distinct().Count() > 5, "squares of many sizes in most images");
+    }
+
+    [Fact]
     public void Colour_views_mirror_about_half_the_samples_and_leave_the_rest_as_they_were()
     {
         // Flips are on for colour images. Full crop, no jitter: every view is the image or its mirror.

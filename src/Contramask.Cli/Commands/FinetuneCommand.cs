@@ -19,6 +19,11 @@ public static class FinetuneCommand
     static readonly Option<double?> EncoderScale = new("--encoder-lr-scale") { Description = $"Encoder learning rate as a share of the head's (default {Defaults.EncoderRateScale})" };
     static readonly Option<double?> Threshold = new("--threshold") { Description = $"semi: confidence a pseudo-label needs (default {Defaults.Threshold})" };
     static readonly Option<double?> AverageDecay = new("--average-decay") { Description = "Validate and keep a moving average of the weights with this decay (FixMatch: 0.999; default: the trained weights)" };
+    static readonly Option<string?> WeakViewOption = new("--weak-view") { Description = $"Images: the light view of labelled records, crop (pretraining's random resized crop) or shift (FixMatch's shifts by up to 12.5%) (default {Defaults.WeakView.ToString().ToLowerInvariant()})" };
+    static readonly Option<int?> UnlabelledRatio = new("--unlabelled-ratio") { Description = $"semi: unlabelled records per labelled one in a step (FixMatch's mu; default {Defaults.UnlabelledRatio})" };
+    static readonly Option<int?> Patience = new("--patience") { Description = $"Validation checks (every {Defaults.EvaluateEvery} steps) without improvement before stopping (default {ClassifierOptions.FullPatience} for full; semi runs all its steps)" };
+    static readonly Option<double?> Cutout = new("--cutout") { Description = $"semi, images: the strong view ends with a grey square of up to this share of the side (FixMatch's Cutout; 0 = none; default {Defaults.Cutout})" };
+    static readonly Option<bool> Recalibrate = new("--bn-recalibration") { Description = "CNNs: re-estimate BatchNorm's statistics on clean training images before each validation check" };
     static readonly Option<bool> FromScratch = new("--from-scratch") { Description = "Baseline: the run's encoder architecture with random weights, trained on the same labels (full or semi)" };
     static readonly Option<bool> NoTest = new("--no-test") { Description = "Leave the test split unscored (while choosing settings on the validation slice)" };
     static readonly Option<int> Seed = new("--seed") { Description = "Seed of the label draw, batches and views", DefaultValueFactory = _ => 0 };
@@ -28,7 +33,7 @@ public static class FinetuneCommand
     public static Command Create()
     {
         var command = new Command("finetune", "Train a classifier on a pretrained encoder with all or a few labels; write it as a folder with its validation and test scores");
-        foreach (var option in new Option[] { Run, Data, Labels, Mode, Out, Steps, LearningRate, EncoderScale, Threshold, AverageDecay, FromScratch, NoTest, Seed, Threads, Quiet }) command.Add(option);
+        foreach (var option in new Option[] { Run, Data, Labels, Mode, Out, Steps, LearningRate, EncoderScale, Threshold, AverageDecay, WeakViewOption, UnlabelledRatio, Patience, Cutout, Recalibrate, FromScratch, NoTest, Seed, Threads, Quiet }) command.Add(option);
         command.SetAction(args =>
         {
             string runFolder = args.GetValue(Run)!, outFolder = args.GetValue(Out)!;
@@ -51,6 +56,17 @@ public static class FinetuneCommand
                 EncoderRateScale = args.GetValue(EncoderScale) ?? Defaults.EncoderRateScale,
                 Threshold = args.GetValue(Threshold) ?? Defaults.Threshold,
                 AverageDecay = args.GetValue(AverageDecay),
+                WeakView = args.GetValue(WeakViewOption)?.ToLowerInvariant() switch
+                {
+                    null => Defaults.WeakView,
+                    "crop" => WeakView.Crop,
+                    "shift" => WeakView.Shift,
+                    var other => throw new ArgumentException($"unknown weak view '{other}'; expected crop or shift"),
+                },
+                UnlabelledRatio = args.GetValue(UnlabelledRatio) ?? Defaults.UnlabelledRatio,
+                Patience = args.GetValue(Patience),
+                Cutout = args.GetValue(Cutout) ?? Defaults.Cutout,
+                RecalibrateBatchNorm = args.GetValue(Recalibrate) || Defaults.RecalibrateBatchNorm,
             };
             options.Validate();
             var data = args.GetValue(Data) is string spec

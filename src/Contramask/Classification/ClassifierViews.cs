@@ -8,8 +8,8 @@ namespace Contramask.Classification;
 /// <summary>
 /// The random views fine-tuning trains on, from model inputs (unit-range images or packed rows) of training records
 /// to what the encoder takes. Weak: pretraining's light views (random resized crop from half the image, flips for
-/// colour) or the rows as they are. Strong (semi-supervised only): pretraining's contrastive views (crop, jitter,
-/// blur, noise) or SCARF corruption of 30% of a row's features from other training rows.
+/// colour) or FixMatch's shifts (<see cref="WeakView"/>), or the rows as they are. Strong (semi-supervised only): pretraining's contrastive views (crop, jitter,
+/// blur, noise) ending with Cutout or SCARF corruption of 30% of a row's features from other training rows.
 /// </summary>
 public sealed class ClassifierViews : IDisposable
 {
@@ -24,7 +24,7 @@ public sealed class ClassifierViews : IDisposable
     /// <summary>Share of a row's features the strong table view replaces (SCARF's 0.6 is for learning from scratch; milder here).</summary>
     public const double TableStrongCorruption = 0.3;
 
-    public static ClassifierViews For(PretrainConfig config, IRecordSet train, Generator generator, Device device)
+    public static ClassifierViews For(PretrainConfig config, IRecordSet train, Generator generator, Device device, WeakView weakView = WeakView.Crop, double cutout = 0)
     {
         var standardize = ModelFactory.Standardizer(config, train, device);
         if (train is TableDataset rows)
@@ -34,8 +34,8 @@ public sealed class ClassifierViews : IDisposable
             return new((x, _) => standardize(x), (x, indices) => standardize(corruption.CorruptExactly(x, TableStrongCorruption, indices)), pool);
         }
         int channels = ((ImageDataset)train).Channels;
-        var light = new ImageAugmenter(AugmentationOptions.Light(channels), generator);
-        var heavy = new ImageAugmenter(AugmentationOptions.Contrastive(channels), generator);
+        var light = new ImageAugmenter(weakView == WeakView.Shift ? AugmentationOptions.Shift(channels) : AugmentationOptions.Light(channels), generator);
+        var heavy = new ImageAugmenter(AugmentationOptions.Contrastive(channels) with { CutoutMax = cutout }, generator);
         return new((x, _) => standardize(light.Augment(x)), (x, _) => standardize(heavy.Augment(x)));
     }
 

@@ -18,7 +18,7 @@ public sealed record FineTuneResult(int Steps, int BestStep, double BestValidati
 /// linear warm-up then cosine decay; the encoder learns at a fraction of the head's rate, a ViT's lower blocks at a
 /// smaller one still (layer-wise decay, as MAE fine-tunes). Every <see cref="ClassifierOptions.EvaluateEvery"/> steps
 /// the validation slice is scored and the best weights kept; training stops after
-/// <see cref="ClassifierOptions.Patience"/> checks without improvement.
+/// <see cref="ClassifierOptions.TotalPatience"/> checks without improvement (full; semi runs its whole schedule).
 /// <para>Semi-supervised (<see cref="ClassifierMode.Semi"/>): FixMatch's consistency term (Sohn et al. 2020, eq. 4)
 /// is added: for μ·B unlabelled records, the prediction on a weak view, where its confidence reaches τ, is the
 /// hard target of the strong view's cross-entropy, averaged over all μ·B records. Where it differs from the paper:
@@ -26,6 +26,9 @@ public sealed record FineTuneResult(int Steps, int BestStep, double BestValidati
 /// through a separate no-grad forward (the paper puts labelled, weak and strong views in one batch, sharing
 /// BatchNorm's batch statistics); μ is 3, not 7, for two CPU cores; and the model evaluated is the trained one unless
 /// <see cref="ClassifierOptions.AverageDecay"/> asks for FixMatch's exponential moving average of its weights.</para>
+/// <para>BatchNorm's running statistics follow the augmented training views; with
+/// <see cref="ClassifierOptions.RecalibrateBatchNorm"/> they are re-estimated on clean training images before each
+/// validation check (<see cref="BatchNormRecalibration"/>), so the kept weights are scored as they will be used.</para>
 /// </summary>
 public static class FineTuner
 {
@@ -35,7 +38,7 @@ public static class FineTuner
         var device = network.parameters().First().device;
         using var generator = new Generator((ulong)options.Seed + 7);
         var random = new Random(options.Seed + 7);
-        using var views = ClassifierViews.For(config, train, generator, device);
+        using var views = ClassifierViews.For(config, train, generator, device, options.WeakView, options.Cutout);
         var standardize = ModelFactory.Standardizer(config, train, device);
         var (optimizer, scales) = BuildOptimizer(network, options);
         using var _ = optimizer;
@@ -43,6 +46,7 @@ public static class FineTuner
         var validationLabels = validation.Labels!.Select(l => (long)l).ToArray();
 
         var clock = System.Diagnostics.Stopwatch.StartNew();
+        if (options.RecalibrateBatchNorm) BatchNormRecalibration.Run(network.Encoder, train, standardize, options.Seed);
         double best = Accuracy(network, validation, validationLabels, standardize);
         int bestStep = 0, sinceBest = 0, step = 0;
         long pseudo = 0, offered = 0;
@@ -94,6 +98,7 @@ public static class FineTuner
                 {
                     Dictionary<string, Tensor>? trained = null;
                     if (average is not null) { trained = Snapshot(network); Restore(network, average); }
+                    if (options.RecalibrateBatchNorm) BatchNormRecalibration.Run(network.Encoder, train, standardize, options.Seed);
                     double accuracy = Accuracy(network, validation, validationLabels, standardize);
                     progress?.Invoke($"fine-tuning: step {step}/{options.TotalSteps}, loss {value:F4}, validation accuracy {100 * accuracy:F2}%"
                         + (offered > 0 ? $", pseudo-labelled {100.0 * pseudo / offered:F0}%" : ""));
@@ -110,7 +115,7 @@ public static class FineTuner
                         foreach (var t in trained.Values) t.Dispose();
                     }
                     network.train();
-                    if (!improved && ++sinceBest >= options.Patience) break;
+                    if (!improved && ++sinceBest >= options.TotalPatience) break;
                 }
             }
             Restore(network, snapshot);

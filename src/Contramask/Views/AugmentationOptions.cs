@@ -13,6 +13,8 @@ public sealed record AugmentationOptions
     /// <summary>Aspect ratio range of the crop, sampled log-uniformly.</summary>
     public double AspectMin { get; init; } = 3.0 / 4;
     public double AspectMax { get; init; } = 4.0 / 3;
+    /// <summary>Largest random shift of the view, as a fraction of the image side, in each direction (on top of the crop's own position).</summary>
+    public double Translate { get; init; } = 0;
     public bool HorizontalFlip { get; init; } = false;
     /// <summary>Brightness and contrast factors drawn from [1 − j, 1 + j].</summary>
     public double Jitter { get; init; } = 0.4;
@@ -35,11 +37,26 @@ public sealed record AugmentationOptions
         GreyProbability = 0, BlurProbability = 0, NoiseMax = 0,
     };
 
+    /// <summary>
+    /// FixMatch's weak augmentation (Sohn et al. 2020, §2.3): the whole image shifted by up to 12.5% of its side,
+    /// flipped for colour images; no crop, so a digit keeps its size and stays whole.
+    /// </summary>
+    public static AugmentationOptions Shift(int channels) => new()
+    {
+        CropScaleMin = 1, CropScaleMax = 1, AspectMin = 1, AspectMax = 1, Translate = 0.125, HorizontalFlip = channels == 3,
+        Jitter = 0, Saturation = 0, JitterProbability = 0, GreyProbability = 0, BlurProbability = 0, NoiseMax = 0,
+    };
+
+    /// <summary>Largest side of the Cutout square (DeVries and Taylor 2017), as a fraction of the image side; 0 = none.</summary>
+    public double CutoutMax { get; init; } = 0;
+
     /// <summary>Range checks with messages that name the allowed range.</summary>
     public void Validate()
     {
         Check(CropScaleMin > 0 && CropScaleMin <= CropScaleMax && CropScaleMax <= 1, $"crop scale [{CropScaleMin}, {CropScaleMax}] must satisfy 0 < min ≤ max ≤ 1");
         Check(AspectMin > 0 && AspectMin <= AspectMax, $"aspect range [{AspectMin}, {AspectMax}] must satisfy 0 < min ≤ max");
+        Check(Translate is >= 0 and <= 0.5, $"translate {Translate} must be in [0, 0.5]");
+        Check(CutoutMax is >= 0 and <= 1, $"cutout {CutoutMax} must be in [0, 1]");
         Check(Jitter is >= 0 and < 1, $"jitter {Jitter} must be in [0, 1)");
         Check(Saturation is >= 0 and <= 1, $"saturation {Saturation} must be in [0, 1]");
         foreach (var (name, p) in new[] { ("jitter probability", JitterProbability), ("grey probability", GreyProbability), ("blur probability", BlurProbability) })

@@ -38,7 +38,26 @@ public sealed class ImageAugmenter(AugmentationOptions options, Generator genera
             var sigma = Uniform(n).mul_(Of(Options.NoiseMax)).view(n, 1, 1, 1);
             x = x.add(randn(x.shape, generator: generator).to(device).mul_(sigma), One);
         }
+        if (Options.CutoutMax > 0) x = Cutout(x);
         return x.clamp_(Of(0.0), Of(1.0)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Cutout (DeVries and Taylor 2017), as FixMatch's strong augmentation ends (Sohn et al. 2020, §2.3): a square of
+    /// side up to <see cref="AugmentationOptions.CutoutMax"/> of the image, centred anywhere (it may hang over the
+    /// edge), filled with mid grey.
+    /// </summary>
+    Tensor Cutout(Tensor x)
+    {
+        long n = x.shape[0], height = x.shape[2], width = x.shape[3];
+        var half = Uniform(n, 0, Options.CutoutMax * Math.Min(height, width) / 2).view(n, 1, 1, 1);
+        var cy = Uniform(n, 0, height).view(n, 1, 1, 1);
+        var cx = Uniform(n, 0, width).view(n, 1, 1, 1);
+        // Pixel centres at i + ½.
+        var rows = arange(Of(0.5), Of(height + 0.5), One, ScalarType.Float32, device: device).view(1, 1, height, 1);
+        var columns = arange(Of(0.5), Of(width + 0.5), One, ScalarType.Float32, device: device).view(1, 1, 1, width);
+        var inside = (rows - cy).abs_().lt(half).logical_and((columns - cx).abs_().lt(half));
+        return x.masked_fill(inside, Of(0.5));
     }
 
     Tensor Uniform(long n) => rand(n, generator: generator).to(device);
@@ -54,6 +73,12 @@ public sealed class ImageAugmenter(AugmentationOptions options, Generator genera
         var h = (area / ratio).sqrt_().clamp_(max: Of(1.0));
         var cx = Uniform(n, -1, 1).mul_(OneMinus(w));
         var cy = Uniform(n, -1, 1).mul_(OneMinus(h));
+        if (Options.Translate > 0)
+        {
+            // The image spans [-1, 1]: a shift by a fraction t of its side moves the centre by 2t.
+            cx = cx.add_(Uniform(n, -2 * Options.Translate, 2 * Options.Translate), One);
+            cy = cy.add_(Uniform(n, -2 * Options.Translate, 2 * Options.Translate), One);
+        }
         // −1 (mirror) with probability ½: 1 − 2·[u < ½].
         var flip = Options.HorizontalFlip ? Uniform(n).lt(Of(0.5)).to_type(ScalarType.Float32).mul_(Of(-2.0)).add_(Of(1.0), One) : ones(n, device: device);
         var zero = zeros(n, device: device);
