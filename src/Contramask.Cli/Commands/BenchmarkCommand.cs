@@ -21,7 +21,7 @@ public static class BenchmarkCommand
         Description = "Also train classifiers from each pretrained run at these label budgets (default 1%,10%,all): full and semi fine-tuning, the encoder from scratch, LightGBM for tables",
         Arity = ArgumentArity.ZeroOrOne,
     };
-    static readonly Option<int?> FinetuneSteps = new("--finetune-steps") { Description = "Steps of every fine-tune (default: full 1500, semi 3000; early stopping may end one sooner)" };
+    static readonly Option<int?> FinetuneSteps = new("--finetune-steps") { Description = $"Steps of every fine-tune (default: full {Classification.ClassifierOptions.FullSteps}, semi {Classification.ClassifierOptions.SemiSteps}; the best validation check is kept)" };
     static readonly Option<bool> Quiet = new("--quiet") { Description = "No progress bars" };
 
     public static Command Create()

@@ -18,7 +18,7 @@ public sealed record FineTuneResult(int Steps, int BestStep, double BestValidati
 /// linear warm-up then cosine decay; the encoder learns at a fraction of the head's rate, a ViT's lower blocks at a
 /// smaller one still (layer-wise decay, as MAE fine-tunes). Every <see cref="ClassifierOptions.EvaluateEvery"/> steps
 /// the validation slice is scored and the best weights kept; training stops after
-/// <see cref="ClassifierOptions.TotalPatience"/> checks without improvement (full; semi runs its whole schedule).
+/// <see cref="ClassifierOptions.TotalPatience"/> checks without improvement (by default it runs its whole schedule).
 /// <para>Semi-supervised (<see cref="ClassifierMode.Semi"/>): FixMatch's consistency term (Sohn et al. 2020, eq. 4)
 /// is added: for μ·B unlabelled records, the prediction on a weak view, where its confidence reaches τ, is the
 /// hard target of the strong view's cross-entropy, averaged over all μ·B records. Where it differs from the paper:
