@@ -22,7 +22,8 @@ public sealed record FineTuneResult(int Steps, int BestStep, double BestValidati
 /// <para>Semi-supervised (<see cref="ClassifierMode.Semi"/>): FixMatch's consistency term (Sohn et al. 2020, eq. 4)
 /// is added: for μ·B unlabelled records, the prediction on a weak view, where its confidence reaches τ, is the
 /// hard target of the strong view's cross-entropy, averaged over all μ·B records. Where it differs from the paper:
-/// the views are this project's (<see cref="ClassifierViews"/>), not RandAugment with Cutout; the weak views go
+/// the views are this project's (<see cref="ClassifierViews"/>; the strong one ends with Cutout, as the paper's does),
+/// not RandAugment; the weak views go
 /// through a separate no-grad forward (the paper puts labelled, weak and strong views in one batch, sharing
 /// BatchNorm's batch statistics); μ is 3, not 7, for two CPU cores; and the model evaluated is the trained one unless
 /// <see cref="ClassifierOptions.AverageDecay"/> asks for FixMatch's exponential moving average of its weights.</para>
