@@ -3,8 +3,9 @@ using System.Runtime.InteropServices;
 namespace Contramask.Cli;
 
 /// <summary>
-/// Ctrl+C and SIGTERM: the first asks the run to stop after the current step and save a checkpoint; a second
-/// Ctrl+C exits at once (the last checkpoint on disk stays valid: checkpoints are written atomically).
+/// Ctrl+C and SIGTERM: the first asks the run to stop after the current step and save what it has (a checkpoint, or
+/// a classifier from its best check); a second Ctrl+C exits at once (what is on disk stays valid: checkpoints and
+/// classifiers are written atomically).
 /// </summary>
 public sealed class Interruption : IDisposable
 {
@@ -13,8 +14,12 @@ public sealed class Interruption : IDisposable
     readonly PosixSignalRegistration? sigterm;
     int presses;
 
-    public Interruption()
+    readonly string stopping;
+
+    /// <param name="stopping">What the first signal does, told to the user.</param>
+    public Interruption(string stopping = "Stopping after this step and saving a checkpoint")
     {
+        this.stopping = stopping;
         Console.CancelKeyPress += OnCancel;
         if (!OperatingSystem.IsWindows())
             sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context => { context.Cancel = true; Request(); });
@@ -32,10 +37,10 @@ public sealed class Interruption : IDisposable
     {
         if (Interlocked.Increment(ref presses) > 1)
         {
-            Console.Error.WriteLine("Stopped at once; the last checkpoint written is intact.");
+            Console.Error.WriteLine("Stopped at once; what was written before is intact.");
             Environment.Exit(ExitCode);
         }
-        Console.Error.WriteLine("Stopping after this step and saving a checkpoint (press Ctrl+C again to quit at once)...");
+        Console.Error.WriteLine($"{stopping} (press Ctrl+C again to quit at once)...");
         source.Cancel();
     }
 

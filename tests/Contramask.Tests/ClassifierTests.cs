@@ -117,6 +117,60 @@ public class ClassifierTests(DigitsRunFixture run) : IClassFixture<DigitsRunFixt
         Assert.False(Tensors.Same(probe.Network.Encoder.parameters().First(), full.Network.Encoder.parameters().First()));
         // The kept weights are those of the best check: re-scoring the validation slice gives its accuracy again.
         Assert.Equal(result.BestValidationAccuracy, full.Info.Validation.Accuracy, 6);
+        Assert.False(full.Interrupted);
+        Assert.Equal(Quick.Steps, result.Steps);
+    }
+
+    [Fact]
+    public void Cancelling_fine_tuning_stops_before_the_next_step_and_keeps_the_best_check_so_far()
+    {
+        using var cancel = new CancellationTokenSource();
+        // Cancelled at the first validation check (step 40 of 120): training ends there and the classifier is still finished.
+        using var stopped = Classifier.Train(run.Folder, null, Quick with { Mode = ClassifierMode.Full },
+            progress: m => { if (m.StartsWith("fine-tuning: step 40/", StringComparison.Ordinal)) cancel.Cancel(); }, cancel: cancel.Token);
+        var result = stopped.Info.FineTune!;
+        Assert.True(stopped.Interrupted);
+        Assert.Equal(40, result.Steps);
+        Assert.InRange(result.BestStep, 0, 40);
+        Assert.Equal(result.BestValidationAccuracy, stopped.Info.Validation.Accuracy, 6);
+        var folder = Path.Combine(Fixture.TempFolder(), "stopped");
+        stopped.Save(folder);
+        using var loaded = Classifier.Load(folder);
+        Assert.True(loaded.Interrupted);
+    }
+
+    [Fact]
+    public void Sigterm_during_finetune_writes_the_classifier_of_the_best_check_so_far_and_exits_130()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        var outFolder = Path.Combine(Fixture.TempFolder(), "model");
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "Contramask.Cli.dll"), "finetune", "--run", run.Folder, "--labels", "10%",
+            "--mode", "full", "--steps", "1000000", "--threads", "1", "--out", outFolder }) start.ArgumentList.Add(a);
+        using var process = System.Diagnostics.Process.Start(start)!;
+        using var checkedOnce = new ManualResetEventSlim();
+        var error = new System.Text.StringBuilder();
+        process.OutputDataReceived += (_, e) => { if (e.Data?.Contains("fine-tuning: step 100/", StringComparison.Ordinal) == true) checkedOnce.Set(); };
+        process.ErrorDataReceived += (_, e) => { lock (error) error.AppendLine(e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            Assert.True(checkedOnce.Wait(TimeSpan.FromSeconds(120)), $"no validation check within 2 minutes: {error}");
+            using (var kill = System.Diagnostics.Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) kill.WaitForExit();
+            Assert.True(process.WaitForExit(60_000), "did not stop within a minute");
+            process.WaitForExit();
+        }
+        finally
+        {
+            // A failed wait must not leave a million-step fine-tune running behind the test.
+            if (!process.HasExited) process.Kill();
+        }
+        Assert.Equal(130, process.ExitCode);
+        lock (error) Assert.Contains("interrupted after", error.ToString());
+        using var saved = Classifier.Load(outFolder);
+        Assert.True(saved.Interrupted);
+        Assert.InRange(saved.Info.FineTune!.Steps, 100, 999_999);
     }
 
     [Fact]

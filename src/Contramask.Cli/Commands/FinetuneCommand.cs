@@ -74,10 +74,17 @@ public static class FinetuneCommand
             // Fail on an unwritable output before training, not after.
             Training.RunFiles.EnsureWritable(Path.GetDirectoryName(Path.GetFullPath(outFolder))!);
             bool quiet = args.GetValue(Quiet);
-            using var classifier = Classifier.Train(runFolder, data, options, quiet ? null : Cli.Info, Cli.Warn);
+            using var interruption = new Interruption("Stopping fine-tuning after this step and writing the classifier from its best check so far");
+            using var classifier = Classifier.Train(runFolder, data, options, quiet ? null : Cli.Info, Cli.Warn, interruption.Token);
             classifier.Save(outFolder);
             Print(classifier.Info);
             Cli.Info($"Written {Path.Combine(outFolder, Classifier.InfoFileName)}, {Classifier.WeightsFileName} and {Classifier.ConfusionFileName}");
+            if (classifier.Interrupted)
+            {
+                var f = classifier.Info.FineTune!;
+                Cli.Warn($"interrupted after {f.Steps:N0} of {options.TotalSteps:N0} steps: the classifier holds the best check so far (step {f.BestStep:N0}); classifier.json says \"interrupted\": true");
+                return Interruption.ExitCode;
+            }
             return 0;
         });
         return command;

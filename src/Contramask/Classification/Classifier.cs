@@ -38,8 +38,16 @@ public sealed class Classifier : IDisposable
     public ClassifierNetwork Network { get; }
     public ClassifierInfo Info { get; }
     public IReadOnlyList<string> Classes => Info.Classes;
+    /// <summary>Fine-tuning was stopped by the user before its last step (the classifier holds the best check before that).</summary>
+    public bool Interrupted => Info.FineTune?.Interrupted == true;
 
-    public static Classifier Train(string runFolder, ISplits? data, ClassifierOptions options, Action<string>? progress = null, Action<string>? warn = null)
+    /// <summary>
+    /// Trains a classifier on the run's encoder. <paramref name="cancel"/> (Ctrl+C) ends fine-tuning before its next
+    /// step; the classifier is still finished from the best weights checked so far, with
+    /// <see cref="FineTuneResult.Interrupted"/> set (see <see cref="Interrupted"/>).
+    /// </summary>
+    public static Classifier Train(string runFolder, ISplits? data, ClassifierOptions options, Action<string>? progress = null, Action<string>? warn = null,
+        CancellationToken cancel = default)
     {
         options.Validate();
         options = options with { Steps = options.TotalSteps };
@@ -92,7 +100,7 @@ public sealed class Classifier : IDisposable
             double? l2 = options.FromScratch ? null : FitProbeHead(network, train, labelled, validation, standardize, options, classes, progress);
             FineTuneResult? fineTune = null;
             if (options.Mode != ClassifierMode.Probe)
-                fineTune = FineTuner.Run(network, config, train, labelled, unlabelled, validation, options, progress);
+                fineTune = FineTuner.Run(network, config, train, labelled, unlabelled, validation, options, progress, cancel);
             network.eval();
 
             var classNames = train.ClassNames?.ToArray() ?? Enumerable.Range(0, classes).Select(c => c.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();

@@ -9,8 +9,11 @@ using F = TorchSharp.torch.nn.functional;
 
 namespace Contramask.Classification;
 
-/// <summary>What end-to-end training did: its steps, the step whose weights were kept, and that step's validation accuracy.</summary>
-public sealed record FineTuneResult(int Steps, int BestStep, double BestValidationAccuracy, double Seconds, double PseudoLabelShare);
+/// <summary>
+/// What end-to-end training did: its steps, the step whose weights were kept, and that step's validation accuracy;
+/// <see cref="Interrupted"/> when the user stopped it before its last step (the best check so far is kept).
+/// </summary>
+public sealed record FineTuneResult(int Steps, int BestStep, double BestValidationAccuracy, double Seconds, double PseudoLabelShare, bool Interrupted = false);
 
 /// <summary>
 /// End-to-end training of a <see cref="ClassifierNetwork"/> whose head starts from the linear probe (LP-FT; Kumar
@@ -18,7 +21,8 @@ public sealed record FineTuneResult(int Steps, int BestStep, double BestValidati
 /// linear warm-up then cosine decay; the encoder learns at a fraction of the head's rate, a ViT's lower blocks at a
 /// smaller one still (layer-wise decay, as MAE fine-tunes). Every <see cref="ClassifierOptions.EvaluateEvery"/> steps
 /// the validation slice is scored and the best weights kept; training stops after
-/// <see cref="ClassifierOptions.TotalPatience"/> checks without improvement (by default it runs its whole schedule).
+/// <see cref="ClassifierOptions.TotalPatience"/> checks without improvement (by default it runs its whole schedule), or
+/// before the next step once <c>cancel</c> is signalled (Ctrl+C), keeping the best weights checked so far.
 /// <para>Semi-supervised (<see cref="ClassifierMode.Semi"/>): FixMatch's consistency term (Sohn et al. 2020, eq. 4)
 /// is added: for μ·B unlabelled records, the prediction on a weak view, where its confidence reaches τ, is the
 /// hard target of the strong view's cross-entropy, averaged over all μ·B records. Where it differs from the paper:
@@ -34,7 +38,7 @@ public sealed record FineTuneResult(int Steps, int BestStep, double BestValidati
 public static class FineTuner
 {
     public static FineTuneResult Run(ClassifierNetwork network, PretrainConfig config, IRecordSet train, int[] labelled, int[]? unlabelled,
-        IRecordSet validation, ClassifierOptions options, Action<string>? progress = null)
+        IRecordSet validation, ClassifierOptions options, Action<string>? progress = null, CancellationToken cancel = default)
     {
         var device = network.parameters().First().device;
         using var generator = new Generator((ulong)options.Seed + 7);
@@ -50,6 +54,7 @@ public static class FineTuner
         if (options.RecalibrateBatchNorm) BatchNormRecalibration.Run(network.Encoder, train, standardize, options.Seed);
         double best = Accuracy(network, validation, validationLabels, standardize);
         int bestStep = 0, sinceBest = 0, step = 0;
+        bool interrupted = false;
         long pseudo = 0, offered = 0;
         var snapshot = Snapshot(network);
         // The moving average of the weights, when asked for: what validation scores and what is kept.
@@ -60,6 +65,7 @@ public static class FineTuner
             network.train();
             for (step = 1; step <= options.TotalSteps; step++)
             {
+                if (cancel.IsCancellationRequested) { interrupted = true; break; }
                 using var scope = NewDisposeScope();
                 double progressShare = (double)step / options.TotalSteps;
                 double lr = LearningRateSchedule.At(progressShare, options.LearningRate, 0.05);
@@ -128,7 +134,8 @@ public static class FineTuner
             MixedPrecision.Apply(network, null);
             network.eval();
         }
-        return new FineTuneResult(Math.Min(step, options.TotalSteps), bestStep, best, clock.Elapsed.TotalSeconds, offered == 0 ? 0 : (double)pseudo / offered);
+        int done = interrupted ? step - 1 : Math.Min(step, options.TotalSteps);
+        return new FineTuneResult(done, bestStep, best, clock.Elapsed.TotalSeconds, offered == 0 ? 0 : (double)pseudo / offered, interrupted);
     }
 
     /// <summary>

@@ -106,7 +106,7 @@ public static class Benchmark
         bool finetune = plan.FinetuneLabels is { Count: > 0 };
         if (finetune && data.Validation is not { HasLabels: true })
             throw new InvalidOperationException($"--finetune chooses every classifier's settings on a labelled validation slice, and {dataSpec} has none; keep the data spec's val= above 0");
-        var context = new ClassifierBenchmark.Context(data, plan, JsonSerializer.Serialize(provenance, PretrainConfig.Json), Reusable(provenance), log);
+        var context = new ClassifierBenchmark.Context(data, plan, JsonSerializer.Serialize(provenance, PretrainConfig.Json), Reusable(provenance), log, cancel);
         // Each classifier is saved as it finishes; false when the user interrupted, to stop the benchmark there.
         bool AddClassifiers(IEnumerable<ClassifierRecord> made)
         {
@@ -116,7 +116,7 @@ public static class Benchmark
                 Save();
                 if (cancel.IsCancellationRequested) return false;
             }
-            return true;
+            return !cancel.IsCancellationRequested;
         }
         BenchmarkRecord Record(string method, string encoder, double seconds, long steps, double epochs, double rate, IReadOnlyList<ProtocolScores> scores) =>
             new(dataSpec, method, encoder, seconds, steps, epochs, rate, scores.FirstOrDefault(s => s.Split == EncoderEvaluator.Validation), scores.Single(s => s.Split == EncoderEvaluator.Test));

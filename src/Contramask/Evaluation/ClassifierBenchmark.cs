@@ -54,9 +54,10 @@ public static class ClassifierBenchmark
     /// <summary>
     /// Where and under what a benchmark's classifiers are made: the provenance text (commit, CPU, plan) an entry must
     /// match to be reused, and whether reuse is allowed at all (never for a build from uncommitted changes, whose commit
-    /// cannot tell which code trained an entry).
+    /// cannot tell which code trained an entry). <c>Cancel</c> (Ctrl+C) ends the entry being trained and the rest:
+    /// an interrupted entry is neither saved nor listed, so a later benchmark trains it again in full.
     /// </summary>
-    public sealed record Context(ISplits Data, BenchmarkPlan Plan, string Provenance, bool Reusable, Action<string>? Log);
+    public sealed record Context(ISplits Data, BenchmarkPlan Plan, string Provenance, bool Reusable, Action<string>? Log, CancellationToken Cancel = default);
 
     /// <summary>The first 12 hex digits of the SHA-256 of the labelled indices: proof that two entries learnt from the same records.</summary>
     public static string Fingerprint(IReadOnlyList<int> indices)
@@ -78,8 +79,11 @@ public static class ClassifierBenchmark
             // Semi needs records left without labels: a budget that takes every record (all, or a count at least the split) has none.
             bool leftOver = budget.Choose(labels, context.Plan.Seed).Length < labels.Length;
             foreach (var mode in leftOver ? new[] { ClassifierMode.Full, ClassifierMode.Semi } : new[] { ClassifierMode.Full })
-                yield return Network(context, runFolder, Path.Combine(runFolder, "classifiers", $"{mode.ToString().ToLowerInvariant()}-{FolderName(budget)}"),
-                    method, encoder, mode, budget, fromScratch: false);
+            {
+                if (Network(context, runFolder, Path.Combine(runFolder, "classifiers", $"{mode.ToString().ToLowerInvariant()}-{FolderName(budget)}"),
+                    method, encoder, mode, budget, fromScratch: false) is not { } record) yield break;
+                yield return record;
+            }
         }
     }
 
@@ -87,8 +91,11 @@ public static class ClassifierBenchmark
     public static IEnumerable<ClassifierRecord> FromScratch(Context context, string runFolder, string encoder, string outFolder)
     {
         foreach (var budget in context.Plan.FinetuneLabels ?? [])
-            yield return Network(context, runFolder, Path.Combine(outFolder, $"scratch-{encoder}", FolderName(budget)),
-                "scratch", encoder, ClassifierMode.Full, budget, fromScratch: true);
+        {
+            if (Network(context, runFolder, Path.Combine(outFolder, $"scratch-{encoder}", FolderName(budget)),
+                "scratch", encoder, ClassifierMode.Full, budget, fromScratch: true) is not { } record) yield break;
+            yield return record;
+        }
     }
 
     /// <summary>LightGBM on the raw features with each budget's labels.</summary>
@@ -111,7 +118,8 @@ public static class ClassifierBenchmark
         }
     }
 
-    static ClassifierRecord Network(Context context, string runFolder, string folder, string method, string encoder, ClassifierMode mode, LabelBudget budget,
+    /// <summary>One fine-tuned (or from-scratch) entry, reused when stored; null when the user interrupted it.</summary>
+    static ClassifierRecord? Network(Context context, string runFolder, string folder, string method, string encoder, ClassifierMode mode, LabelBudget budget,
         bool fromScratch)
     {
         var plan = context.Plan;
@@ -124,7 +132,8 @@ public static class ClassifierBenchmark
         string name = $"{method} {encoder} {mode.ToString().ToLowerInvariant()} {budget}";
         if (Reuse(context, folder, setting) is { } reused) return reused;
         context.Log?.Invoke($"{name}: training a classifier ({options.TotalSteps} steps at most)");
-        using var classifier = Classifier.Train(runFolder, context.Data, options);
+        using var classifier = Classifier.Train(runFolder, context.Data, options, cancel: context.Cancel);
+        if (classifier.Interrupted) return null;
         classifier.Save(folder);
         var info = classifier.Info;
         var record = new ClassifierRecord(method, encoder, mode.ToString().ToLowerInvariant(), budget.ToString(), info.LabelledCount, info.Seconds,
