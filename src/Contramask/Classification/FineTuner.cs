@@ -50,9 +50,15 @@ public static class FineTuner
         MixedPrecision.Apply(network, MixedPrecision.Resolve(config.Precision, config.Encoder, device));
         var validationLabels = validation.Labels!.Select(l => (long)l).ToArray();
 
+        // Validation accuracy of the weights in the network now, scored as they will be used.
+        double Score()
+        {
+            if (options.RecalibrateBatchNorm) BatchNormRecalibration.Run(network.Encoder, train, standardize, options.Seed);
+            return Accuracy(network, validation, validationLabels, standardize);
+        }
+
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        if (options.RecalibrateBatchNorm) BatchNormRecalibration.Run(network.Encoder, train, standardize, options.Seed);
-        double best = Accuracy(network, validation, validationLabels, standardize);
+        double best = Score();
         int bestStep = 0, sinceBest = 0, step = 0;
         bool interrupted = false;
         long pseudo = 0, offered = 0;
@@ -105,8 +111,7 @@ public static class FineTuner
                 {
                     Dictionary<string, Tensor>? trained = null;
                     if (average is not null) { trained = Snapshot(network); Restore(network, average); }
-                    if (options.RecalibrateBatchNorm) BatchNormRecalibration.Run(network.Encoder, train, standardize, options.Seed);
-                    double accuracy = Accuracy(network, validation, validationLabels, standardize);
+                    double accuracy = Score();
                     progress?.Invoke($"fine-tuning: step {step}/{options.TotalSteps}, loss {value:F4}, validation accuracy {100 * accuracy:F2}%"
                         + (offered > 0 ? $", pseudo-labelled {100.0 * pseudo / offered:F0}%" : ""));
                     bool improved = accuracy > best;
