@@ -25,9 +25,10 @@ public sealed class ClassifierViews : IDisposable
     /// <summary>Share of a row's features the strong table view replaces (SCARF's 0.6 is for learning from scratch; milder here).</summary>
     public const double TableStrongCorruption = 0.3;
 
-    public static ClassifierViews For(PretrainConfig config, IRecordSet train, Generator generator, Device device, WeakView weakView = WeakView.Crop, double cutout = 0)
+    /// <param name="standardize">The fine-tuned network's input standardization (<see cref="ModelFactory.Standardizer"/>), applied after each view.</param>
+    public static ClassifierViews For(PretrainConfig config, IRecordSet train, Generator generator, Func<Tensor, Tensor> standardize,
+        WeakView weakView = WeakView.Crop, double cutout = 0)
     {
-        var standardize = ModelFactory.Standardizer(config, train, device);
         if (train is TableDataset rows)
         {
             var pool = rows.Batch(Enumerable.Range(0, rows.Count).ToArray()).DetachFromDisposeScope();

@@ -43,8 +43,8 @@ public static class FineTuner
         var device = network.parameters().First().device;
         using var generator = new Generator((ulong)options.Seed + 7);
         var random = new Random(options.Seed + 7);
-        using var views = ClassifierViews.For(config, train, generator, device, options.WeakView, options.Cutout);
         var standardize = ModelFactory.Standardizer(config, train, device);
+        using var views = ClassifierViews.For(config, train, generator, standardize, options.WeakView, options.Cutout);
         var (optimizer, scales) = BuildOptimizer(network, options);
         using var _ = optimizer;
         MixedPrecision.Apply(network, MixedPrecision.Resolve(config.Precision, config.Encoder, device));
