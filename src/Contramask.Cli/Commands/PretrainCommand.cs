@@ -31,7 +31,7 @@ public static class PretrainCommand
     static readonly Option<double?> ReconstructionWeight = new("--reconstruction-weight") { Description = "Fusion: weight of the reconstruction term w_rec" };
     static readonly Option<double?> NoiseWeight = new("--noise-weight") { Description = "Share w_noise of CAN's denoising term in the reconstruction weight, 0–1" };
     static readonly Option<int?> MaskedViews = new("--masked-views") { Description = "Fusion: 2 = mask both views (CAN), 1 = mask the first and contrast it with the clean second" };
-    static readonly Option<string?> FusionOption = new("--fusion") { Description = "Fusion on images: can (one encoder, NT-Xent between the views; CAN) | momentum (the masked view predicts a momentum target's features of the clean other view; after CMAE)" };
+    static readonly Option<string?> FusionOption = new("--fusion") { Description = "Fusion on images: can (one encoder, NT-Xent between the views; CAN) | momentum (the masked view predicts a momentum target's features of the clean other view; after CMAE) | layered (CNNs: as can, but the pixel decoder reads the next-to-last stage; after Layer-Grafted Pre-training)" };
     static readonly Option<double?> TargetMomentum = new("--target-momentum") { Description = "--fusion momentum: the target's EMA momentum at the start, rising to 1 on a cosine" };
     static readonly Option<double?> CorruptionRate = new("--corruption-rate") { Description = "Tables, contrastive: fraction c of each row's features replaced from other training rows (SCARF replaces exactly ⌊c·F⌋)" };
     static readonly Option<bool> NoBatchNormRecalibration = new("--no-bn-recalibration") { Description = "Masked/fusion on a CNN: keep BatchNorm's statistics of masked images instead of re-estimating them on clean ones" };
@@ -191,7 +191,8 @@ public static class PretrainCommand
     {
         "can" => FusionKind.Can,
         "momentum" => FusionKind.Momentum,
-        _ => throw new ArgumentException($"unknown fusion '{name}'; expected can or momentum"),
+        "layered" => FusionKind.Layered,
+        _ => throw new ArgumentException($"unknown fusion '{name}'; expected can, momentum or layered"),
     };
 
     public static Precision ParsePrecision(string name) => name.ToLowerInvariant() switch

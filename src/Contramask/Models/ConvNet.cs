@@ -32,25 +32,38 @@ public sealed class ConvNet : ConvEncoder, IMixedPrecisionModule
 
     public ScalarType? ComputeType { get; set; }
 
-    public override Tensor FeatureMap(Tensor images)
+    public override Tensor FeatureMap(Tensor images) => Run(images, keepStages: false)[0];
+
+    public override IReadOnlyList<Tensor> StageMaps(Tensor images) => Run(images, keepStages: true);
+
+    public override IReadOnlyList<int> StageWidths => [Width, 2 * Width, 4 * Width];
+
+    /// <summary>The output of each conv block (before its pooling), or of the last only.</summary>
+    List<Tensor> Run(Tensor images, bool keepStages)
     {
         // Intermediate outputs are released when this returns (autograd keeps what backward needs), so backward
         // frees each activation once used, as Python's reference counting would, instead of at the end of the step
         // (docs/PERFORMANCE.md, Memory).
         using var scope = NewDisposeScope();
-        if (ComputeType is not ScalarType type) return layers.forward(images).MoveToOuterDisposeScope();
-        var x = images.to_type(type);
+        var type = ComputeType;
+        var x = type is ScalarType t ? images.to_type(t) : images;
+        var stages = new List<Tensor>();
         foreach (var layer in layers.children())
         {
             if (layer is Sequential block)
             {
-                var parts = block.children().ToArray();
-                var conv = (Conv2d)parts[0];
-                x = MixedPrecision.Conv2d(conv, x, type);
-                x = ((BatchNorm)parts[1]).forward(x).relu_();
+                if (type is ScalarType compute)
+                {
+                    var parts = block.children().ToArray();
+                    x = MixedPrecision.Conv2d((Conv2d)parts[0], x, compute);
+                    x = ((BatchNorm)parts[1]).forward(x).relu_();
+                }
+                else x = block.forward(x);
+                if (keepStages) stages.Add(x);
             }
             else x = ((nn.Module<Tensor, Tensor>)layer).forward(x);
         }
-        return x.to_type(ScalarType.Float32).MoveToOuterDisposeScope();
+        if (!keepStages) stages.Add(x);
+        return stages.Select(map => (type is null ? map : map.to_type(ScalarType.Float32)).MoveToOuterDisposeScope()).ToList();
     }
 }

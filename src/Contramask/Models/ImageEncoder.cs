@@ -15,6 +15,15 @@ public abstract class ConvEncoder(string name) : ImageEncoder(name)
 {
     public abstract Tensor FeatureMap(Tensor images);
 
+    /// <summary>
+    /// The feature map after each stage (resolution step) of the network, the last being <see cref="FeatureMap"/>;
+    /// the layered fusion reads a lower one. A CNN without distinct stages returns only its feature map.
+    /// </summary>
+    public virtual IReadOnlyList<Tensor> StageMaps(Tensor images) => [FeatureMap(images)];
+
+    /// <summary>Channels of each map <see cref="StageMaps"/> returns.</summary>
+    public virtual IReadOnlyList<int> StageWidths => [EmbeddingSize];
+
     public override Tensor forward(Tensor images)
     {
         using var map = FeatureMap(images);

@@ -13,12 +13,14 @@ namespace Contramask.Models;
 public sealed class ResNet18 : ConvEncoder, IMixedPrecisionModule
 {
     readonly Sequential stem, stages;
+    readonly int[] planes;
 
     public ResNet18(int channels, double width = 1.0) : base("resnet18")
     {
         WidthMultiplier = width;
         int[] planes = [64, 128, 256, 512];
         planes = planes.Select(p => Math.Max(8, (int)Math.Round(p * width))).ToArray();
+        this.planes = planes;
         stem = nn.Sequential(nn.Conv2d(channels, planes[0], 3, padding: 1, bias: false), new BatchNorm(planes[0]), nn.ReLU(inplace: true));
         var blocks = new List<nn.Module<Tensor, Tensor>>();
         int input = planes[0];
@@ -46,9 +48,30 @@ public sealed class ResNet18 : ConvEncoder, IMixedPrecisionModule
             return stages.forward(x);
         }
         using var scope = NewDisposeScope();
+        return stages.forward(Stem(images, type)).to_type(ScalarType.Float32).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The output of each of the four stages (two basic blocks each).</summary>
+    public override IReadOnlyList<Tensor> StageMaps(Tensor images)
+    {
+        using var scope = NewDisposeScope();
+        var x = ComputeType is ScalarType type ? Stem(images, type) : stem.forward(images);
+        var maps = new List<Tensor>();
+        var blocks = stages.children().Cast<nn.Module<Tensor, Tensor>>().ToArray();
+        for (int b = 0; b < blocks.Length; b++)
+        {
+            x = blocks[b].forward(x);
+            if (b % 2 == 1) maps.Add(x);
+        }
+        return maps.Select(map => (ComputeType is null ? map : map.to_type(ScalarType.Float32)).MoveToOuterDisposeScope()).ToList();
+    }
+
+    public override IReadOnlyList<int> StageWidths => planes;
+
+    Tensor Stem(Tensor images, ScalarType type)
+    {
         var parts = stem.children().ToArray();
-        var y = ((BatchNorm)parts[1]).forward(MixedPrecision.Conv2d((Conv2d)parts[0], images, type)).relu_();
-        return stages.forward(y).to_type(ScalarType.Float32).MoveToOuterDisposeScope();
+        return ((BatchNorm)parts[1]).forward(MixedPrecision.Conv2d((Conv2d)parts[0], images, type)).relu_();
     }
 
     sealed class BasicBlock : nn.Module<Tensor, Tensor>, IMixedPrecisionModule

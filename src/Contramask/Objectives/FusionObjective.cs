@@ -20,7 +20,11 @@ public sealed class FusionObjective : SelfSupervisedObjective
     public FusionObjective(ImageEncoder encoder, ObjectiveOptions options, int channels, int height, int width, int patch, Generator generator)
         : base("fusion", encoder, options, generator)
     {
-        branch = MaskedBranch.For(encoder, options, channels, height, width, patch);
+        // Layered: the decoder reads the stage below the last (FusionKind.Layered).
+        int? decoderStage = options.Fusion != FusionKind.Layered ? null
+            : encoder is ConvEncoder cnn ? cnn.StageWidths.Count - 2
+            : throw new ArgumentException("--fusion layered needs a CNN encoder (convnet or resnet18)");
+        branch = MaskedBranch.For(encoder, options, channels, height, width, patch, decoderStage);
         projection = new ProjectionHead(encoder.EmbeddingSize, options.ProjectionHidden, options.ProjectionOutput);
         RegisterComponents();
     }

@@ -11,8 +11,12 @@ public enum Method { Contrastive, Masked, Fusion, Supervised }
 /// encoder for both views, NT-Xent between them (with <see cref="ObjectiveOptions.MaskedViews"/> = 1 the second view
 /// stays clean). <see cref="Momentum"/>: the masked view's online features predict a momentum target's features of
 /// the clean other view, one-way InfoNCE as in CMAE (Huang et al. 2022); see <see cref="MomentumFusionObjective"/>.
+/// <see cref="Layered"/> (CNNs): as <see cref="Can"/>, but the pixel decoder reads the encoder's next-to-last stage, so
+/// reconstruction shapes the lower layers and only the contrastive term the top one; Layer-Grafted Pre-training
+/// (Jiang et al. 2023) found that split (masked modeling below, contrastive above) better than either or both on
+/// every layer. That paper trains the two in sequence; this variant trains them at once.
 /// </summary>
-public enum FusionKind { Can, Momentum }
+public enum FusionKind { Can, Momentum, Layered }
 
 /// <summary>
 /// Settings of the objective; defaults follow the papers scaled to small data (see each field). Method-dependent

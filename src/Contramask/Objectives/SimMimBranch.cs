@@ -12,7 +12,8 @@ namespace Contramask.Objectives;
 /// SimMIM (Xie et al. 2022) for CNNs: hidden patches of the input are replaced by a learned per-channel value
 /// (a CNN has no tokens to drop), the whole image goes through the encoder, and a light head of 1×1 convolutions
 /// on the feature map, resampled to the patch grid, predicts each patch's pixels. The pooled embedding is the
-/// global mean of that feature map.
+/// global mean of that feature map. With a <c>decoderStage</c> the head reads the map of that lower stage instead
+/// (the layered fusion: reconstruction shapes the lower layers only, after Layer-Grafted Pre-training, Jiang et al. 2023).
 /// </summary>
 public sealed class SimMimBranch : MaskedBranch
 {
@@ -21,17 +22,20 @@ public sealed class SimMimBranch : MaskedBranch
     readonly Conv2d hidden, predictor;
     readonly Sequential noiseEmbedding;
     readonly int height, width, patch, headDim;
+    readonly int? decoderStage;
     readonly double noiseStdMax;
 
-    public SimMimBranch(ConvEncoder encoder, ObjectiveOptions options, int channels, int height, int width, int patch) : base("simmim")
+    public SimMimBranch(ConvEncoder encoder, ObjectiveOptions options, int channels, int height, int width, int patch, int? decoderStage = null) : base("simmim")
     {
+        if (decoderStage is int stage && (stage < 0 || stage >= encoder.StageWidths.Count - 1))
+            throw new ArgumentException($"{encoder.GetType().Name} has {encoder.StageWidths.Count} stage(s): the decoder cannot read a lower stage {stage}");
         if (height % patch != 0 || width % patch != 0)
             throw new ArgumentException($"image size {height}×{width} is not divisible by the mask patch size {patch}");
-        this.encoder = encoder; this.height = height; this.width = width; this.patch = patch;
+        this.encoder = encoder; this.height = height; this.width = width; this.patch = patch; this.decoderStage = decoderStage;
         headDim = options.DecoderDim;
         noiseStdMax = options.NoiseStdMax;
         maskValue = nn.Parameter(zeros(1, channels, 1, 1));
-        hidden = nn.Conv2d(encoder.EmbeddingSize, headDim, 1);
+        hidden = nn.Conv2d(decoderStage is int lower ? encoder.StageWidths[lower] : encoder.EmbeddingSize, headDim, 1);
         predictor = nn.Conv2d(headDim, patch * patch * channels, 1);
         noiseEmbedding = nn.Sequential(nn.Linear(headDim, headDim), nn.ReLU(), nn.Linear(headDim, headDim));
         RegisterComponents();
@@ -46,8 +50,18 @@ public sealed class SimMimBranch : MaskedBranch
         using var scope = NewDisposeScope();
         var pixelMask = mask.PixelMask(height, width);
         var input = (images * OneMinus(pixelMask)).add(maskValue * pixelMask, One);
-        var map = encoder.FeatureMap(input);
-        var pooled = map.mean([2, 3]);
+        Tensor map, pooled;
+        if (decoderStage is int lower)
+        {
+            var maps = encoder.StageMaps(input);
+            pooled = maps[^1].mean([2, 3]);
+            map = maps[lower];
+        }
+        else
+        {
+            map = encoder.FeatureMap(input);
+            pooled = map.mean([2, 3]);
+        }
         if (map.shape[2] != GridHeight || map.shape[3] != GridWidth)
             map = map.shape[2] > GridHeight
                 ? F.adaptive_avg_pool2d(map, [GridHeight, GridWidth])
