@@ -12,9 +12,9 @@ public enum Method { Contrastive, Masked, Fusion, Supervised }
 /// stays clean). <see cref="Momentum"/>: the masked view's online features predict a momentum target's features of
 /// the clean other view, one-way InfoNCE as in CMAE (Huang et al. 2022); see <see cref="MomentumFusionObjective"/>.
 /// <see cref="Layered"/> (CNNs): as <see cref="Can"/>, but the pixel decoder reads the encoder's next-to-last stage, so
-/// reconstruction shapes the lower layers and only the contrastive term the top one; Layer-Grafted Pre-training
-/// (Jiang et al. 2023) found that split (masked modeling below, contrastive above) better than either or both on
-/// every layer. That paper trains the two in sequence; this variant trains them at once.
+/// reconstruction shapes the lower layers and only the contrastive term the top one. Layer-Grafted Pre-training
+/// (Jiang et al. 2023) found the two losses' gradients conflict more the deeper the layer, and masked modeling suited
+/// to the lower layers, contrast to the upper; it trains them in sequence, this variant at once.
 /// </summary>
 public enum FusionKind { Can, Momentum, Layered }
 
