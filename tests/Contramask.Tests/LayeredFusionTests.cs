@@ -81,13 +81,25 @@ public class LayeredFusionTests
         Assert.True(LossNow() < before * 0.95);
     }
 
-    [Fact]
-    public void Layered_fusion_refuses_a_vit()
+    [Theory]
+    [InlineData(FusionKind.Can, true)]
+    [InlineData(FusionKind.Layered, false)]
+    public void Layered_fusion_on_a_vit_decodes_the_middle_block_so_the_upper_blocks_learn_only_from_contrast(FusionKind kind, bool upperGetReconstruction)
     {
         using var g = new Generator(7);
-        var encoder = EncoderOptions.FromName("vit-mini").Build(1, 8, 8);
-        var options = ObjectiveOptions.ForMethod(Method.Fusion, vit: true) with { Fusion = FusionKind.Layered };
-        var error = Assert.Throws<ArgumentException>(() => SelfSupervisedObjective.Create(options, encoder, 1, 8, 8, 2, g));
-        Assert.Contains("needs a CNN encoder", error.Message);
+        manual_seed(7);
+        var encoder = (VisionTransformer)EncoderOptions.FromName("vit-mini").Build(1, 8, 8);
+        var options = ObjectiveOptions.ForMethod(Method.Fusion, vit: true) with { Fusion = kind };
+        using var objective = SelfSupervisedObjective.Create(options, encoder, 1, 8, 8, 2, g);
+        var views = Enumerable.Range(0, 2).Select(_ => randn(8, 1, 8, 8, generator: g)).ToList();
+        using var scope = NewDisposeScope();
+        objective.Loss(views).Components["reconstruction"].backward();
+        double GradientOf(string prefix) => encoder.named_parameters().Where(p => p.name.StartsWith(prefix))
+            .Sum(p => p.parameter.grad is { } grad ? grad.abs().sum().item<float>() : 0);
+        // vit-mini has four blocks: the layered decoder reads the output of the second.
+        Assert.True(GradientOf("blocks.0.") > 0);
+        Assert.True(GradientOf("blocks.1.") > 0);
+        Assert.Equal(upperGetReconstruction, GradientOf("blocks.2.") > 0);
+        Assert.Equal(upperGetReconstruction, GradientOf("blocks.3.") > 0);
     }
 }

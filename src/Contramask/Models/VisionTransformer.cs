@@ -45,7 +45,17 @@ public sealed class VisionTransformer : ImageEncoder
     public override int EmbeddingSize => Dim;
 
     /// <summary>Tokens of the visible patches (all patches when <paramref name="keepIndices"/> is null): N×K×D.</summary>
-    public Tensor EncodeVisible(Tensor images, Tensor? keepIndices)
+    public Tensor EncodeVisible(Tensor images, Tensor? keepIndices) => Encode(images, keepIndices, tapAfter: null).Tokens;
+
+    /// <summary>As <see cref="EncodeVisible(Tensor, Tensor?)"/>, plus the tokens after the first <paramref name="tapAfter"/> blocks (before any norm).</summary>
+    public (Tensor Tokens, Tensor Tapped) EncodeVisible(Tensor images, Tensor? keepIndices, int tapAfter)
+    {
+        if (tapAfter < 1 || tapAfter >= Depth) throw new ArgumentException($"this ViT has {Depth} blocks: cannot tap after block {tapAfter}");
+        var (tokens, tapped) = Encode(images, keepIndices, tapAfter);
+        return (tokens, tapped!);
+    }
+
+    (Tensor Tokens, Tensor? Tapped) Encode(Tensor images, Tensor? keepIndices, int? tapAfter)
     {
         if (images.shape[2] != ImageHeight || images.shape[3] != ImageWidth)
             throw new ArgumentException($"this ViT was built for {ImageHeight}×{ImageWidth} images, got {images.shape[2]}×{images.shape[3]}");
@@ -55,8 +65,13 @@ public sealed class VisionTransformer : ImageEncoder
         var x = patchEmbedding.forward(Patches.Patchify(images, Patch)).add(positions, One);
         if (keepIndices is not null)
             x = x.gather(1, keepIndices.unsqueeze(-1).expand(-1, -1, Dim));
-        foreach (var block in blocks) x = block.forward(x);
-        return norm.forward(x).MoveToOuterDisposeScope();
+        Tensor? tapped = null;
+        for (int b = 0; b < blocks.Count; b++)
+        {
+            x = blocks[b].forward(x);
+            if (b + 1 == tapAfter) tapped = x.MoveToOuterDisposeScope();
+        }
+        return (norm.forward(x).MoveToOuterDisposeScope(), tapped);
     }
 
     public override Tensor forward(Tensor images)

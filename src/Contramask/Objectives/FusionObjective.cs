@@ -20,10 +20,11 @@ public sealed class FusionObjective : SelfSupervisedObjective
     public FusionObjective(ImageEncoder encoder, ObjectiveOptions options, int channels, int height, int width, int patch, Generator generator)
         : base("fusion", encoder, options, generator)
     {
-        // Layered: the decoder reads the stage below the last (FusionKind.Layered).
+        // Layered: the decoder reads the CNN stage below the last, or the ViT's middle block (FusionKind.Layered).
         int? decoderStage = options.Fusion != FusionKind.Layered ? null
             : encoder is ConvEncoder cnn ? cnn.StageWidths.Count - 2
-            : throw new ArgumentException("--fusion layered needs a CNN encoder (convnet or resnet18)");
+            : encoder is VisionTransformer { Depth: >= 2 } vit ? vit.Depth / 2
+            : throw new ArgumentException($"--fusion layered needs a CNN or a ViT of at least two blocks");
         branch = MaskedBranch.For(encoder, options, channels, height, width, patch, decoderStage);
         projection = new ProjectionHead(encoder.EmbeddingSize, options.ProjectionHidden, options.ProjectionOutput);
         RegisterComponents();

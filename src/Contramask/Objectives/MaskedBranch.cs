@@ -20,11 +20,11 @@ public abstract class MaskedBranch(string name) : nn.Module(name)
 
     public abstract (Tensor Pooled, Tensor Predictions) Forward(Tensor images, PatchMask mask, Tensor? noiseLevel);
 
-    /// <param name="decoderStage">CNNs: the stage whose map the decoder reads (null: the last).</param>
+    /// <param name="decoderStage">The stage (CNNs) or block (ViTs, counted from 1) whose output the decoder reads (null: the last).</param>
     public static MaskedBranch For(ImageEncoder encoder, ObjectiveOptions options, int channels, int height, int width, int patch, int? decoderStage = null) =>
         encoder switch
         {
-            VisionTransformer vit => new MaeBranch(vit, options),
+            VisionTransformer vit => new MaeBranch(vit, options, decoderStage),
             ConvEncoder cnn => new SimMimBranch(cnn, options, channels, height, width, patch, decoderStage),
             _ => throw new ArgumentException($"no masked branch for encoder {encoder.GetType().Name}"),
         };
