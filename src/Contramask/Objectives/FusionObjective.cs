@@ -24,7 +24,7 @@ public sealed class FusionObjective : SelfSupervisedObjective
         int? decoderStage = options.Fusion != FusionKind.Layered ? null
             : encoder is ConvEncoder cnn ? cnn.StageWidths.Count - 2
             : encoder is VisionTransformer { Depth: >= 2 } vit ? vit.Depth / 2
-            : throw new ArgumentException($"--fusion layered needs a CNN or a ViT of at least two blocks");
+            : throw new ArgumentException("--fusion layered (the default) needs a CNN or a ViT of at least two blocks; use --fusion can");
         branch = MaskedBranch.For(encoder, options, channels, height, width, patch, decoderStage);
         projection = new ProjectionHead(encoder.EmbeddingSize, options.ProjectionHidden, options.ProjectionOutput);
         RegisterComponents();

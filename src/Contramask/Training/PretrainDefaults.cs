@@ -73,7 +73,8 @@ public static class PretrainDefaults
             ["--reconstruction-weight"] = N(cnnFusion.WeightReconstruction),
             ["--noise-weight"] = $"{N(cnnFusion.WeightNoise)} (off)",
             ["--masked-views"] = $"ViT {vitFusion.MaskedViews}, CNN {cnnFusion.MaskedViews}",
-            ["--fusion"] = $"CNN `{cnnFusion.Fusion.ToString().ToLowerInvariant()}`, ViT `{vitFusion.Fusion.ToString().ToLowerInvariant()}`",
+            ["--fusion"] = cnnFusion.Fusion == vitFusion.Fusion ? $"`{cnnFusion.Fusion.ToString().ToLowerInvariant()}`"
+                : $"CNN `{cnnFusion.Fusion.ToString().ToLowerInvariant()}`, ViT `{vitFusion.Fusion.ToString().ToLowerInvariant()}`",
             ["--target-momentum"] = N(cnnFusion.TargetMomentum),
             ["--crop-scale-min"] = $"{N(AugmentationOptions.Contrastive(1).CropScaleMin)} (masked {N(AugmentationOptions.Light(1).CropScaleMin)})",
             ["--patch"] = "from the image size",
