@@ -41,18 +41,11 @@ public class LayeredFusionTests
     [InlineData(FusionKind.Layered, false)]
     public void Layered_fusion_reconstructs_from_the_lower_stages_so_the_top_block_learns_only_from_contrast(FusionKind kind, bool topGetsReconstruction)
     {
-        using var g = new Generator(5);
-        manual_seed(5);
-        var encoder = (ConvNet)EncoderOptions.FromName("convnet").Build(1, 16, 16);
-        var options = ObjectiveOptions.ForMethod(Method.Fusion, vit: false) with { Fusion = kind };
-        using var objective = SelfSupervisedObjective.Create(options, encoder, 1, 16, 16, 4, g);
-        var views = Enumerable.Range(0, 2).Select(_ => randn(8, 1, 16, 16, generator: g)).ToList();
+        using var fusion = new FusionUnderTest("convnet", 16, 4, kind, seed: 5);
         using var scope = NewDisposeScope();
-        var loss = objective.Loss(views);
-        loss.Components["reconstruction"].backward();
+        fusion.Backward("reconstruction");
         // named_parameters: layers.0 (first block) … layers.4 (last block: conv, BatchNorm).
-        double GradientOf(string block) => encoder.named_parameters().Where(p => p.name.StartsWith(block))
-            .Sum(p => p.parameter.grad is { } grad ? grad.abs().sum().item<float>() : 0);
+        double GradientOf(string block) => fusion.GradientOf(block);
         Assert.True(GradientOf("layers.0.") > 0);
         Assert.True(GradientOf("layers.2.") > 0);
         Assert.Equal(topGetsReconstruction, GradientOf("layers.4.") > 0);
@@ -96,16 +89,10 @@ public class LayeredFusionTests
     [InlineData(FusionKind.Layered, false)]
     public void Layered_fusion_on_a_vit_decodes_the_middle_block_so_the_upper_blocks_learn_only_from_contrast(FusionKind kind, bool upperGetReconstruction)
     {
-        using var g = new Generator(7);
-        manual_seed(7);
-        var encoder = (VisionTransformer)EncoderOptions.FromName("vit-mini").Build(1, 8, 8);
-        var options = ObjectiveOptions.ForMethod(Method.Fusion, vit: true) with { Fusion = kind };
-        using var objective = SelfSupervisedObjective.Create(options, encoder, 1, 8, 8, 2, g);
-        var views = Enumerable.Range(0, 2).Select(_ => randn(8, 1, 8, 8, generator: g)).ToList();
+        using var fusion = new FusionUnderTest("vit-mini", 8, 2, kind, seed: 7);
         using var scope = NewDisposeScope();
-        objective.Loss(views).Components["reconstruction"].backward();
-        double GradientOf(string prefix) => encoder.named_parameters().Where(p => p.name.StartsWith(prefix))
-            .Sum(p => p.parameter.grad is { } grad ? grad.abs().sum().item<float>() : 0);
+        fusion.Backward("reconstruction");
+        double GradientOf(string prefix) => fusion.GradientOf(prefix);
         // vit-mini has four blocks: the layered decoder reads the output of the second.
         Assert.True(GradientOf("blocks.0.") > 0);
         Assert.True(GradientOf("blocks.1.") > 0);
@@ -113,10 +100,45 @@ public class LayeredFusionTests
         Assert.Equal(upperGetReconstruction, GradientOf("blocks.3.") > 0);
 
         // The contrastive term still reads the last block's normed tokens.
-        foreach (var p in objective.parameters()) p.grad?.zero_();
-        g.manual_seed(8);
-        objective.Loss(views).Components["contrastive"].backward();
+        fusion.Backward("contrastive");
         Assert.True(GradientOf("blocks.3.") > 0);
         Assert.True(GradientOf("norm.") > 0);
+    }
+
+    /// <summary>A fused objective on one untrained encoder and a fixed pair of random views; one term's gradients at a time.</summary>
+    sealed class FusionUnderTest : IDisposable
+    {
+        readonly Generator generator;
+        readonly ImageEncoder encoder;
+        readonly SelfSupervisedObjective objective;
+        readonly List<Tensor> views;
+
+        public FusionUnderTest(string encoderName, int side, int patch, FusionKind kind, ulong seed)
+        {
+            generator = new Generator(seed);
+            manual_seed((long)seed);
+            encoder = EncoderOptions.FromName(encoderName).Build(1, side, side);
+            var options = ObjectiveOptions.ForMethod(Method.Fusion, vit: encoder is VisionTransformer) with { Fusion = kind };
+            objective = SelfSupervisedObjective.Create(options, encoder, 1, side, side, patch, generator);
+            views = Enumerable.Range(0, 2).Select(_ => randn(8, 1, side, side, generator: generator)).ToList();
+        }
+
+        /// <summary>Clears every gradient, then back-propagates the named loss term alone.</summary>
+        public void Backward(string term)
+        {
+            foreach (var p in objective.parameters()) p.grad?.zero_();
+            objective.Loss(views).Components[term].backward();
+        }
+
+        /// <summary>Total absolute gradient of the encoder's parameters whose names start with <paramref name="prefix"/>.</summary>
+        public double GradientOf(string prefix) => encoder.named_parameters().Where(p => p.name.StartsWith(prefix))
+            .Sum(p => p.parameter.grad is { } grad ? grad.abs().sum().item<float>() : 0);
+
+        public void Dispose()
+        {
+            objective.Dispose();
+            foreach (var view in views) view.Dispose();
+            generator.Dispose();
+        }
     }
 }

@@ -40,38 +40,33 @@ public sealed class ResNet18 : ConvEncoder, IMixedPrecisionModule
 
     public ScalarType? ComputeType { get; set; }
 
-    public override Tensor FeatureMap(Tensor images)
-    {
-        if (ComputeType is not ScalarType type)
-        {
-            using var x = stem.forward(images);
-            return stages.forward(x);
-        }
-        using var scope = NewDisposeScope();
-        return stages.forward(Stem(images, type)).to_type(ScalarType.Float32).MoveToOuterDisposeScope();
-    }
+    public override Tensor FeatureMap(Tensor images) => Run(images, keepStages: false)[0];
 
-    /// <summary>The output of each of the four stages (two basic blocks each).</summary>
-    public override IReadOnlyList<Tensor> StageMaps(Tensor images)
+    public override IReadOnlyList<Tensor> StageMaps(Tensor images) => Run(images, keepStages: true);
+
+    public override IReadOnlyList<int> StageWidths => planes;
+
+    /// <summary>The output of each of the four stages (two basic blocks each), or of the last only.</summary>
+    List<Tensor> Run(Tensor images, bool keepStages)
     {
         using var scope = NewDisposeScope();
-        var x = ComputeType is ScalarType type ? Stem(images, type) : stem.forward(images);
+        var type = ComputeType;
+        Tensor x;
+        if (type is ScalarType compute)
+        {
+            var parts = stem.children().ToArray();
+            x = ((BatchNorm)parts[1]).forward(MixedPrecision.Conv2d((Conv2d)parts[0], images, compute)).relu_();
+        }
+        else x = stem.forward(images);
         var maps = new List<Tensor>();
         var blocks = stages.children().Cast<nn.Module<Tensor, Tensor>>().ToArray();
         for (int b = 0; b < blocks.Length; b++)
         {
             x = blocks[b].forward(x);
-            if (b % 2 == 1) maps.Add(x);
+            if (keepStages && b % 2 == 1) maps.Add(x);
         }
-        return maps.Select(map => (ComputeType is null ? map : map.to_type(ScalarType.Float32)).MoveToOuterDisposeScope()).ToList();
-    }
-
-    public override IReadOnlyList<int> StageWidths => planes;
-
-    Tensor Stem(Tensor images, ScalarType type)
-    {
-        var parts = stem.children().ToArray();
-        return ((BatchNorm)parts[1]).forward(MixedPrecision.Conv2d((Conv2d)parts[0], images, type)).relu_();
+        if (!keepStages) maps.Add(x);
+        return maps.Select(map => (type is null ? map : map.to_type(ScalarType.Float32)).MoveToOuterDisposeScope()).ToList();
     }
 
     sealed class BasicBlock : nn.Module<Tensor, Tensor>, IMixedPrecisionModule

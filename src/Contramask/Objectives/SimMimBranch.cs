@@ -50,18 +50,10 @@ public sealed class SimMimBranch : MaskedBranch
         using var scope = NewDisposeScope();
         var pixelMask = mask.PixelMask(height, width);
         var input = (images * OneMinus(pixelMask)).add(maskValue * pixelMask, One);
-        Tensor map, pooled;
-        if (decoderStage is int lower)
-        {
-            var maps = encoder.StageMaps(input);
-            pooled = maps[^1].mean([2, 3]);
-            map = maps[lower];
-        }
-        else
-        {
-            map = encoder.FeatureMap(input);
-            pooled = map.mean([2, 3]);
-        }
+        // The embedding is the last map's mean; the head reads the last map or, layered, a lower one.
+        IReadOnlyList<Tensor> maps = decoderStage is null ? [encoder.FeatureMap(input)] : encoder.StageMaps(input);
+        var pooled = maps[^1].mean([2, 3]);
+        var map = maps[decoderStage ?? maps.Count - 1];
         if (map.shape[2] != GridHeight || map.shape[3] != GridWidth)
             map = map.shape[2] > GridHeight
                 ? F.adaptive_avg_pool2d(map, [GridHeight, GridWidth])
