@@ -60,16 +60,16 @@ class BasicBlock(nn.Module):
 
 
 class ResNet18(nn.Module):
-    def __init__(self, channels):
+    def __init__(self, channels, width=1.0):
         super().__init__()
-        planes = [64, 128, 256, 512]
-        self.stem = nn.Sequential(nn.Conv2d(channels, 64, 3, padding=1, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True))
-        blocks, cin = [], 64
+        planes = [max(8, round(p * width)) for p in (64, 128, 256, 512)]  # round half to even, as C#'s Math.Round
+        self.stem = nn.Sequential(nn.Conv2d(channels, planes[0], 3, padding=1, bias=False), nn.BatchNorm2d(planes[0]), nn.ReLU(inplace=True))
+        blocks, cin = [], planes[0]
         for s, p in enumerate(planes):
             blocks += [BasicBlock(cin, p, 1 if s == 0 else 2), BasicBlock(p, p, 1)]
             cin = p
         self.stages = nn.Sequential(*blocks)
-        self.embedding_size = 512
+        self.embedding_size = planes[3]
 
     def feature_map(self, x):
         return self.stages(self.stem(x))

@@ -21,6 +21,7 @@ public static class CliApp
         root.Add(EmbedCommand.Create());
         root.Add(FinetuneCommand.Create());
         root.Add(PredictCommand.Create());
+        root.Add(ExportCommand.Create());
         root.Add(MineCommand.Create());
         root.Add(SpeedCommand.Create());
         root.Add(DemoCommand.Create());
@@ -38,6 +39,12 @@ public static class CliApp
         catch (Training.TrainingFailedException e)
         {
             // The report with its trace is in the run folder's error.log; the message says how to resume.
+            Cli.Error(e.Message);
+            return FailureExitCode;
+        }
+        catch (Export.ExportCheckFailedException e)
+        {
+            // A model that would compute something else than the trained one is never written.
             Cli.Error(e.Message);
             return FailureExitCode;
         }

@@ -21,12 +21,13 @@ public static class SpeedCommand
     static readonly Option<bool> LowMemory = new("--low-memory") { Description = "Return freed memory to the system after every step (as pretrain --low-memory)" };
     static readonly Option<bool> Peak = new("--matmul-peak") { Description = "Also measure this machine's fp32 matmul rate (GFLOP/s)" };
     static readonly Option<string?> LossCheck = new("--loss-check") { Description = "Instead of timing, write weights, one batch of views, the mask and the loss to this folder (for bench/pytorch_reference.py check)" };
-    static readonly Option<bool> Json = new("--json") { Description = "One JSON line instead of text" };
+    static readonly Option<bool> Onnx = new("--onnx") { Description = "Instead of pretraining: the encoder's embedding speed in TorchSharp and in ONNX Runtime (its export), side by side, at batch 1 and --batch-size" };
+    static readonly Option<bool> Json = new("--json") { Description = "One JSON line (per batch size with --onnx) instead of text" };
 
     public static Command Create()
     {
         var command = new Command("speed", "Measure pretraining throughput (images/s, step time per phase, peak memory) of one recipe");
-        foreach (var option in new Option[] { MethodOption, EncoderOption, Input, BatchSize, Warmup, Steps, Threads, PrecisionOption, LowMemory, Peak, LossCheck, Json }) command.Add(option);
+        foreach (var option in new Option[] { MethodOption, EncoderOption, Input, BatchSize, Warmup, Steps, Threads, PrecisionOption, LowMemory, Peak, LossCheck, Onnx, Json }) command.Add(option);
         command.SetAction(args =>
         {
             int threads = args.GetValue(Threads), warmup = args.GetValue(Warmup), steps = args.GetValue(Steps), batch = args.GetValue(BatchSize);
@@ -34,6 +35,27 @@ public static class SpeedCommand
             if (steps is < 1 or > 100_000) throw new ArgumentOutOfRangeException(null, $"steps {steps} is out of range: expected 1 to 100000");
             TorchRuntime.Initialize(threads);
             string input = args.GetValue(Input)!;
+            if (args.GetValue(Onnx))
+            {
+                var (height, width, channels) = ParseShape(input) ?? throw new ArgumentException($"--onnx takes a synthetic image shape as --input (28x28x1), not {input}");
+                var machine = MachineInfo.Current(threads);
+                foreach (int size in new[] { 1, batch }.Distinct())
+                {
+                    var row = Export.InferenceSpeed.Measure(args.GetValue(EncoderOption)!, channels, height, width, size, TorchSharp.torch.get_num_threads());
+                    if (args.GetValue(Json))
+                        Console.WriteLine(JsonSerializer.Serialize(new
+                        {
+                            encoder = row.Encoder, input = row.Input, batch = row.Batch, threads = row.Threads,
+                            torchsharp_records_per_s = row.TorchRecordsPerSecond, onnxruntime_records_per_s = row.OnnxRecordsPerSecond,
+                            torchsharp_median_ms = row.TorchMedianMs, onnxruntime_median_ms = row.OnnxMedianMs, throughput_ratio = row.ThroughputRatio,
+                            latency_ratio = row.LatencyRatio, torchsharp_calls = row.TorchCalls, onnxruntime_calls = row.OnnxCalls, max_difference = row.MaxDifference,
+                            machine,
+                        }));
+                    else Cli.Info($"{row.Encoder} {row.Input}, batch {row.Batch}, {row.Threads} threads: TorchSharp {row.TorchRecordsPerSecond:F0} records/s ({row.TorchMedianMs:F2} ms), "
+                        + $"ONNX Runtime {row.OnnxRecordsPerSecond:F0} records/s ({row.OnnxMedianMs:F2} ms): throughput ×{row.ThroughputRatio:F2}, latency ×{row.LatencyRatio:F2}; max difference {row.MaxDifference:G2}");
+                }
+                return 0;
+            }
             var data = ParseShape(input) is (int h, int w, int c) ? SpeedProbe.SyntheticImages(Math.Max(2048, 4 * batch), c, h, w) : DataSpec.Parse(input).WithFullPath().LoadAny();
             var method = PretrainCommand.ParseMethod(args.GetValue(MethodOption)!);
             var config = PretrainConfig.DefaultsFor(data.Train, method, args.GetValue(EncoderOption)!) with { BatchSize = batch, Threads = threads, Data = input, Precision = PretrainCommand.ParsePrecision(args.GetValue(PrecisionOption)!), LowMemory = args.GetValue(LowMemory) };

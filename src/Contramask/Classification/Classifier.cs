@@ -63,7 +63,7 @@ public sealed class Classifier : IDisposable
             : throw new InvalidOperationException($"{train.Source} has no labelled validation slice to choose and stop by; keep the data spec's val= above 0");
         int classes = Math.Max(train.ClassCount, validation.ClassCount);
         if (classes < 2) throw new InvalidOperationException($"{train.Source} has {classes} class: a classifier needs at least 2");
-        var input = ShapeOf(train);
+        var input = InputShape.Of(train);
         if (config.Encoder.IsTable != (input.Kind == InputShape.Table))
             throw new InvalidOperationException($"the run's encoder ({config.Encoder}) does not take {input}");
         if (train is ImageDataset images && config.Normalization is { } normalization && normalization.Mean.Length != images.Channels)
@@ -295,16 +295,23 @@ public sealed class Classifier : IDisposable
         stream.Flush(flushToDisk: true);
     }
 
-    public static Classifier Load(string folder)
+    /// <summary>A classifier folder's <c>classifier.json</c>, without loading the weights.</summary>
+    public static ClassifierInfo ReadInfo(string folder)
     {
         var infoPath = Path.Combine(folder, InfoFileName);
-        var weightsPath = Path.Combine(folder, WeightsFileName);
         if (!File.Exists(infoPath)) throw new DataFormatException(folder, $"not a classifier folder: no {InfoFileName} (finetune writes one)");
-        if (!File.Exists(weightsPath)) throw new DataFormatException(folder, $"no {WeightsFileName} beside {InfoFileName}");
         ClassifierInfo info;
         try { info = JsonSerializer.Deserialize<ClassifierInfo>(File.ReadAllText(infoPath), PretrainConfig.Json) ?? throw new JsonException("empty"); }
         catch (JsonException e) { throw new DataFormatException(infoPath, $"not a valid classifier description: {e.Message}"); }
         if (info.Format != 1) throw new DataFormatException(infoPath, $"format {info.Format} is newer than this Contramask reads (1)");
+        return info;
+    }
+
+    public static Classifier Load(string folder)
+    {
+        var info = ReadInfo(folder);
+        var weightsPath = Path.Combine(folder, WeightsFileName);
+        if (!File.Exists(weightsPath)) throw new DataFormatException(folder, $"no {WeightsFileName} beside {InfoFileName}");
         Runtime.TorchRuntime.Initialize(info.Encoder.Threads);
         var network = new ClassifierNetwork(BuildEncoder(info), info.Classes.Count);
         try
@@ -323,13 +330,6 @@ public sealed class Classifier : IDisposable
     static Encoder BuildEncoder(ClassifierInfo info) => info.Input.Kind == InputShape.Table
         ? info.Encoder.Encoder.BuildTable(new TableLayout(info.Encoder.Table ?? throw new DataFormatException(InfoFileName, "a table classifier without a schema")))
         : info.Encoder.Encoder.Build(info.Input.Channels, info.Input.Height, info.Input.Width);
-
-    static InputShape ShapeOf(IRecordSet records) => records switch
-    {
-        ImageDataset images => new InputShape(InputShape.Image, images.Channels, images.Height, images.Width),
-        TableDataset => new InputShape(InputShape.Table),
-        _ => throw new ArgumentException($"no classifier for {records.GetType().Name}"),
-    };
 
     /// <summary>An empty record set of the model's kind, for the factory methods that ask for one (standardizer, layout).</summary>
     static IRecordSet LikeRecords(ClassifierInfo info) => info.Input.Kind == InputShape.Table

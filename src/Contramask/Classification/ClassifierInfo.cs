@@ -9,6 +9,14 @@ public sealed record InputShape(string Kind, int Channels = 0, int Height = 0, i
     public const string Table = "table";
 
     public override string ToString() => Kind == Image ? $"{Channels}×{Height}×{Width} images" : "table rows";
+
+    /// <summary>The shape of a record set's model inputs.</summary>
+    public static InputShape Of(Data.IRecordSet records) => records switch
+    {
+        Data.ImageDataset images => new InputShape(Image, images.Channels, images.Height, images.Width),
+        Data.TableDataset => new InputShape(Table),
+        _ => throw new ArgumentException($"no model input shape for {records.GetType().Name}"),
+    };
 }
 
 /// <summary>

@@ -37,6 +37,9 @@ public sealed class TransformerBlock : nn.Module<Tensor, Tensor>, IMixedPrecisio
 
     public ScalarType? ComputeType { get; set; }
 
+    /// <summary>Attention heads (the width is split evenly among them).</summary>
+    public int Heads => heads;
+
     /// <summary>Up to this many tokens, mixed precision writes attention out in bfloat16 (the automatic patch gives ≤ 64).</summary>
     public const int MaxTokensForWrittenOutAttention = 64;
 

@@ -52,16 +52,23 @@ public static partial class RunFiles
     }
 
     /// <summary>Writes to a temporary file beside the target, flushes it to disk, renames it into place, and makes the rename durable.</summary>
-    public static void WriteAllTextAtomic(string path, string text)
+    public static void WriteAllTextAtomic(string path, string text) => WriteAtomic(path, stream =>
+    {
+        using var writer = new StreamWriter(stream, leaveOpen: true);
+        writer.Write(text);
+    });
+
+    /// <summary>As <see cref="WriteAllTextAtomic"/>, for bytes.</summary>
+    public static void WriteAllBytesAtomic(string path, byte[] bytes) => WriteAtomic(path, stream => stream.Write(bytes));
+
+    static void WriteAtomic(string path, Action<Stream> write)
     {
         var temporary = path + ".tmp";
         try
         {
             using (var stream = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None))
-            using (var writer = new StreamWriter(stream))
             {
-                writer.Write(text);
-                writer.Flush();
+                write(stream);
                 stream.Flush(flushToDisk: true);
             }
             File.Move(temporary, path, overwrite: true);

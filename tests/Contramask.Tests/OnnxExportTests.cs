@@ -1,0 +1,221 @@
+using System.Diagnostics;
+using Contramask.Classification;
+using Contramask.Cli;
+using Contramask.Data;
+using Contramask.Export;
+using Contramask.Models;
+using Contramask.Objectives;
+using Contramask.Training;
+using Contramask.Views;
+using Google.Protobuf;
+using Microsoft.ML.OnnxRuntime;
+using static TorchSharp.torch;
+
+namespace Contramask.Tests;
+
+/// <summary>A one-epoch contrastive ConvNet run on the embedded digits and a probe classifier on it, made once.</summary>
+public sealed class ExportRunFixture
+{
+    public ExportRunFixture()
+    {
+        Folder = Fixture.TempFolder();
+        var data = DataSpec.Parse("digits").Load();
+        var config = PretrainConfig.DefaultsFor(data.Train, Method.Contrastive) with { Epochs = 1, BatchSize = 64, Threads = 2, MonitorChecks = 0 };
+        using (var trainer = Pretrainer.Start(config, Folder, data)) trainer.Run();
+        ClassifierFolder = Path.Combine(Fixture.TempFolder(), "classifier");
+        using var classifier = Classifier.Train(Folder, null, new ClassifierOptions { Mode = ClassifierMode.Probe, Labels = LabelBudget.Parse("20%"), Threads = 2, L2Grid = [1e-3] });
+        classifier.Save(ClassifierFolder);
+    }
+
+    public string Folder { get; }
+    public string ClassifierFolder { get; }
+}
+
+[Collection("console")]
+public class OnnxExportTests(ExportRunFixture run) : IClassFixture<ExportRunFixture>
+{
+    /// <summary>
+    /// An encoder whose every parameter is moved off its initial value (LayerNorm scales off 1, biases off 0) and
+    /// whose batch norms hold running statistics of their own, so an export that drops any of them differs.
+    /// </summary>
+    static void Perturb(Encoder encoder, Tensor trainingInputs)
+    {
+        manual_seed(3);
+        using (no_grad())
+            foreach (var p in encoder.parameters()) p.add_(randn_like(p).mul_(Runtime.Scalars.Of(0.2)));
+        // Running statistics as evaluation would have them after training (a cumulative average of three batches),
+        // so activations keep their scale through the eval-mode layers.
+        foreach (var norm in encoder.modules().OfType<BatchNorm>()) { norm.Momentum = null; norm.ResetRunningStatistics(); }
+        encoder.train();
+        using (no_grad()) for (int i = 0; i < 3; i++) encoder.forward(trainingInputs).Dispose();
+        encoder.eval();
+    }
+
+    /// <summary>ONNX Runtime's output for <paramref name="inputs"/> vs TorchSharp's, the largest absolute difference.</summary>
+    static double MaxDifference(byte[] model, string inputName, Tensor inputs, Tensor expected, string output = OnnxModels.Embedding)
+    {
+        var outputs = OnnxCheck.Run(model, inputName, inputs.contiguous().data<float>().ToArray(), inputs.shape, [output]);
+        var reference = expected.contiguous().data<float>().ToArray();
+        Assert.Equal(reference.Length, outputs[output].Length);
+        return reference.Zip(outputs[output], (a, b) => (double)Math.Abs(a - b)).Max();
+    }
+
+    /// <summary>The official checker (Debian's python3-onnx, installed by build/test-tools.sh) with full shape inference.</summary>
+    internal static void AssertPassesOnnxChecker(string path)
+    {
+        var start = new ProcessStartInfo("/usr/bin/python3")
+        {
+            ArgumentList = { "-c", "import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)", path },
+            RedirectStandardError = true, RedirectStandardOutput = true,
+        };
+        using var process = Process.Start(start)!;
+        var error = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        Assert.True(process.ExitCode == 0, $"onnx.checker rejected {path} (python3-onnx missing? run build/test-tools.sh): {error}");
+    }
+
+    static string Save(byte[] model)
+    {
+        var path = Path.Combine(Fixture.TempFolder(), "model.onnx");
+        File.WriteAllBytes(path, model);
+        return path;
+    }
+
+    [Theory]
+    [InlineData("convnet", 3, 16, 16)]
+    [InlineData("resnet18", 3, 16, 16)]
+    [InlineData("vit", 3, 16, 16)]
+    [InlineData("convnet", 1, 28, 28)]
+    public void Onnx_runtime_computes_the_image_encoders_embedding_within_1e_4(string kind, int channels, int height, int width)
+    {
+        using var scope = NewDisposeScope();
+        var options = kind switch
+        {
+            "resnet18" => EncoderOptions.FromName("resnet18") with { Width = 0.25 },
+            "vit" => new EncoderOptions { Kind = "vit", Dim = 32, Depth = 2, Heads = 4, Patch = 4 },
+            _ => EncoderOptions.FromName(kind),
+        };
+        manual_seed(1);
+        using var encoder = options.Build(channels, height, width);
+        var images = rand(16, channels, height, width);
+        var normalization = new ImageNormalization(
+            Enumerable.Range(0, channels).Select(c => 0.3f + 0.1f * c).ToArray(), Enumerable.Range(0, channels).Select(c => 0.2f + 0.05f * c).ToArray());
+        Perturb(encoder, normalization.Apply(images));
+        var config = new PretrainConfig { Encoder = options, Normalization = normalization };
+        var model = OnnxModels.Encoder(encoder, config, new InputShape(InputShape.Image, channels, height, width)).ToByteArray();
+        using (no_grad())
+        {
+            // The batch dimension is dynamic: 16 images and a single one.
+            var expected = encoder.forward(normalization.Apply(images));
+            float largest = expected.abs().max().item<float>();
+            Assert.InRange(largest, 0.1f, 50f);
+            double difference = MaxDifference(model, OnnxModels.ImageInput, images, expected);
+            Assert.True(difference <= ModelExport.Tolerance, $"{kind}: max difference {difference}");
+            double single = MaxDifference(model, OnnxModels.ImageInput, images[..1], expected[..1]);
+            Assert.True(single <= ModelExport.Tolerance, $"{kind}, batch 1: max difference {single}");
+        }
+        AssertPassesOnnxChecker(Save(model));
+    }
+
+    [Theory]
+    [InlineData("mlp")]
+    [InlineData("ft-transformer")]
+    public void Onnx_runtime_computes_the_table_encoders_embedding_within_1e_4_with_categories_and_missing_cells(string kind)
+    {
+        using var scope = NewDisposeScope();
+        // mixed.csv: numbers, categories (one with an unseen value in test) and missing cells.
+        var data = DataSpec.Parse($"csv:{Fixture.Path("tables", "mixed.csv")},label=label,id=id,split=30").LoadTable();
+        var schema = data.Train.Schema;
+        var options = EncoderOptions.FromName(kind) with { Dim = 32, Depth = 2 };
+        manual_seed(1);
+        using var encoder = options.BuildTable(new TableLayout(schema));
+        var rows = data.Train.Inputs(Enumerable.Range(0, data.Train.Count).ToArray());
+        Assert.True(rows.narrow(1, schema.FeatureCount, schema.FeatureCount).sum().item<float>() > 0, "the fixture has missing cells");
+        Perturb(encoder, rows);
+        var model = OnnxModels.Encoder(encoder, new PretrainConfig { Encoder = options, Table = schema }, new InputShape(InputShape.Table)).ToByteArray();
+        var test = data.Test!.Inputs(Enumerable.Range(0, data.Test.Count).ToArray());
+        using (no_grad())
+            foreach (var batch in new[] { rows, test, test[..1] })
+            {
+                double difference = MaxDifference(model, OnnxModels.TableInput, batch, encoder.forward(batch));
+                Assert.True(difference <= ModelExport.Tolerance, $"{kind}: max difference {difference}");
+            }
+        AssertPassesOnnxChecker(Save(model));
+    }
+
+    [Fact]
+    public void A_classifier_exports_with_logits_probabilities_and_metadata_that_match_the_trained_one()
+    {
+        var path = Path.Combine(Fixture.TempFolder(), "digits.onnx");
+        var report = ModelExport.Classifier(run.ClassifierFolder, null, path);
+        Assert.Equal(ModelExport.CheckRecords, report.CheckedRecords);
+        Assert.All(report.MaxDifference.Values, d => Assert.InRange(d, 0, ModelExport.Tolerance));
+        Assert.Equal([OnnxModels.Embedding, OnnxModels.Logits, OnnxModels.Probabilities], report.MaxDifference.Keys.Order());
+        AssertPassesOnnxChecker(path);
+
+        using var classifier = Classifier.Load(run.ClassifierFolder);
+        using var session = new InferenceSession(path);
+        var metadata = session.ModelMetadata.CustomMetadataMap;
+        Assert.Equal("classifier", metadata[OnnxModels.MetadataKeys.Kind]);
+        Assert.Equal(System.Text.Json.JsonSerializer.Serialize(classifier.Classes), metadata[OnnxModels.MetadataKeys.Classes]);
+        Assert.Contains("\"height\":8", metadata[OnnxModels.MetadataKeys.Input]);
+
+        // The test split through ONNX Runtime gives the classifier's own predictions.
+        var test = DataSpec.Parse("digits").Load().Test!;
+        var indices = Enumerable.Range(0, test.Count).ToArray();
+        using var images = test.Inputs(indices);
+        var onnx = OnnxCheck.Run(File.ReadAllBytes(path), OnnxModels.ImageInput, images.data<float>().ToArray(), images.shape, [OnnxModels.Probabilities])[OnnxModels.Probabilities];
+        var torch = new float[onnx.Length];
+        classifier.Predict(test, (start, p) => p.CopyTo(torch.AsSpan(start * classifier.Classes.Count)));
+        Assert.True(onnx.Zip(torch, (a, b) => Math.Abs(a - b)).Max() <= ModelExport.Tolerance);
+        for (int n = 0; n < test.Count; n++) Assert.Equal(1f, onnx.AsSpan(n * 10, 10).ToArray().Sum(), 4);
+    }
+
+    [Fact]
+    public void Export_refuses_a_model_that_disagrees_with_the_trained_one_and_writes_nothing()
+    {
+        using var scope = NewDisposeScope();
+        var data = DataSpec.Parse("digits").Load();
+        var options = EncoderOptions.FromName("convnet");
+        var config = new PretrainConfig { Encoder = options, Normalization = ImageNormalization.FromDataset(data.Train) };
+        manual_seed(1);
+        using var exported = options.Build(1, 8, 8);
+        using var other = options.Build(1, 8, 8);
+        exported.eval(); other.eval();
+        var input = InputShape.Of(data.Train);
+        var model = OnnxModels.Encoder(exported, config, input).ToByteArray();
+        var path = Path.Combine(Fixture.TempFolder(), "wrong.onnx");
+        var error = Assert.Throws<ExportCheckFailedException>(() =>
+        {
+            ModelExport.Verified(model, data.Train, input, x => new() { [OnnxModels.Embedding] = other.forward(config.Normalization.Apply(x)) }, path);
+        });
+        Assert.Contains("nothing was written", error.Message);
+        Assert.False(File.Exists(path));
+        Assert.Empty(Directory.GetFiles(Path.GetDirectoryName(path)!));
+        // The same model against its own encoder is written.
+        var report = ModelExport.Verified(model, data.Train, input, x => new() { [OnnxModels.Embedding] = exported.forward(config.Normalization.Apply(x)) }, path);
+        Assert.True(File.Exists(path));
+        Assert.Equal(new FileInfo(path).Length, report.Bytes);
+    }
+
+    [Fact]
+    public void The_export_command_writes_a_checked_encoder_and_refuses_bad_arguments_in_one_line()
+    {
+        var path = Path.Combine(Fixture.TempFolder(), "encoder.onnx");
+        var (code, output, error) = CliTests.Run("export", "--run", run.Folder, "--out", path);
+        Assert.True(code == 0, error);
+        Assert.Contains("ONNX Runtime matches TorchSharp", output);
+        AssertPassesOnnxChecker(path);
+
+        (code, _, error) = CliTests.Run("export", "--out", path);
+        Assert.Equal(CliApp.BadInputExitCode, code);
+        Assert.Contains("give one of --run", error);
+        (code, _, error) = CliTests.Run("export", "--run", run.Folder, "--format", "tflite");
+        Assert.Equal(CliApp.BadInputExitCode, code);
+        Assert.Contains("unknown format 'tflite'", error);
+        (code, _, error) = CliTests.Run("export", "--model", run.Folder);
+        Assert.Equal(CliApp.BadInputExitCode, code);
+        Assert.Contains("not a classifier folder", error);
+        Assert.Single(error.Trim().Split('\n'));
+    }
+}
