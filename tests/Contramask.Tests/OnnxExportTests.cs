@@ -86,12 +86,15 @@ public class OnnxExportTests(ExportRunFixture run) : IClassFixture<ExportRunFixt
     [InlineData("resnet18", 3, 16, 16)]
     [InlineData("vit", 3, 16, 16)]
     [InlineData("convnet", 1, 28, 28)]
+    [InlineData("convnet-narrow", 1, 28, 28)]
+    [InlineData("vit", 1, 16, 24)]
     public void Onnx_runtime_computes_the_image_encoders_embedding_within_1e_4(string kind, int channels, int height, int width)
     {
         using var scope = NewDisposeScope();
         var options = kind switch
         {
             "resnet18" => EncoderOptions.FromName("resnet18") with { Width = 0.25 },
+            "convnet-narrow" => EncoderOptions.FromName("convnet") with { Width = 0.5 },
             "vit" => new EncoderOptions { Kind = "vit", Dim = 32, Depth = 2, Heads = 4, Patch = 4 },
             _ => EncoderOptions.FromName(kind),
         };
@@ -115,16 +118,38 @@ public class OnnxExportTests(ExportRunFixture run) : IClassFixture<ExportRunFixt
             Assert.True(single <= ModelExport.Tolerance, $"{kind}, batch 1: max difference {single}");
         }
         AssertPassesOnnxChecker(Save(model));
+        AssertEveryNumberAttributeIsWritten(model, hasZero: kind == "vit");
+    }
+
+    /// <summary>
+    /// An INT or FLOAT attribute of 0 (keepdims = 0, axis = 0) is in the file: readers that check the field's presence
+    /// (the official proto2 schema's has_i) would otherwise take the operator's default (keepdims = 1).
+    /// </summary>
+    static void AssertEveryNumberAttributeIsWritten(byte[] model, bool hasZero)
+    {
+        var parsed = Export.Onnx.ModelProto.Parser.ParseFrom(model);
+        var attributes = parsed.Graph.Node.SelectMany(n => n.Attribute).ToList();
+        if (hasZero) Assert.Contains(attributes, a => a.Type == Export.Onnx.AttributeProto.Types.AttributeType.Int && a.I == 0);
+        Assert.All(attributes.Where(a => a.Type == Export.Onnx.AttributeProto.Types.AttributeType.Int), a => Assert.True(a.HasI, a.Name));
+        Assert.All(attributes.Where(a => a.Type == Export.Onnx.AttributeProto.Types.AttributeType.Float), a => Assert.True(a.HasF, a.Name));
     }
 
     [Theory]
-    [InlineData("mlp")]
-    [InlineData("ft-transformer")]
-    public void Onnx_runtime_computes_the_table_encoders_embedding_within_1e_4_with_categories_and_missing_cells(string kind)
+    [InlineData("mlp", "")]
+    [InlineData("ft-transformer", "")]
+    [InlineData("mlp", "city,rooms,note")]
+    [InlineData("ft-transformer", "city,rooms,note")]
+    [InlineData("mlp", "age,income")]
+    [InlineData("ft-transformer", "age,income")]
+    public void Onnx_runtime_computes_the_table_encoders_embedding_within_1e_4_with_categories_and_missing_cells(string kind, string ignored)
     {
         using var scope = NewDisposeScope();
-        // mixed.csv: numbers, categories (one with an unseen value in test) and missing cells.
-        var data = DataSpec.Parse($"csv:{Fixture.Path("tables", "mixed.csv")},label=label,id=id,split=30").LoadTable();
+        // mixed.csv: numbers (age, income), categories (city, rooms, note; one with an unseen value in test) and
+        // missing cells; leaving some columns out gives a numbers-only and a categories-only table.
+        var schemaFile = Path.Combine(Fixture.TempFolder(), "schema.json");
+        File.WriteAllText(schemaFile, System.Text.Json.JsonSerializer.Serialize(new { columns = ignored.Split(',', StringSplitOptions.RemoveEmptyEntries).ToDictionary(c => c, _ => "ignore") }));
+        var data = DataSpec.Parse($"csv:{Fixture.Path("tables", "mixed.csv")},label=label,id=id,split=30,schema={schemaFile}").LoadTable();
+        Assert.Equal(5 - ignored.Split(',', StringSplitOptions.RemoveEmptyEntries).Length, data.Train.FeatureCount);
         var schema = data.Train.Schema;
         var options = EncoderOptions.FromName(kind) with { Dim = 32, Depth = 2 };
         manual_seed(1);
@@ -141,6 +166,27 @@ public class OnnxExportTests(ExportRunFixture run) : IClassFixture<ExportRunFixt
                 Assert.True(difference <= ModelExport.Tolerance, $"{kind}: max difference {difference}");
             }
         AssertPassesOnnxChecker(Save(model));
+    }
+
+    [Fact]
+    public void A_table_run_exports_with_its_schema_and_the_check_runs_on_the_data_given()
+    {
+        var folder = Fixture.TempFolder();
+        var spec = $"csv:{Fixture.Path("tables", "mixed.csv")},label=label,id=id,split=30";
+        var data = DataSpec.Parse(spec).LoadTable();
+        var config = PretrainConfig.DefaultsFor(data.Train, Method.Fusion, "ft-transformer") with { Epochs = 2, Threads = 2, MonitorChecks = 0 };
+        using (var trainer = Pretrainer.Start(config, folder, data)) trainer.Run();
+        var path = Path.Combine(folder, "table.onnx");
+        var (code, output, error) = CliTests.Run("export", "--run", folder, "--data", spec, "--out", path);
+        Assert.True(code == 0, error);
+        Assert.Contains("ONNX Runtime matches TorchSharp", output);
+        AssertPassesOnnxChecker(path);
+        using var session = new InferenceSession(path);
+        var metadata = session.ModelMetadata.CustomMetadataMap;
+        Assert.Contains("\"city\"", metadata[OnnxModels.MetadataKeys.TableSchema]);
+        Assert.Equal("ft-transformer", System.Text.Json.JsonDocument.Parse(metadata[OnnxModels.MetadataKeys.Architecture]).RootElement.GetProperty("kind").GetString());
+        Assert.Equal(OnnxModels.TableInput, session.InputMetadata.Keys.Single());
+        Assert.Equal([-1, 2 * data.Train.FeatureCount], session.InputMetadata[OnnxModels.TableInput].Dimensions);
     }
 
     [Fact]
@@ -202,10 +248,13 @@ public class OnnxExportTests(ExportRunFixture run) : IClassFixture<ExportRunFixt
     public void The_export_command_writes_a_checked_encoder_and_refuses_bad_arguments_in_one_line()
     {
         var path = Path.Combine(Fixture.TempFolder(), "encoder.onnx");
-        var (code, output, error) = CliTests.Run("export", "--run", run.Folder, "--out", path);
+        var (code, output, error) = CliTests.Run("export", "--run", run.Folder, "--out", path, "--data", "digits");
         Assert.True(code == 0, error);
-        Assert.Contains("ONNX Runtime matches TorchSharp", output);
+        Assert.Contains("ONNX Runtime matches TorchSharp on 32 records", output);
         AssertPassesOnnxChecker(path);
+        (code, _, error) = CliTests.Run("export", "--run", run.Folder, "--out", path, "--data", $"csv:{Fixture.Path("tables", "mixed.csv")}");
+        Assert.Equal(CliApp.BadInputExitCode, code);
+        Assert.Single(error.Trim().Split('\n'));
 
         (code, _, error) = CliTests.Run("export", "--out", path);
         Assert.Equal(CliApp.BadInputExitCode, code);

@@ -31,10 +31,13 @@ public static class ExportCommand
                 var other => throw new ArgumentException($"unknown format '{other}'; expected onnx or safetensors"),
             };
             if (outPath is not null) Training.RunFiles.EnsureWritable(Path.GetDirectoryName(Path.GetFullPath(outPath))!);
-            var schema = run is not null ? Training.Checkpoint.ReadState(run).State.Config.Table : null;
             ISplits? data = null;
             if (args.GetValue(Data) is string spec)
-                data = DataSpec.Parse(spec).LoadAny(schema ?? Classification.Classifier.ReadInfo(model!).Encoder.Table);
+            {
+                // Tables are encoded with the model's own schema.
+                var schema = run is not null ? Training.Checkpoint.ReadState(run).State.Config.Table : Classification.Classifier.ReadInfo(model!).Encoder.Table;
+                data = DataSpec.Parse(spec).LoadAny(schema);
+            }
             var reference = args.GetValue(Reference);
             if (reference is not null && format != ExportFormat.Safetensors) throw new ArgumentException("--reference goes with --format safetensors (an ONNX export is checked by ONNX Runtime itself)");
             var report = run is not null ? ModelExport.Run(run, data, outPath, format, reference) : ModelExport.Classifier(model!, data, outPath, format, reference);

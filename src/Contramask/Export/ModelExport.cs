@@ -102,13 +102,18 @@ public static class ModelExport
         var state = module.state_dict();
         var file = Safetensors.Write(state.Select(p => (p.Key, p.Value)), metadata);
         var (tensors, _) = Safetensors.Read(file, outPath);
+        // Read back: every tensor's dtype, shape and bytes as the module holds it.
         foreach (var (name, tensor) in state)
         {
             using var scope = NewDisposeScope();
-            var expected = Safetensors.Write([(name, tensor)], new Dictionary<string, string>());
-            if (!tensors.TryGetValue(name, out var entry) || !entry.Shape.SequenceEqual(tensor.shape)
-                || !entry.Data.AsSpan().SequenceEqual(Safetensors.Read(expected, name).Tensors[name].Data))
-                throw new ExportCheckFailedException($"safetensors: {name} does not read back as written; nothing was written");
+            var values = tensor.detach().cpu().contiguous();
+            bool same = tensors.TryGetValue(name, out var entry) && entry.Shape.SequenceEqual(values.shape) && (entry.DType, values.dtype) switch
+            {
+                ("F32", ScalarType.Float32) => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(entry.Data).SequenceEqual(values.data<float>().ToArray()),
+                ("I64", ScalarType.Int64) => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(entry.Data).SequenceEqual(values.data<long>().ToArray()),
+                _ => false,
+            };
+            if (!same) throw new ExportCheckFailedException($"safetensors: {name} does not read back as the module holds it; nothing was written");
         }
         if (referencePath is not null)
         {

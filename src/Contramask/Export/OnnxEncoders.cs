@@ -34,8 +34,6 @@ public static class OnnxEncoders
         Children(module).TryGetValue(name, out var child) && child is T typed ? typed
             : throw new InvalidOperationException($"{module.GetName()} has no {typeof(T).Name} named {name}");
 
-    static Tensor Parameter(nn.Module module, string name) => module.state_dict()[name];
-
     // ConvNet (Models/ConvNet.cs): [conv 3×3 → batch norm → ReLU, max pool 2] ×2, conv → BN → ReLU, global mean.
     static string ConvNet(OnnxGraph g, ConvNet net, string x)
     {

@@ -142,8 +142,9 @@ public sealed class OnnxGraph
     /// <summary>x·Wᵀ + b for a torch Linear weight (out×in) over the last axis of x (any rank).</summary>
     public string Linear(string x, string prefix, Tensor weight, Tensor? bias)
     {
-        using var transposed = weight.detach().t();
-        var y = Node("MatMul", [x, Weight(prefix + ".weight_t", transposed)]);
+        string transposed;
+        using (var scope = NewDisposeScope()) transposed = Weight(prefix + ".weight_t", weight.detach().t());
+        var y = Node("MatMul", [x, transposed]);
         return bias is null ? y : Node("Add", [y, Weight(prefix + ".bias", bias)]);
     }
 
