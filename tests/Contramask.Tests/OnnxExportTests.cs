@@ -174,7 +174,7 @@ public class OnnxExportTests(ExportRunFixture run) : IClassFixture<ExportRunFixt
         var folder = Fixture.TempFolder();
         var spec = $"csv:{Fixture.Path("tables", "mixed.csv")},label=label,id=id,split=30";
         var data = DataSpec.Parse(spec).LoadTable();
-        var config = PretrainConfig.DefaultsFor(data.Train, Method.Fusion, "ft-transformer") with { Epochs = 2, Threads = 2, MonitorChecks = 0 };
+        var config = PretrainConfig.DefaultsFor(data.Train, Method.Fusion, "ft-transformer") with { Data = spec, Epochs = 2, Threads = 2, MonitorChecks = 0 };
         using (var trainer = Pretrainer.Start(config, folder, data)) trainer.Run();
         var path = Path.Combine(folder, "table.onnx");
         var (code, output, error) = CliTests.Run("export", "--run", folder, "--data", spec, "--out", path);

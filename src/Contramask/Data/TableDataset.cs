@@ -34,24 +34,11 @@ public sealed class TableDataset : IRecordSet
     public static TableDataset Encode(RawTable table, TableSchema schema, CsvFormat format, IReadOnlyList<int> rows, string source)
     {
         int features = schema.FeatureCount;
-        var columnIndex = schema.Features.Select(f => table.ColumnIndex(f.Name, "schema")).ToArray();
-        var codes = schema.Features.Select(f => f.Categories.Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i + 1)).ToArray();
+        var encoder = new TableRowEncoder(schema, table, format);
         var values = new float[(long)rows.Count * features];
         var missing = new byte[values.Length];
         for (int n = 0; n < rows.Count; n++)
-        {
-            int r = rows[n];
-            for (int f = 0; f < features; f++)
-            {
-                var column = schema.Features[f];
-                var cell = table.Rows[r][columnIndex[f]];
-                long at = (long)n * features + f;
-                if (TableSchema.IsMissing(cell)) { missing[at] = 1; continue; }
-                values[at] = column.Kind == ColumnKind.Numeric
-                    ? (float)((TableSchema.ParseNumber(table, r, columnIndex[f], format) - column.Mean) / column.Std)
-                    : codes[f].GetValueOrDefault(TableSchema.CategoryKey(cell, format), 0);
-            }
-        }
+            encoder.Encode(rows[n], values.AsSpan(n * features, features), missing.AsSpan(n * features, features));
         int[]? labels = null;
         if (schema.Label is not null && schema.Classes is not null)
         {
