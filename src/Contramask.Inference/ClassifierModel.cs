@@ -18,8 +18,21 @@ public sealed class ClassifierModel : OnnxModel
 {
     ClassifierModel(string path, SessionOptions? options) : base(path, "classifier", options)
     {
-        Classes = System.Text.Json.JsonSerializer.Deserialize<string[]>(Metadata.GetValueOrDefault("contramask.classes") ?? "null")
-            ?? throw new DataFormatException(path, "a classifier without contramask.classes metadata");
+        try
+        {
+            Classes = System.Text.Json.JsonSerializer.Deserialize<string[]>(Metadata.GetValueOrDefault("contramask.classes") ?? "null")
+                ?? throw new DataFormatException(path, "a classifier without contramask.classes metadata");
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            Dispose();
+            throw new DataFormatException(path, $"unreadable contramask.classes metadata: {e.Message}");
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
     }
 
     public static ClassifierModel Load(string path, SessionOptions? options = null) => new(path, options);

@@ -32,9 +32,13 @@ public static class InputEncoder
         return values;
     }
 
-    /// <summary>Decodes at the image's own size; one of another size is resized and center-cropped to the model's (square) size.</summary>
+    /// <summary>
+    /// As training read its images: resized and center-cropped to the size its data spec gave (<c>size=N</c>), else at
+    /// their own size; an image of another size is then resized and center-cropped to the model's (square) size.
+    /// </summary>
     static DecodedImage Decode(ModelInput input, Func<int?, DecodedImage> decode, string name)
     {
+        if (input.ResizedTo is int size) return decode(size);
         var image = decode(null);
         if (image.Width == input.Width && image.Height == input.Height) return image;
         if (input.Width != input.Height)
@@ -46,6 +50,9 @@ public static class InputEncoder
     public static float[] Table(RawTable table, CsvFormat format, ModelInput input)
     {
         var schema = input.Schema ?? throw new InvalidOperationException($"the model takes {input}, not table rows");
+        var absent = TableRowEncoder.AbsentColumns(schema, table);
+        if (absent.Count > 0)
+            throw new DataFormatException(table.Path, $"{absent.Count} column(s) the model reads are absent: {string.Join(", ", absent.Take(10))}{(absent.Count > 10 ? ", …" : "")}");
         var encoder = new TableRowEncoder(schema, table, format);
         int f = schema.FeatureCount;
         var packed = new float[(long)table.Rows.Count * 2 * f];
@@ -59,14 +66,22 @@ public static class InputEncoder
         return packed;
     }
 
-    /// <summary>N×2F packed rows from column → cell text (an absent or empty cell, "NA", "?"… is missing).</summary>
-    public static float[] Rows(IReadOnlyList<IReadOnlyDictionary<string, string?>> rows, ModelInput input)
+    /// <summary>
+    /// N×2F packed rows from column → cell text. A feature absent from a row, or empty, "NA", "?"…, is missing; a key
+    /// that names no column of the schema (features, label, id, ignored) is refused, since a misspelt feature would
+    /// otherwise pass silently as missing.
+    /// </summary>
+    public static float[] Rows(IReadOnlyList<IReadOnlyDictionary<string, string?>> rows, ModelInput input, CsvFormat? format = null)
     {
         var schema = input.Schema ?? throw new InvalidOperationException($"the model takes {input}, not table rows");
         var columns = schema.Features.Select(c => c.Name).ToArray();
+        var known = new HashSet<string>(columns.Concat(schema.Ignored).Concat(new[] { schema.Label, schema.Id }.OfType<string>()), StringComparer.OrdinalIgnoreCase);
+        for (int r = 0; r < rows.Count; r++)
+            if (rows[r].Keys.FirstOrDefault(k => !known.Contains(k)) is string unknown)
+                throw new DataFormatException($"row {r}", $"column '{unknown}' is not one the model knows; its columns are {string.Join(", ", columns.Take(20))}");
         var cells = rows.Select(row => columns.Select(c => Cell(row, c)).ToArray()).ToList();
         var table = new RawTable("rows", columns, cells, Enumerable.Range(1, rows.Count).ToArray());
-        return Table(table, new CsvFormat(), input);
+        return Table(table, format ?? input.CsvFormat ?? new CsvFormat(), input);
     }
 
     static string Cell(IReadOnlyDictionary<string, string?> row, string column)

@@ -68,7 +68,12 @@ public abstract class OnnxModel : IDisposable
 
     protected float[] ImagesOf(IReadOnlyList<string> files) => InputEncoder.Images(files, Input);
     protected float[] ImagesOf(IReadOnlyList<byte[]> encoded) => InputEncoder.Images(encoded, Input);
-    protected float[] TableOf(string csvPath, CsvFormat? format) { format ??= new CsvFormat(); return InputEncoder.Table(CsvTableReader.Read(csvPath, format), format, Input); }
+    /// <summary>A CSV file read as training read its table (its separator and decimal mark) unless <paramref name="format"/> says otherwise.</summary>
+    protected float[] TableOf(string csvPath, CsvFormat? format)
+    {
+        format ??= Input.CsvFormat ?? new CsvFormat();
+        return InputEncoder.Table(CsvTableReader.Read(csvPath, format), format, Input);
+    }
     protected float[] RowsOf(IReadOnlyList<IReadOnlyDictionary<string, string?>> rows) => InputEncoder.Rows(rows, Input);
 
     public void Dispose()

@@ -16,6 +16,7 @@ public static class ImageDecoder
     /// <summary>Decodes one file to interleaved RGB (alpha composited over black), resized and center-cropped if asked.</summary>
     public static DecodedImage Decode(string path, int? size)
     {
+        if (!File.Exists(path)) throw new DataFormatException(path, "file not found");
         if (new FileInfo(path).Length == 0) throw new DataFormatException(path, "empty file (0 bytes)");
         using var codec = SKCodec.Create(path, out var result);
         if (codec is null) throw new DataFormatException(path, $"cannot decode as an image ({result})");

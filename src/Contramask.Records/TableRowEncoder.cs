@@ -13,18 +13,19 @@ public sealed class TableRowEncoder
     readonly int[] columnIndex;
     readonly Dictionary<string, int>[] codes;
 
-    /// <summary>Fails with the file's name when a column the schema reads is absent.</summary>
+    /// <summary>Fails with the file's name (and its columns) when a column the schema reads is absent.</summary>
     public TableRowEncoder(TableSchema schema, RawTable table, CsvFormat format)
     {
         this.schema = schema; this.table = table; this.format = format;
-        var absent = schema.Features.Where(f => !table.Columns.Any(c => string.Equals(c, f.Name, StringComparison.OrdinalIgnoreCase))).Select(f => f.Name).ToList();
-        if (absent.Count > 0)
-            throw new DataFormatException(table.Path, $"{absent.Count} column(s) the model reads are absent: {string.Join(", ", absent.Take(10))}");
         columnIndex = schema.Features.Select(f => table.ColumnIndex(f.Name, "schema")).ToArray();
         codes = schema.Features.Select(f => f.Categories.Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i + 1)).ToArray();
     }
 
     public int FeatureCount => schema.FeatureCount;
+
+    /// <summary>The schema's feature columns that <paramref name="table"/> lacks (matched as training matches them: exact, then ignoring case).</summary>
+    public static IReadOnlyList<string> AbsentColumns(TableSchema schema, RawTable table) =>
+        schema.Features.Select(f => f.Name).Where(n => !table.Columns.Any(c => string.Equals(c, n, StringComparison.OrdinalIgnoreCase))).ToList();
 
     /// <summary>Writes row <paramref name="row"/>'s values and missing flags (each <see cref="FeatureCount"/> long).</summary>
     public void Encode(int row, Span<float> values, Span<byte> missing)

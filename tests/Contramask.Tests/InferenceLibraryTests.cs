@@ -16,8 +16,11 @@ namespace Contramask.Tests;
 [Collection("console")]
 public class InferenceLibraryTests(ExportRunFixture run) : IClassFixture<ExportRunFixture>
 {
-    /// <summary>Writes the first <paramref name="count"/> test digits as 8-bit grey PNG files (lossless), scaled to <paramref name="side"/>.</summary>
-    static (List<string> Files, ImageDataset Images) DigitFiles(int count, int side = 8)
+    /// <summary>
+    /// Writes the first <paramref name="count"/> test digits as PNG files (lossless): 8-bit grey, or with
+    /// <paramref name="colour"/> as RGB with the digit in the red and blue channels; stretched to width × height.
+    /// </summary>
+    static (List<string> Files, ImageDataset Images) DigitFiles(int count, int width = 8, int height = 8, bool colour = false)
     {
         var test = (ImageDataset)DataSpec.Parse("digits").Load().Test!;
         var folder = Fixture.TempFolder();
@@ -27,9 +30,13 @@ public class InferenceLibraryTests(ExportRunFixture run) : IClassFixture<ExportR
             using var bitmap = new SKBitmap(new SKImageInfo(8, 8, SKColorType.Gray8, SKAlphaType.Opaque));
             var pixels = bitmap.GetPixelSpan();
             for (int p = 0; p < 64; p++) pixels[p] = test.Pixels[n * 64 + p];
-            using var scaled = side == 8 ? bitmap.Copy() : bitmap.Resize(new SKImageInfo(side, side, SKColorType.Gray8, SKAlphaType.Opaque), new SKSamplingOptions(SKFilterMode.Linear));
+            using var scaled = width == 8 && height == 8 ? bitmap.Copy() : bitmap.Resize(new SKImageInfo(width, height, SKColorType.Gray8, SKAlphaType.Opaque), new SKSamplingOptions(SKFilterMode.Linear));
+            using var written = colour ? new SKBitmap(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Opaque)) : scaled.Copy();
+            if (colour)
+                for (int y = 0; y < height; y++)
+                    for (int x = 0; x < width; x++) { byte v = scaled.GetPixel(x, y).Red; written.SetPixel(x, y, new SKColor(v, 40, v)); }
             var path = Path.Combine(folder, $"digit{n:D3}.png");
-            using (var stream = File.Create(path)) scaled.Encode(stream, SKEncodedImageFormat.Png, 100);
+            using (var stream = File.Create(path)) written.Encode(stream, SKEncodedImageFormat.Png, 100);
             files.Add(path);
         }
         return (files, test.Subset(Enumerable.Range(0, count).ToArray()));
@@ -74,13 +81,17 @@ public class InferenceLibraryTests(ExportRunFixture run) : IClassFixture<ExportR
         }
     }
 
-    [Fact]
-    public void Larger_images_are_resized_and_cropped_as_the_training_folder_reader_does()
+    [Theory]
+    [InlineData(24, 30, false)]
+    [InlineData(8, 8, true)]
+    [InlineData(30, 24, true)]
+    public void Other_sizes_and_colour_images_are_read_as_the_training_folder_reader_reads_them(int width, int height, bool colour)
     {
         var folder = Fixture.TempFolder();
         var path = Path.Combine(folder, "classifier.onnx");
         ModelExport.Classifier(run.ClassifierFolder, null, path);
-        var (files, _) = DigitFiles(12, side: 24);
+        // Not square, so the center crop matters; colour, so the grey conversion does.
+        var (files, _) = DigitFiles(12, width, height, colour);
         // What training would read from these files: folder:DIR,size=8,channels=1.
         var asTrained = (ImageDataset)DataSpec.Parse($"folder:{Path.GetDirectoryName(files[0])},size=8,channels=1,val=0").Load().Train;
         using var classifier = Classifier.Load(run.ClassifierFolder);
@@ -124,10 +135,24 @@ public class InferenceLibraryTests(ExportRunFixture run) : IClassFixture<ExportR
         var raw = CsvTableReader.Read(csv, new CsvFormat());
         var rows = raw.Rows.Select(r => (IReadOnlyDictionary<string, string?>)raw.Columns.Zip(r).ToDictionary(p => p.First, p => (string?)p.Second)).ToList();
         Assert.Equal(fromCsv.Select(p => p.Probabilities), model.PredictRows(rows).Select(p => p.Probabilities));
-        var unseen = model.PredictRows([new Dictionary<string, string?> { ["age"] = "41", ["city"] = "Oslo" }]);
-        var allMissing = model.PredictRows([new Dictionary<string, string?> { ["age"] = "41", ["city"] = "", ["income"] = "NA" }]);
-        Assert.Equal(unseen[0].Probabilities.Length, allMissing[0].Probabilities.Length);
-        Assert.InRange(unseen[0].Probabilities.Sum(), 0.999f, 1.001f);
+        var schema = model.Input.Schema!;
+        int f = schema.FeatureCount, city = schema.Features.ToList().FindIndex(c => c.Name == "city"), age = schema.Features.ToList().FindIndex(c => c.Name == "age");
+        var packed = InputEncoder.Rows([new Dictionary<string, string?> { ["age"] = "41", ["city"] = "Oslo" }, new Dictionary<string, string?> { ["age"] = "NA", ["city"] = "Graz" }], model.Input);
+        Assert.Equal(0f, packed[city]);                 // unseen city: the unknown code
+        Assert.Equal(0f, packed[f + city]);             // … which is not missing
+        Assert.Equal(1f, packed[2 * f + city]);         // Graz: the first category, code 1
+        Assert.Equal((float)((41 - schema.Features[age].Mean) / schema.Features[age].Std), packed[age], 5);
+        Assert.Equal(1f, packed[2 * f + f + age]);      // "NA": missing
+        Assert.Equal(0f, packed[2 * f + age]);
+        Assert.InRange(model.PredictRows([new Dictionary<string, string?> { ["age"] = "41", ["city"] = "Oslo" }])[0].Probabilities.Sum(), 0.999f, 1.001f);
+        var misspelt = Assert.Throws<DataFormatException>(() => model.PredictRows([new Dictionary<string, string?> { ["agee"] = "41" }]));
+        Assert.Contains("column 'agee' is not one the model knows", misspelt.Message);
+        // A CSV without a column the model reads.
+        var lacking = Path.Combine(folder, "lacking.csv");
+        File.WriteAllLines(lacking, ["id,age,label", "x1,30,yes"]);
+        var absent = Assert.Throws<DataFormatException>(() => model.PredictTable(lacking));
+        Assert.Contains(lacking, absent.Message);
+        Assert.Contains("column(s) the model reads are absent", absent.Message);
     }
 
     [Fact]
@@ -152,6 +177,15 @@ public class InferenceLibraryTests(ExportRunFixture run) : IClassFixture<ExportR
         using var model = EmbeddingModel.Load(encoderPath);
         error = Assert.Throws<DataFormatException>(() => model.Embed([notModel]));
         Assert.Contains("cannot decode as an image", error.Message);
+        error = Assert.Throws<DataFormatException>(() => model.Embed([Path.Combine(folder, "absent.png")]));
+        Assert.Contains("absent.png: file not found", error.Message);
+        // An ONNX model that is not Contramask's: readable by ONNX Runtime, without its metadata.
+        var plain = new OnnxGraph("plain");
+        plain.Output(plain.Input("x", 3), "y", 3);
+        var plainPath = Path.Combine(folder, "plain.onnx");
+        File.WriteAllBytes(plainPath, Google.Protobuf.MessageExtensions.ToByteArray(plain.Model("", new Dictionary<string, string>())));
+        error = Assert.Throws<DataFormatException>(() => EmbeddingModel.Load(plainPath));
+        Assert.Contains("not a Contramask model", error.Message);
         Assert.Throws<InvalidOperationException>(() => model.EmbedTable(Fixture.Path("tables", "mixed.csv")));
     }
 }

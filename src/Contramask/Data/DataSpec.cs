@@ -78,6 +78,9 @@ public sealed record DataSpec(string Kind, string? Path, IReadOnlyDictionary<str
         }
     }
 
+    /// <summary>The <c>size=N</c> images are resized and center-cropped to, if the spec gives one.</summary>
+    public int? ImageSize => IntOption("size");
+
     /// <summary>Separator, decimal mark and header of a <c>csv:</c> spec.</summary>
     public CsvFormat CsvFormat => new(
         Options.GetValueOrDefault("sep", "comma").ToLowerInvariant() switch

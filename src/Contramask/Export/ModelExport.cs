@@ -63,7 +63,11 @@ public static class ModelExport
     {
         using var classifier = Classification.Classifier.Load(folder);
         var info = classifier.Info;
-        data ??= DataSpec.Parse(info.Encoder.Data).LoadAny(info.Encoder.Table);
+        try { data ??= DataSpec.Parse(info.Encoder.Data).LoadAny(info.Encoder.Table); }
+        catch (DataFormatException e)
+        {
+            throw new DataFormatException(e.File, e.Problem + $" (the data the classifier was trained on, to check the export on; give --data with records of the same kind: {info.Input})");
+        }
         var records = CheckSet(data);
         classifier.CheckFits(records);
         var network = classifier.Network;

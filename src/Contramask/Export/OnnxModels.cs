@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Contramask.Classification;
+using Contramask.Data;
 using Contramask.Export.Onnx;
 using Contramask.Models;
 using Contramask.Training;
@@ -40,6 +41,10 @@ public static class OnnxModels
         /// <summary>JSON array of the class names, in the order of the logits.</summary>
         public const string Classes = "contramask.classes";
         public const string Temperature = "contramask.temperature";
+        /// <summary>The side training's data spec resized and center-cropped its images to (<c>size=N</c>); absent when it kept their size.</summary>
+        public const string ImageSize = "contramask.image_size";
+        /// <summary>JSON {"separator":",","decimal":".","header":true}: how the training CSV was read.</summary>
+        public const string CsvFormat = "contramask.csv_format";
         /// <summary>JSON: what builds the same module (kind and sizes), e.g. {"kind":"vit","channels":1,"height":28,"width":28,"patch":7,"dim":128,"depth":4,"heads":4}.</summary>
         public const string Architecture = "contramask.architecture";
     }
@@ -128,6 +133,17 @@ public static class OnnxModels
         };
         if (input.Kind == InputShape.Image) metadata[MetadataKeys.Normalization] = JsonSerializer.Serialize(Normalization(config), CompactJson);
         if (config.Table is { } schema) metadata[MetadataKeys.TableSchema] = JsonSerializer.Serialize(schema, CompactJson);
+        // How the training data was read, so new records can be read the same way.
+        DataSpec? spec = null;
+        try { spec = DataSpec.Parse(config.Data); }
+        catch (ArgumentException) { }
+        if (spec is not null && input.Kind == InputShape.Image && spec.ImageSize is int size)
+            metadata[MetadataKeys.ImageSize] = size.ToString(CultureInfo.InvariantCulture);
+        if (spec is { IsTable: true })
+        {
+            var format = spec.CsvFormat;
+            metadata[MetadataKeys.CsvFormat] = JsonSerializer.Serialize(new { separator = format.Separator.ToString(), @decimal = format.Decimal.ToString(), header = format.Header });
+        }
         return metadata;
     }
 }
