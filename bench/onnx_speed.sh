@@ -2,7 +2,7 @@
 # Embedding speed of TorchSharp vs ONNX Runtime (the exported model), side by side in one process per encoder, at
 # batch 1 and 256, 2 threads: `contramask speed --onnx`. Writes OUT.jsonl (one line per encoder and batch, with the
 # CPU, its flags and the commit). Run on an otherwise idle machine from a committed tree:
-#   bench/onnx_speed.sh docs/results/onnx-speed-zen5
+#   bench/onnx_speed.sh docs/results/onnx-speed-zen4   (name the CPU kind: see the cpu_id field)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:?usage: bench/onnx_speed.sh OUT (without extension)}

@@ -11,6 +11,11 @@ namespace Contramask.Runtime;
 public sealed record MachineInfo
 {
     [JsonPropertyName("cpu")] public required string Cpu { get; init; }
+    /// <summary>
+    /// "family F model M" from /proc/cpuinfo: a virtual machine may name every AMD EPYC alike, while family 25 is
+    /// Zen 3/4 (model 17: Zen 4 "Genoa") and 26 is Zen 5; null in files written before it was recorded.
+    /// </summary>
+    [JsonPropertyName("cpu_id")] public string? CpuId { get; init; }
     [JsonPropertyName("avx2")] public bool Avx2 { get; init; }
     [JsonPropertyName("avx512")] public bool Avx512 { get; init; }
     [JsonPropertyName("bf16")] public bool BFloat16 { get; init; }
@@ -21,6 +26,7 @@ public sealed record MachineInfo
     public static MachineInfo Current(int threads = 0)
     {
         string model = "unknown CPU";
+        string? family = null, modelNumber = null;
         var flags = new HashSet<string>();
         try
         {
@@ -28,7 +34,10 @@ public sealed record MachineInfo
             if (File.Exists(cpuinfo))
                 foreach (var line in File.ReadLines(cpuinfo))
                 {
-                    if (line.StartsWith("model name", StringComparison.Ordinal) && model == "unknown CPU") model = line[(line.IndexOf(':') + 1)..].Trim();
+                    string value = line[(line.IndexOf(':') + 1)..].Trim();
+                    if (line.StartsWith("model name", StringComparison.Ordinal) && model == "unknown CPU") model = value;
+                    else if (line.StartsWith("cpu family", StringComparison.Ordinal)) family ??= value;
+                    else if (line.StartsWith("model", StringComparison.Ordinal) && !line.StartsWith("model name", StringComparison.Ordinal)) modelNumber ??= value;
                     if (line.StartsWith("flags", StringComparison.Ordinal))
                     {
                         flags.UnionWith(line[(line.IndexOf(':') + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries));
@@ -40,6 +49,7 @@ public sealed record MachineInfo
         return new MachineInfo
         {
             Cpu = model,
+            CpuId = family is null ? null : $"family {family} model {modelNumber}",
             Avx2 = flags.Contains("avx2"),
             Avx512 = flags.Contains("avx512f"),
             BFloat16 = flags.Contains("avx512_bf16") || flags.Contains("amx_bf16"),
@@ -55,12 +65,12 @@ public sealed record MachineInfo
     public static string BuildCommit { get; } = typeof(MachineInfo).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
         .FirstOrDefault(a => a.Key == "SourceRevision")?.Value is { Length: > 0 } revision ? revision : "unknown";
 
-    /// <summary>One line for the terminal: "AMD EPYC 9R45 (AVX-512, bf16), 2 threads".</summary>
+    /// <summary>One line for the terminal: "AMD EPYC [family 25 model 17] (AVX-512, bf16), 2 threads".</summary>
     public override string ToString()
     {
         var features = new List<string>();
         if (Avx512) features.Add("AVX-512"); else if (Avx2) features.Add("AVX2");
         if (BFloat16) features.Add("bf16");
-        return $"{Cpu}{(features.Count > 0 ? $" ({string.Join(", ", features)})" : "")}, {Threads} thread{(Threads == 1 ? "" : "s")}";
+        return $"{Cpu}{(CpuId is null ? "" : $" [{CpuId}]")}{(features.Count > 0 ? $" ({string.Join(", ", features)})" : "")}, {Threads} thread{(Threads == 1 ? "" : "s")}";
     }
 }
