@@ -50,9 +50,7 @@ public static class InputEncoder
     public static float[] Table(RawTable table, CsvFormat format, ModelInput input)
     {
         var schema = input.Schema ?? throw new InvalidOperationException($"the model takes {input}, not table rows");
-        var absent = TableRowEncoder.AbsentColumns(schema, table);
-        if (absent.Count > 0)
-            throw new DataFormatException(table.Path, $"{absent.Count} column(s) the model reads are absent: {string.Join(", ", absent.Take(10))}{(absent.Count > 10 ? ", …" : "")}");
+        TableRowEncoder.RequireModelColumns(schema, table);
         var encoder = new TableRowEncoder(schema, table, format);
         int f = schema.FeatureCount;
         var packed = new float[(long)table.Rows.Count * 2 * f];

@@ -23,9 +23,16 @@ public sealed class TableRowEncoder
 
     public int FeatureCount => schema.FeatureCount;
 
-    /// <summary>The schema's feature columns that <paramref name="table"/> lacks (matched as training matches them: exact, then ignoring case).</summary>
-    public static IReadOnlyList<string> AbsentColumns(TableSchema schema, RawTable table) =>
-        schema.Features.Select(f => f.Name).Where(n => !table.Columns.Any(c => string.Equals(c, n, StringComparison.OrdinalIgnoreCase))).ToList();
+    /// <summary>
+    /// Refuses a table that lacks feature columns a trained model reads (matched as training matches them: exact, then
+    /// ignoring case), naming every absent one (up to five) in one message, where the constructor names only the first.
+    /// </summary>
+    public static void RequireModelColumns(TableSchema schema, RawTable table)
+    {
+        var absent = schema.Features.Select(f => f.Name).Where(n => !table.Columns.Any(c => string.Equals(c, n, StringComparison.OrdinalIgnoreCase))).ToList();
+        if (absent.Count > 0)
+            throw new DataFormatException(table.Path, $"{absent.Count} column(s) the model reads are absent: {string.Join(", ", absent.Take(5))}{(absent.Count > 5 ? ", …" : "")}");
+    }
 
     /// <summary>Writes row <paramref name="row"/>'s values and missing flags (each <see cref="FeatureCount"/> long).</summary>
     public void Encode(int row, Span<float> values, Span<byte> missing)

@@ -32,9 +32,7 @@ public static class PredictionData
             bool Has(string? column) => column is not null && table.Columns.Any(c => string.Equals(c, column, StringComparison.OrdinalIgnoreCase));
             // Features and ids through the schema; the label as the file has it (see above).
             var readAs = schema with { Label = null, Id = Has(schema.Id) ? schema.Id : null };
-            var missing = TableRowEncoder.AbsentColumns(schema, table);
-            if (missing.Count > 0)
-                throw new DataFormatException(parsed.Path!, $"{missing.Count} column(s) the model reads are absent: {string.Join(", ", missing.Take(5))}{(missing.Count > 5 ? ", …" : "")}");
+            TableRowEncoder.RequireModelColumns(schema, table);
             var records = TableDataset.Encode(table, readAs, format, Enumerable.Range(0, table.Rows.Count).ToArray(), Path.GetFileName(parsed.Path!));
             if (!Has(schema.Label)) return [new PredictionPart(records, _ => null)];
             int labelColumn = table.ColumnIndex(schema.Label!, "label");

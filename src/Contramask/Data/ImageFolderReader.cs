@@ -13,7 +13,6 @@ public sealed record ImageFolderOptions(int? Size = null, int? Channels = null, 
 /// </summary>
 public static class ImageFolderReader
 {
-    static readonly string[] Extensions = ImageDecoder.Extensions;
 
     public static DataSplits ReadFolder(string root, ImageFolderOptions options, List<string>? skipped = null)
     {
@@ -56,7 +55,7 @@ public static class ImageFolderReader
         }
         else files = looseFiles.Select(f => (f, -1)).ToList();
         if (files.Count == 0)
-            throw new DataFormatException(folder, $"no image files ({string.Join(", ", Extensions)}) found");
+            throw new DataFormatException(folder, $"no image files ({string.Join(", ", ImageDecoder.Extensions)}) found");
 
         var decoded = new DecodedImage?[files.Count];
         var errors = new DataFormatException?[files.Count];
@@ -90,6 +89,6 @@ public static class ImageFolderReader
     }
 
     static string[] ImageFiles(string folder) =>
-        Directory.GetFiles(folder).Where(f => Extensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
+        Directory.GetFiles(folder).Where(f => ImageDecoder.Extensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
             .Order(StringComparer.Ordinal).ToArray();
 }

@@ -123,13 +123,16 @@ public static class ModelExport
         {
             // The check's inputs and TorchSharp's outputs, for bench/load_in_pytorch.py.
             using var scope = NewDisposeScope();
-            var x = records.Inputs(Enumerable.Range(0, Math.Min(CheckRecords, records.Count)).ToArray());
+            var x = CheckInputs(records);
             var outputs = reference(x).Select(p => ("outputs." + p.Key, p.Value)).Prepend(("inputs", x)).ToList();
             RunFiles.WriteAllBytesAtomic(referencePath, Safetensors.Write(outputs, new Dictionary<string, string> { ["source"] = records.Source }));
         }
         RunFiles.WriteAllBytesAtomic(outPath, file);
         return new ExportReport(Path.GetFullPath(outPath), "safetensors", file.Length, 0, new Dictionary<string, double>(), 0);
     }
+
+    /// <summary>The model inputs of the first <see cref="CheckRecords"/> records, what the check (and the reference file) runs on.</summary>
+    static Tensor CheckInputs(IRecordSet records) => records.Inputs(Enumerable.Range(0, Math.Min(CheckRecords, records.Count)).ToArray());
 
     /// <summary>The records the check runs on: the first of the validation slice, else of the training split.</summary>
     static IRecordSet CheckSet(ISplits data) => data.Validation is { Count: > 0 } validation ? validation : data.Train;
@@ -143,10 +146,11 @@ public static class ModelExport
     {
         if (records.Count == 0) throw new InvalidOperationException($"{records.Source} has no records to check the export on");
         Dictionary<string, double> differences;
-        int count = Math.Min(CheckRecords, records.Count);
+        int count;
         using (var scope = NewDisposeScope())
         {
-            var x = records.Inputs(Enumerable.Range(0, count).ToArray()).contiguous();
+            var x = CheckInputs(records).contiguous();
+            count = (int)x.shape[0];
             var expected = reference(x).ToDictionary(p => p.Key, p => p.Value.to(ScalarType.Float32).cpu().contiguous().data<float>().ToArray());
             var inputName = input.Kind == InputShape.Table ? OnnxModels.TableInput : OnnxModels.ImageInput;
             differences = OnnxCheck.MaxDifferences(model, inputName, x.data<float>().ToArray(), x.shape, expected);
