@@ -25,6 +25,9 @@ public static class MineCommand
     static readonly Option<int> Outliers = new("--outliers") { Description = "Top outliers to name (all are ranked in outliers.csv)", DefaultValueFactory = _ => 20 };
     static readonly Option<int> MapSample = new("--map-sample") { Description = "Records on the t-SNE map (a seeded sample)", DefaultValueFactory = _ => 2000 };
     static readonly Option<bool> NoMap = new("--no-map") { Description = "Skip the t-SNE map" };
+    static readonly Option<bool> Duplicates = new("--duplicates") { Description = "Find near-duplicate groups (candidates by embedding, checked on the records when mining a run)" };
+    static readonly Option<double?> DuplicateThreshold = new("--duplicate-threshold") { Description = "Similarity at which two records are duplicates (default: chosen from the data)" };
+    static readonly Option<int> DuplicateShift = new("--duplicate-shift") { Description = "Images: pixels of shift under which two images still count as the same", DefaultValueFactory = _ => new DuplicateOptions().MaxShift };
     static readonly Option<int> Seed = new("--seed") { DefaultValueFactory = _ => 0 };
     static readonly Option<bool> Json = new("--json") { Description = "Print mining.json to stdout instead of tables" };
     static readonly Option<bool> Quiet = new("--quiet") { Description = "No progress output" };
@@ -32,7 +35,7 @@ public static class MineCommand
     public static Command Create()
     {
         var command = new Command("mine", "Clusters, nearest neighbours, outliers, a 2-D map, plots and a report from a run's embeddings");
-        foreach (var option in new Option[] { Run, Data, Embeddings, Out, K, KMin, KMax, NeighboursOf, AllNeighbours, Neighbours, Outliers, MapSample, NoMap, Seed, Json, Quiet })
+        foreach (var option in new Option[] { Run, Data, Embeddings, Out, K, KMin, KMax, NeighboursOf, AllNeighbours, Neighbours, Outliers, MapSample, NoMap, Duplicates, DuplicateThreshold, DuplicateShift, Seed, Json, Quiet })
             command.Add(option);
         command.SetAction(Execute);
         return command;
@@ -49,12 +52,13 @@ public static class MineCommand
             K = args.GetValue(K), KMin = args.GetValue(KMin), KMax = args.GetValue(KMax), Neighbours = args.GetValue(Neighbours),
             NeighbourIds = args.GetValue(NeighboursOf)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             AllNeighbours = args.GetValue(AllNeighbours), TopOutliers = args.GetValue(Outliers), MapSample = args.GetValue(MapSample),
-            Map = !args.GetValue(NoMap), Seed = args.GetValue(Seed),
+            Map = !args.GetValue(NoMap), Seed = args.GetValue(Seed), Duplicates = args.GetValue(Duplicates),
+            DuplicateSettings = new DuplicateOptions { Threshold = args.GetValue(DuplicateThreshold), MaxShift = args.GetValue(DuplicateShift) },
         };
         options.Validate();
 
         EmbeddingTable table;
-        Func<int, (ImageDataset, int)>? images = null;
+        RecordLookup? records = null;
         CheckpointState? state = null;
         string? dataSummary = null;
         string outFolder;
@@ -65,7 +69,7 @@ public static class MineCommand
             var (config, splits, encoder) = EmbeddingExport.Load(runFolder, data, m => Cli.Warn(m));
             using (encoder)
                 table = ConsoleProgress.Count("embedding", quiet, p => EmbeddingExport.Compute(encoder, config, splits, p));
-            images = ImageLookup(splits);
+            records = new RecordLookup(EmbeddingExport.Parts(splits));
             dataSummary = string.Join(" + ", EmbeddingExport.Parts(splits).Select(p => p.ToString()));
             outFolder = args.GetValue(Out) ?? Path.Combine(runFolder, "mining");
         }
@@ -75,7 +79,7 @@ public static class MineCommand
             outFolder = args.GetValue(Out) ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(embeddingsPath!))!, Path.GetFileNameWithoutExtension(embeddingsPath!) + "-mining");
         }
 
-        var result = Miner.Run(table, outFolder, options, images, progress);
+        var result = Miner.Run(table, outFolder, options, records, progress);
         var files = result.Files.ToList();
         var metrics = runFolder is null ? null : Path.Combine(runFolder, MetricsLog.FileName);
         if (metrics is not null && File.Exists(metrics)) files.AddRange(Plots.TrainingCurves(metrics, outFolder, m => Cli.Warn(m)).Select(f => Path.GetFileName(f)));
@@ -92,22 +96,6 @@ public static class MineCommand
         return 0;
     }
 
-    /// <summary>For image data, row i of the embeddings (training, validation, test, as exported) → its image.</summary>
-    static Func<int, (ImageDataset, int)>? ImageLookup(ISplits splits)
-    {
-        if (splits.Train is not ImageDataset) return null;
-        var parts = splits.All.Cast<ImageDataset>().ToArray();
-        return i =>
-        {
-            foreach (var part in parts)
-            {
-                if (i < part.Count) return (part, i);
-                i -= part.Count;
-            }
-            throw new ArgumentOutOfRangeException(nameof(i), "row beyond the exported records");
-        };
-    }
-
     static void Print(MiningResult result, EmbeddingTable table)
     {
         var c = result.Clusters;
@@ -120,6 +108,11 @@ public static class MineCommand
         var outliers = new Table().Title("top outliers").AddColumn("rank").AddColumn("record").AddColumn("label").AddColumn(new TableColumn("score").RightAligned());
         foreach (var o in result.Outliers.Take(10)) outliers.AddRow(o.Rank.ToString(), Markup.Escape(o.Id), Markup.Escape(o.Label), o.Score.ToString("F4"));
         AnsiConsole.Write(outliers);
+        if (result.Duplicates is { } d)
+        {
+            Cli.Info($"near-duplicates: {d.Groups.Count:N0} group(s) holding {d.RecordsInGroups:N0} records ({d.Groups.Count(g => g.Exact):N0} exact), {d.Measure} ≥ {d.Threshold:F4} ({d.Rule})");
+            foreach (var g in d.Groups.Take(5)) Cli.Info($"  group {g.Group}{(g.Exact ? " (identical)" : "")}: {string.Join(", ", g.Members.Take(6).Select(m => table.Ids[m]))}{(g.Members.Length > 6 ? ", …" : "")}");
+        }
         if (result.MapKnnAccuracy is double m) Cli.Info($"t-SNE map: a 5-NN vote in 2-D recovers {m:P1} of the labels");
     }
 }

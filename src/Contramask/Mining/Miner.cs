@@ -28,6 +28,9 @@ public sealed record MiningOptions
     /// <summary>Records placed on the t-SNE map (a seeded sample when there are more).</summary>
     public int MapSample { get; init; } = 2000;
     public bool Map { get; init; } = true;
+    /// <summary>Find near-duplicate groups (<see cref="NearDuplicates"/>); their settings in <see cref="DuplicateSettings"/>.</summary>
+    public bool Duplicates { get; init; }
+    public DuplicateOptions DuplicateSettings { get; init; } = new();
     public int Seed { get; init; }
 
     public void Validate()
@@ -38,6 +41,7 @@ public sealed record MiningOptions
         if (OutlierK is < 1 or > 1000) throw new ArgumentOutOfRangeException(null, $"outlier k {OutlierK} is out of range: expected 1 to 1000");
         if (TopOutliers is < 1 or > 100_000) throw new ArgumentOutOfRangeException(null, $"top outliers {TopOutliers} is out of range: expected 1 to 100000");
         if (MapSample is < 10 or > 20_000) throw new ArgumentOutOfRangeException(null, $"map sample {MapSample} is out of range: expected 10 to 20000 (t-SNE is O(n²))");
+        DuplicateSettings.Validate();
     }
 }
 
@@ -45,7 +49,11 @@ public sealed record OutlierRecord(int Rank, string Id, string Label, double Sco
 
 /// <summary>What mining found, and the files it wrote (paths relative to its output folder).</summary>
 public sealed record MiningResult(int Records, int Dimensions, ClusterResult Clusters, IReadOnlyList<OutlierRecord> Outliers,
-    double? MapKnnAccuracy, IReadOnlyList<string> Files);
+    double? MapKnnAccuracy, IReadOnlyList<string> Files)
+{
+    /// <summary>Near-duplicate groups, when asked for (<see cref="MiningOptions.Duplicates"/>).</summary>
+    public DuplicateResult? Duplicates { get; init; }
+}
 
 /// <summary>
 /// Turns embeddings into answers: clusters (with their central records), nearest neighbours, ranked outliers and a
@@ -57,10 +65,14 @@ public sealed record MiningResult(int Records, int Dimensions, ClusterResult Clu
 /// </summary>
 public static class Miner
 {
-    /// <param name="images">Resolves a row of <paramref name="table"/> to its image, for contact sheets; null for tables.</param>
-    public static MiningResult Run(EmbeddingTable table, string outFolder, MiningOptions options, Func<int, (ImageDataset Images, int Index)>? images = null,
+    /// <param name="records">Row i of <paramref name="table"/> → its record (contact sheets of images, near-duplicates
+    /// checked on the records); null when only the embeddings are at hand.</param>
+    public static MiningResult Run(EmbeddingTable table, string outFolder, MiningOptions options, RecordLookup? records = null,
         Action<string>? progress = null)
     {
+        if (records is not null && records.Count != table.Count)
+            throw new ArgumentException($"{records.Count} records for {table.Count} embeddings");
+        Func<int, (ImageDataset Images, int Index)>? images = records is { AreImages: true } ? records.Image : null;
         options.Validate();
         if (table.Count < 3) throw new ArgumentException($"mining needs at least 3 records, got {table.Count}");
         RunFiles.EnsureWritable(outFolder);
@@ -96,6 +108,20 @@ public static class Miner
             files.Add(WriteCsv(outFolder, "neighbours.csv", "id,rank,neighbour_id,neighbour_label,similarity", lines));
         }
 
+        DuplicateResult? duplicates = null;
+        if (options.Duplicates)
+        {
+            progress?.Invoke($"duplicates: the {options.DuplicateSettings.Candidates} nearest neighbours of every record as candidates");
+            duplicates = NearDuplicates.Find(points, records, options.DuplicateSettings, progress);
+            var pairsByRecord = duplicates.Pairs.SelectMany(p => new[] { (Row: p.A, p.Similarity), (Row: p.B, p.Similarity) })
+                .GroupBy(x => x.Row).ToDictionary(g => g.Key, g => g.Max(x => x.Similarity));
+            files.Add(WriteCsv(outFolder, "duplicates.csv", "group,size,exact,id,label,best_similarity", duplicates.Groups.SelectMany(g => g.Members.Select(m =>
+                $"{g.Group},{g.Members.Length},{(g.Exact ? "true" : "false")},{CsvText.Field(table.Ids[m])},{CsvText.Field(table.LabelName(m))},{pairsByRecord[m].ToString("R", CultureInfo.InvariantCulture)}"))));
+            if (images is not null && duplicates.Groups.Count > 0)
+                files.Add(Relative(outFolder, ContactSheet.Write(duplicates.Groups.Take(20).Select(g => g.Members.Take(10).Select(images).ToArray()).ToList(),
+                    Path.Combine(outFolder, "duplicates.png"))));
+        }
+
         double? mapKnn = null;
         if (options.Map)
         {
@@ -116,14 +142,21 @@ public static class Miner
                 mapKnn = MapSeparation(map, sample.Select(i => table.Labels[i]).ToArray());
             }
         }
-        var result = new MiningResult(table.Count, table.Dimensions, clusters, outliers, mapKnn, files);
+        var result = new MiningResult(table.Count, table.Dimensions, clusters, outliers, mapKnn, files) { Duplicates = duplicates };
         var json = JsonSerializer.Serialize(new
         {
             records = table.Count, dimensions = table.Dimensions, k = clusters.K, nmi = clusters.Nmi, ari = clusters.Ari,
             silhouette_by_k = clusters.SilhouetteByK.ToDictionary(p => p.Key.ToString(CultureInfo.InvariantCulture), p => p.Value),
             clusters = clusters.Clusters.Select(c => new { cluster = c.Cluster, size = c.Size, central = c.Central.Select(i => table.Ids[i]), top_label = c.TopLabel, top_label_share = c.TopLabelShare }),
             outliers = outliers.Select(o => new { rank = o.Rank, id = o.Id, label = o.Label, score = o.Score }),
-            map_knn_accuracy = mapKnn, files,
+            map_knn_accuracy = mapKnn,
+            duplicates = duplicates is null ? null : new
+            {
+                measure = duplicates.Measure, threshold = duplicates.Threshold, rule = duplicates.Rule, groups = duplicates.Groups.Count,
+                records_in_groups = duplicates.RecordsInGroups, pairs = duplicates.Pairs.Count, exact_groups = duplicates.Groups.Count(g => g.Exact),
+                largest = duplicates.Groups.Take(20).Select(g => new { group = g.Group, exact = g.Exact, min_similarity = g.MinSimilarity, ids = g.Members.Take(50).Select(m => table.Ids[m]) }),
+            },
+            files,
         }, new JsonSerializerOptions { WriteIndented = true });
         RunFiles.WriteAllTextAtomic(Path.Combine(outFolder, "mining.json"), json);
         return result with { Files = [.. files, "mining.json"] };

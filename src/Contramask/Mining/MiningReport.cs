@@ -83,6 +83,25 @@ public static class MiningReport
         if (Has("outliers.png")) md.AppendLine(c, $"![top outliers]({Link("outliers.png")})\n");
         if (Has("outliers.csv")) md.AppendLine(c, $"All records ranked: [outliers.csv]({Link("outliers.csv")}).\n");
 
+        if (result.Duplicates is { } duplicates)
+        {
+            md.AppendLine("## Near-duplicates");
+            md.AppendLine();
+            md.AppendLine(c, $"Candidates: each record's {duplicates.Candidates} closest embedding neighbours ({duplicates.CandidatePairs:N0} pairs), checked by {duplicates.Measure}; a pair at or above {duplicates.Threshold:F4} is a duplicate ({duplicates.Rule}).");
+            md.AppendLine(c, $"Found **{duplicates.Groups.Count:N0} group(s)** holding {duplicates.RecordsInGroups:N0} records, {duplicates.Groups.Count(g => g.Exact):N0} of them identical copies.");
+            md.AppendLine();
+            if (duplicates.Groups.Count > 0 && table is not null)
+            {
+                md.AppendLine("| group | size | identical | records |");
+                md.AppendLine("|---|---|---|---|");
+                foreach (var g in duplicates.Groups.Take(20))
+                    md.AppendLine(c, $"| {g.Group} | {g.Members.Length} | {(g.Exact ? "yes" : "no")} | {string.Join(", ", g.Members.Take(6).Select(m => $"`{table.Ids[m]}`"))}{(g.Members.Length > 6 ? ", …" : "")} |");
+                md.AppendLine();
+            }
+            if (Has("duplicates.png")) md.AppendLine(c, $"One row per group:\n\n![duplicate groups]({Link("duplicates.png")})\n");
+            if (Has("duplicates.csv")) md.AppendLine(c, $"Every group's records: [duplicates.csv]({Link("duplicates.csv")}).\n");
+        }
+
         if (Has("map-labels.png") || Has("map-clusters.png"))
         {
             md.AppendLine("## Map");
