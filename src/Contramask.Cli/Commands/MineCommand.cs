@@ -28,6 +28,8 @@ public static class MineCommand
     static readonly Option<bool> Duplicates = new("--duplicates") { Description = "Find near-duplicate groups (candidates by embedding, checked on the records when mining a run)" };
     static readonly Option<double?> DuplicateThreshold = new("--duplicate-threshold") { Description = "Similarity at which two records are duplicates (default: chosen from the data)" };
     static readonly Option<int> DuplicateShift = new("--duplicate-shift") { Description = "Images: pixels of shift under which two images still count as the same", DefaultValueFactory = _ => new DuplicateOptions().MaxShift };
+    static readonly Option<bool> LabelIssues = new("--label-issues") { Description = "Rank records whose label looks wrong (confident learning; needs labels)" };
+    static readonly Option<string> LabelEvidence = new("--label-evidence") { Description = "Probabilities the labels are judged by: probe (cross-validated linear probe), neighbours, both", DefaultValueFactory = _ => new LabelIssueOptions().Evidence.ToString().ToLowerInvariant() };
     static readonly Option<int> Seed = new("--seed") { DefaultValueFactory = _ => 0 };
     static readonly Option<bool> Json = new("--json") { Description = "Print mining.json to stdout instead of tables" };
     static readonly Option<bool> Quiet = new("--quiet") { Description = "No progress output" };
@@ -35,7 +37,7 @@ public static class MineCommand
     public static Command Create()
     {
         var command = new Command("mine", "Clusters, nearest neighbours, outliers, a 2-D map, plots and a report from a run's embeddings");
-        foreach (var option in new Option[] { Run, Data, Embeddings, Out, K, KMin, KMax, NeighboursOf, AllNeighbours, Neighbours, Outliers, MapSample, NoMap, Duplicates, DuplicateThreshold, DuplicateShift, Seed, Json, Quiet })
+        foreach (var option in new Option[] { Run, Data, Embeddings, Out, K, KMin, KMax, NeighboursOf, AllNeighbours, Neighbours, Outliers, MapSample, NoMap, Duplicates, DuplicateThreshold, DuplicateShift, LabelIssues, LabelEvidence, Seed, Json, Quiet })
             command.Add(option);
         command.SetAction(Execute);
         return command;
@@ -54,6 +56,13 @@ public static class MineCommand
             AllNeighbours = args.GetValue(AllNeighbours), TopOutliers = args.GetValue(Outliers), MapSample = args.GetValue(MapSample),
             Map = !args.GetValue(NoMap), Seed = args.GetValue(Seed), Duplicates = args.GetValue(Duplicates),
             DuplicateSettings = new DuplicateOptions { Threshold = args.GetValue(DuplicateThreshold), MaxShift = args.GetValue(DuplicateShift) },
+            LabelIssues = args.GetValue(LabelIssues),
+            LabelIssueSettings = new LabelIssueOptions
+            {
+                Evidence = Enum.TryParse<LabelEvidence>(args.GetValue(LabelEvidence), true, out var evidence) && Enum.IsDefined(evidence) ? evidence
+                    : throw new ArgumentException($"unknown --label-evidence '{args.GetValue(LabelEvidence)}': expected probe, neighbours or both"),
+                Seed = args.GetValue(Seed),
+            },
         };
         options.Validate();
 
@@ -112,6 +121,11 @@ public static class MineCommand
         {
             Cli.Info($"near-duplicates: {d.Groups.Count:N0} group(s) holding {d.RecordsInGroups:N0} records ({d.Groups.Count(g => g.Exact):N0} exact), {d.Measure} ≥ {d.Threshold:F4} ({d.Rule})");
             foreach (var g in d.Groups.Take(5)) Cli.Info($"  group {g.Group}{(g.Exact ? " (identical)" : "")}: {string.Join(", ", g.Members.Take(6).Select(m => table.Ids[m]))}{(g.Members.Length > 6 ? ", …" : "")}");
+        }
+        if (result.LabelIssues is { } issues)
+        {
+            Cli.Info($"label issues: {issues.Issues.Count:N0} record(s) whose label looks wrong (out-of-sample accuracy {issues.OutOfSampleAccuracy:P1}); the first:");
+            foreach (var i in issues.Issues.Take(5)) Cli.Info($"  {table.Ids[i.Row]}: labelled {table.LabelName(i.Row)}, looks like {(table.ClassNames is { } n && i.Suggested < n.Count ? n[i.Suggested] : i.Suggested.ToString())} (p(label) {i.GivenProbability:F3})");
         }
         if (result.MapKnnAccuracy is double m) Cli.Info($"t-SNE map: a 5-NN vote in 2-D recovers {m:P1} of the labels");
     }

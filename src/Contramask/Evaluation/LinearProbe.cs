@@ -101,6 +101,14 @@ public sealed class LinearProbe : IDisposable
         return (predicted, positive);
     }
 
+    /// <summary>Class probabilities, N×C: the softmax of the logits.</summary>
+    public Tensor Probabilities(Tensor features)
+    {
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        return ((features - mean) / std).matmul(weight).add(bias, One).softmax(1).MoveToOuterDisposeScope();
+    }
+
     public double Accuracy(Tensor features, long[] labels)
     {
         var predicted = Predict(features);

@@ -31,6 +31,9 @@ public sealed record MiningOptions
     /// <summary>Find near-duplicate groups (<see cref="NearDuplicates"/>); their settings in <see cref="DuplicateSettings"/>.</summary>
     public bool Duplicates { get; init; }
     public DuplicateOptions DuplicateSettings { get; init; } = new();
+    /// <summary>Rank records whose label looks wrong (<see cref="LabelIssues"/>); needs labels.</summary>
+    public bool LabelIssues { get; init; }
+    public LabelIssueOptions LabelIssueSettings { get; init; } = new();
     public int Seed { get; init; }
 
     public void Validate()
@@ -42,6 +45,7 @@ public sealed record MiningOptions
         if (TopOutliers is < 1 or > 100_000) throw new ArgumentOutOfRangeException(null, $"top outliers {TopOutliers} is out of range: expected 1 to 100000");
         if (MapSample is < 10 or > 20_000) throw new ArgumentOutOfRangeException(null, $"map sample {MapSample} is out of range: expected 10 to 20000 (t-SNE is O(n²))");
         DuplicateSettings.Validate();
+        LabelIssueSettings.Validate();
     }
 }
 
@@ -53,6 +57,8 @@ public sealed record MiningResult(int Records, int Dimensions, ClusterResult Clu
 {
     /// <summary>Near-duplicate groups, when asked for (<see cref="MiningOptions.Duplicates"/>).</summary>
     public DuplicateResult? Duplicates { get; init; }
+    /// <summary>Records whose label looks wrong, when asked for (<see cref="MiningOptions.LabelIssues"/>).</summary>
+    public LabelIssueResult? LabelIssues { get; init; }
 }
 
 /// <summary>
@@ -75,6 +81,8 @@ public static class Miner
         Func<int, (ImageDataset Images, int Index)>? images = records is { AreImages: true } ? records.Image : null;
         options.Validate();
         if (table.Count < 3) throw new ArgumentException($"mining needs at least 3 records, got {table.Count}");
+        if (options.LabelIssues && !table.HasLabels)
+            throw new ArgumentException($"label issues need a label on every record; {table.Labels.Count(l => l < 0):N0} of {table.Count:N0} have none");
         RunFiles.EnsureWritable(outFolder);
         var files = new List<string>();
         using var scope = NewDisposeScope();
@@ -122,6 +130,18 @@ public static class Miner
                     Path.Combine(outFolder, "duplicates.png"))));
         }
 
+        LabelIssueResult? labelIssues = null;
+        if (options.LabelIssues)
+        {
+            int classes = Math.Max(table.Labels.Max() + 1, table.ClassNames?.Count ?? 0);
+            labelIssues = Mining.LabelIssues.Find(points, table.Labels, classes, options.LabelIssueSettings, progress);
+            string Name(int label) => table.ClassNames is { } names && label < names.Count ? names[label] : label.ToString(CultureInfo.InvariantCulture);
+            files.Add(WriteCsv(outFolder, "label-issues.csv", "rank,id,given_label,suggested_label,given_probability,suggested_probability", labelIssues.Issues.Select(i =>
+                $"{i.Rank},{CsvText.Field(table.Ids[i.Row])},{CsvText.Field(Name(i.Given))},{CsvText.Field(Name(i.Suggested))},{i.GivenProbability.ToString("R", CultureInfo.InvariantCulture)},{i.SuggestedProbability.ToString("R", CultureInfo.InvariantCulture)}")));
+            if (images is not null && labelIssues.Issues.Count > 0)
+                files.Add(Relative(outFolder, ContactSheet.Write(labelIssues.Issues.Take(40).Select(i => images(i.Row)).Chunk(10).ToList(), Path.Combine(outFolder, "label-issues.png"))));
+        }
+
         double? mapKnn = null;
         if (options.Map)
         {
@@ -142,7 +162,7 @@ public static class Miner
                 mapKnn = MapSeparation(map, sample.Select(i => table.Labels[i]).ToArray());
             }
         }
-        var result = new MiningResult(table.Count, table.Dimensions, clusters, outliers, mapKnn, files) { Duplicates = duplicates };
+        var result = new MiningResult(table.Count, table.Dimensions, clusters, outliers, mapKnn, files) { Duplicates = duplicates, LabelIssues = labelIssues };
         var json = JsonSerializer.Serialize(new
         {
             records = table.Count, dimensions = table.Dimensions, k = clusters.K, nmi = clusters.Nmi, ari = clusters.Ari,
@@ -155,6 +175,11 @@ public static class Miner
                 measure = duplicates.Measure, threshold = duplicates.Threshold, rule = duplicates.Rule, groups = duplicates.Groups.Count,
                 records_in_groups = duplicates.RecordsInGroups, pairs = duplicates.Pairs.Count, exact_groups = duplicates.Groups.Count(g => g.Exact),
                 largest = duplicates.Groups.Take(20).Select(g => new { group = g.Group, exact = g.Exact, min_similarity = g.MinSimilarity, ids = g.Members.Take(50).Select(m => table.Ids[m]) }),
+            },
+            label_issues = labelIssues is null ? null : new
+            {
+                evidence = labelIssues.Evidence.ToString().ToLowerInvariant(), flagged = labelIssues.Issues.Count, out_of_sample_accuracy = labelIssues.OutOfSampleAccuracy,
+                top = labelIssues.Issues.Take(20).Select(i => new { rank = i.Rank, id = table.Ids[i.Row], given = table.LabelName(i.Row), suggested = i.Suggested, given_probability = i.GivenProbability }),
             },
             files,
         }, new JsonSerializerOptions { WriteIndented = true });

@@ -102,6 +102,25 @@ public static class MiningReport
             if (Has("duplicates.csv")) md.AppendLine(c, $"Every group's records: [duplicates.csv]({Link("duplicates.csv")}).\n");
         }
 
+        if (result.LabelIssues is { } issues)
+        {
+            md.AppendLine("## Label issues");
+            md.AppendLine();
+            md.AppendLine(c, $"Confident learning (Northcutt et al. 2021, as cleanlab's default): out-of-sample class probabilities from {EvidenceText(issues.Evidence)} (accuracy against the given labels {issues.OutOfSampleAccuracy:P1}); a record is flagged when it is among the records its class's calibrated confident joint counts as mislabelled, largest margin first, and its most probable class is not its label.");
+            md.AppendLine(c, $"**{issues.Issues.Count:N0} record(s) flagged**, ranked by the probability of their given label (lowest first).");
+            md.AppendLine();
+            if (table is not null && issues.Issues.Count > 0)
+            {
+                md.AppendLine("| rank | record | given label | suggested | p(given) |");
+                md.AppendLine("|---|---|---|---|---|");
+                foreach (var i in issues.Issues.Take(20))
+                    md.AppendLine(c, $"| {i.Rank} | `{table.Ids[i.Row]}` | {table.LabelName(i.Row)} | {(table.ClassNames is { } names && i.Suggested < names.Count ? names[i.Suggested] : i.Suggested.ToString(c))} | {i.GivenProbability:F3} |");
+                md.AppendLine();
+            }
+            if (Has("label-issues.png")) md.AppendLine(c, $"The top 40, ten per row:\n\n![label issues]({Link("label-issues.png")})\n");
+            if (Has("label-issues.csv")) md.AppendLine(c, $"All flagged records: [label-issues.csv]({Link("label-issues.csv")}).\n");
+        }
+
         if (Has("map-labels.png") || Has("map-clusters.png"))
         {
             md.AppendLine("## Map");
@@ -114,6 +133,13 @@ public static class MiningReport
         RunFiles.WriteAllTextAtomic(reportPath, md.ToString());
         return reportPath;
     }
+
+    static string EvidenceText(LabelEvidence evidence) => evidence switch
+    {
+        LabelEvidence.Probe => "a 5-fold cross-validated linear probe on the embeddings",
+        LabelEvidence.Neighbours => "the labels of each record's nearest neighbours",
+        _ => "the mean of a 5-fold cross-validated linear probe and a vote of each record's nearest neighbours",
+    };
 
     static void AppendEvaluation(StringBuilder md, string path)
     {

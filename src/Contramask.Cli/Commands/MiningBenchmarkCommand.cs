@@ -1,0 +1,66 @@
+using System.CommandLine;
+using System.Text.Json;
+using Contramask.Data;
+using Contramask.Evaluation;
+using Contramask.Runtime;
+using Contramask.Training;
+
+namespace Contramask.Cli.Commands;
+
+/// <summary><c>contramask mining-benchmark</c>: mining's answers scored against faults planted in real data (<see cref="MiningBenchmark"/>).</summary>
+public static class MiningBenchmarkCommand
+{
+    static readonly Option<string> Run = new("--run") { Description = "Run folder written by pretrain (its encoder embeds the records)", Required = true };
+    static readonly Option<string> Data = new("--data") { Description = "Image data spec holding the split to plant faults in", Required = true };
+    static readonly Option<int> Duplicates = new("--duplicates") { Description = "Near-duplicates to plant (copies shifted by a pixel or brightened ±10%); 0 skips", DefaultValueFactory = _ => 500 };
+    static readonly Option<string> DuplicatesSplit = new("--duplicates-split") { Description = "Split to plant them in: train, val or test (choose settings on val; publish test)", DefaultValueFactory = _ => "test" };
+    static readonly Option<double> FlipLabels = new("--flip-labels") { Description = "Fraction of labels to flip at random for the label-issue score; 0 skips", DefaultValueFactory = _ => 0.05 };
+    static readonly Option<string> LabelsSplit = new("--labels-split") { Description = "Split whose labels to flip: train, val or test", DefaultValueFactory = _ => "train" };
+    static readonly Option<string?> Evidence = new("--evidence") { Description = "Label-issue evidence to score: probe, neighbours, both (default: all three)" };
+    static readonly Option<int> Seed = new("--seed") { DefaultValueFactory = _ => 1 };
+    static readonly Option<string> Out = new("--out") { Description = "JSON file for the scores", Required = true };
+
+    public static Command Create()
+    {
+        var command = new Command("mining-benchmark", "Score near-duplicate and label-issue finding against copies and flipped labels planted in real data");
+        foreach (var option in new Option[] { Run, Data, Duplicates, DuplicatesSplit, FlipLabels, LabelsSplit, Evidence, Seed, Out }) command.Add(option);
+        command.SetAction(args =>
+        {
+            string run = args.GetValue(Run)!, outPath = args.GetValue(Out)!;
+            RunFiles.EnsureWritable(Path.GetDirectoryName(Path.GetFullPath(outPath))!);
+            var state = Checkpoint.ReadState(run).State;
+            var splits = DataSpec.Parse(args.GetValue(Data)!).LoadAny(state.Config.Table);
+            var machine = MachineInfo.Current(state.Config.Threads);
+            var report = new Dictionary<string, object?>
+            {
+                ["command"] = "contramask " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)),
+                ["run"] = run, ["data"] = args.GetValue(Data), ["seed"] = args.GetValue(Seed), ["machine"] = machine,
+            };
+            if (args.GetValue(Duplicates) is int count and > 0)
+            {
+                var split = Split(splits, args.GetValue(DuplicatesSplit)!) as ImageDataset
+                    ?? throw new ArgumentException("near-duplicates are planted in images: give an image data spec");
+                var scores = MiningBenchmark.Duplicates(run, split, count, args.GetValue(Seed), m => Cli.Info(m));
+                report["duplicates"] = new { split = args.GetValue(DuplicatesSplit), scores };
+            }
+            if (args.GetValue(FlipLabels) is double fraction and > 0)
+            {
+                var kinds = args.GetValue(Evidence) is string e ? [Enum.Parse<Mining.LabelEvidence>(e, ignoreCase: true)] : (IReadOnlyList<Mining.LabelEvidence>?)null;
+                var scores = MiningBenchmark.LabelIssues(run, Split(splits, args.GetValue(LabelsSplit)!), fraction, args.GetValue(Seed), kinds, m => Cli.Info(m));
+                report["label_issues"] = new { split = args.GetValue(LabelsSplit), fraction, scores };
+            }
+            RunFiles.WriteAllTextAtomic(outPath, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
+            Cli.Info($"Written {outPath}");
+            return 0;
+        });
+        return command;
+    }
+
+    static IRecordSet Split(ISplits splits, string name) => name switch
+    {
+        "train" => splits.Train,
+        "val" => splits.Validation ?? throw new ArgumentException("the data spec has no validation slice: add ,val=0.1"),
+        "test" => splits.Test ?? throw new ArgumentException("the data spec has no test split"),
+        _ => throw new ArgumentException($"unknown split '{name}': expected train, val or test"),
+    };
+}

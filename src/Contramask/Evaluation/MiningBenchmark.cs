@@ -1,0 +1,96 @@
+using Contramask.Data;
+using Contramask.Mining;
+using static TorchSharp.torch;
+
+namespace Contramask.Evaluation;
+
+/// <summary>How well near-duplicates were found among planted copies: pairs found, planted pairs recovered, per kind of change.</summary>
+public sealed record DuplicateScores(string Mode, int Records, int Planted, int PairsFound, int TruePairs, double Precision, double Recall,
+    double Threshold, string Rule, IReadOnlyDictionary<string, double> RecallByChange, double Seconds);
+
+/// <summary>
+/// How well label issues were found among randomly flipped labels: precision of the top-ranked (as many as were
+/// flipped), precision and recall of everything flagged.
+/// </summary>
+public sealed record LabelIssueScores(string Evidence, int Records, int Flipped, int Flagged, double PrecisionAtFlipped, double Precision, double Recall,
+    double SuggestedLabelAccuracy, double OutOfSampleAccuracy, double Seconds);
+
+/// <summary>
+/// Mining's answers scored against ground truth planted in real data (<see cref="InjectedFaults"/>): near-duplicate
+/// copies and flipped labels. A pair found that was not planted counts against precision even if the two records
+/// happen to be real duplicates of each other, so precision is a lower bound.
+/// </summary>
+public static class MiningBenchmark
+{
+    /// <summary>
+    /// Plants <paramref name="count"/> near-duplicates in <paramref name="data"/>, embeds everything with the run's
+    /// encoder and finds duplicates with default settings, both checked on the records and from the embeddings alone.
+    /// </summary>
+    public static IReadOnlyList<DuplicateScores> Duplicates(string runFolder, ImageDataset data, int count, int seed, Action<string>? progress = null)
+    {
+        var (planted, copies) = InjectedFaults.NearDuplicates(data, count, seed);
+        progress?.Invoke($"duplicates: {count} near-duplicates planted among {data.Count:N0} records of {data.Source}; embedding {planted.Count:N0} records");
+        var (config, splits, encoder) = EmbeddingExport.Load(runFolder, new DataSplits(planted, null));
+        EmbeddingTable table;
+        using (encoder) table = EmbeddingExport.Compute(encoder, config, splits);
+        var truth = copies.ToDictionary(c => (c.Original, c.Copy), c => c.Change.Split(' ')[0]);
+        var results = new List<DuplicateScores>();
+        using var scope = NewDisposeScope();
+        var points = table.ToTensor();
+        foreach (var records in new[] { new RecordLookup([planted]), null })
+        {
+            var started = System.Diagnostics.Stopwatch.StartNew();
+            var found = NearDuplicates.Find(points, records);
+            double seconds = started.Elapsed.TotalSeconds;
+            var pairs = found.Pairs.Select(p => (p.A, p.B)).ToHashSet();
+            int hits = pairs.Count(truth.ContainsKey);
+            var byChange = truth.GroupBy(t => t.Value).ToDictionary(g => g.Key, g => (double)g.Count(t => pairs.Contains(t.Key)) / g.Count());
+            results.Add(new DuplicateScores(records is null ? "embeddings only" : "checked on the records", planted.Count, count, pairs.Count, hits,
+                pairs.Count == 0 ? 0 : (double)hits / pairs.Count, (double)hits / count, found.Threshold, found.Rule, byChange, seconds));
+            progress?.Invoke($"  {results[^1].Mode}: precision {results[^1].Precision:F4}, recall {results[^1].Recall:F4} at {found.Threshold:F5}");
+        }
+        return results;
+    }
+
+    /// <summary>
+    /// Flips <paramref name="fraction"/> of <paramref name="data"/>'s labels at random, embeds the records with the
+    /// run's encoder and finds label issues with each kind of evidence; the true labels score the answers.
+    /// </summary>
+    public static IReadOnlyList<LabelIssueScores> LabelIssues(string runFolder, IRecordSet data, double fraction, int seed,
+        IReadOnlyList<LabelEvidence>? evidence = null, Action<string>? progress = null)
+    {
+        var labels = data.Labels ?? throw new ArgumentException($"{data.Source} has no labels to flip");
+        int classes = data.ClassCount;
+        var (noisy, flipped) = InjectedFaults.FlipLabels(labels, classes, fraction, seed);
+        var flippedSet = flipped.ToHashSet();
+        progress?.Invoke($"label issues: {flipped.Length:N0} of {labels.Length:N0} labels of {data.Source} flipped; embedding");
+        var (config, splits, encoder) = EmbeddingExport.Load(runFolder, new SingleSplit(data));
+        EmbeddingTable table;
+        using (encoder) table = EmbeddingExport.Compute(encoder, config, splits);
+        var results = new List<LabelIssueScores>();
+        using var scope = NewDisposeScope();
+        var points = table.ToTensor();
+        foreach (var kind in evidence ?? [LabelEvidence.Probe, LabelEvidence.Neighbours, LabelEvidence.Both])
+        {
+            var started = System.Diagnostics.Stopwatch.StartNew();
+            var found = Mining.LabelIssues.Find(points, noisy, classes, new LabelIssueOptions { Evidence = kind, Seed = seed });
+            double seconds = started.Elapsed.TotalSeconds;
+            int hitsTop = found.Issues.Take(flipped.Length).Count(i => flippedSet.Contains(i.Row));
+            int hits = found.Issues.Count(i => flippedSet.Contains(i.Row));
+            int suggestedRight = found.Issues.Count(i => flippedSet.Contains(i.Row) && i.Suggested == labels[i.Row]);
+            results.Add(new LabelIssueScores(kind.ToString().ToLowerInvariant(), labels.Length, flipped.Length, found.Issues.Count,
+                (double)hitsTop / Math.Min(flipped.Length, Math.Max(1, found.Issues.Count)), (double)hits / Math.Max(1, found.Issues.Count), (double)hits / flipped.Length,
+                (double)suggestedRight / Math.Max(1, hits), found.OutOfSampleAccuracy, seconds));
+            var r = results[^1];
+            progress?.Invoke($"  {r.Evidence}: {r.Flagged:N0} flagged, precision of the top {flipped.Length:N0} {r.PrecisionAtFlipped:F4}, precision {r.Precision:F4}, recall {r.Recall:F4} ({seconds:F0} s)");
+        }
+        return results;
+    }
+
+    /// <summary>One record set as the training split of a run's data (what embedding exports take).</summary>
+    sealed record SingleSplit(IRecordSet Train) : ISplits
+    {
+        public IRecordSet? Test => null;
+        public IRecordSet? Validation => null;
+    }
+}
