@@ -22,6 +22,7 @@ public static class CliApp
         root.Add(FinetuneCommand.Create());
         root.Add(PredictCommand.Create());
         root.Add(ExportCommand.Create());
+        root.Add(SelectCommand.Create());
         root.Add(MiningBenchmarkCommand.Create());
         root.Add(MineCommand.Create());
         root.Add(SpeedCommand.Create());

@@ -17,13 +17,16 @@ public static class MiningBenchmarkCommand
     static readonly Option<double> FlipLabels = new("--flip-labels") { Description = "Fraction of labels to flip at random for the label-issue score; 0 skips", DefaultValueFactory = _ => 0.05 };
     static readonly Option<string> LabelsSplit = new("--labels-split") { Description = "Split whose labels to flip: train, val or test", DefaultValueFactory = _ => "train" };
     static readonly Option<string?> Evidence = new("--evidence") { Description = "Label-issue evidence to score: probe, neighbours, both (default: all three)" };
+    static readonly Option<int> Select = new("--select") { Description = "Labels to pick with each selection strategy (and at random) for the linear-probe score; 0 skips", DefaultValueFactory = _ => 0 };
+    static readonly Option<int> Seeds = new("--seeds") { Description = "Seeds per selection strategy (0..N-1)", DefaultValueFactory = _ => 3 };
+    static readonly Option<bool> NoTest = new("--no-test") { Description = "Selection: score the validation slice only (while choosing a default)" };
     static readonly Option<int> Seed = new("--seed") { DefaultValueFactory = _ => 1 };
     static readonly Option<string> Out = new("--out") { Description = "JSON file for the scores", Required = true };
 
     public static Command Create()
     {
-        var command = new Command("mining-benchmark", "Score near-duplicate and label-issue finding against copies and flipped labels planted in real data");
-        foreach (var option in new Option[] { Run, Data, Duplicates, DuplicatesSplit, FlipLabels, LabelsSplit, Evidence, Seed, Out }) command.Add(option);
+        var command = new Command("mining-benchmark", "Score near-duplicates and label issues against faults planted in real data, and label selection by a linear probe on the picks");
+        foreach (var option in new Option[] { Run, Data, Duplicates, DuplicatesSplit, FlipLabels, LabelsSplit, Evidence, Select, Seeds, NoTest, Seed, Out }) command.Add(option);
         command.SetAction(args =>
         {
             string run = args.GetValue(Run)!, outPath = args.GetValue(Out)!;
@@ -48,6 +51,12 @@ public static class MiningBenchmarkCommand
                 var kinds = args.GetValue(Evidence) is string e ? [Enum.Parse<Mining.LabelEvidence>(e, ignoreCase: true)] : (IReadOnlyList<Mining.LabelEvidence>?)null;
                 var scores = MiningBenchmark.LabelIssues(run, Split(splits, args.GetValue(LabelsSplit)!), fraction, args.GetValue(Seed), kinds, m => Cli.Info(m));
                 report["label_issues"] = new { split = args.GetValue(LabelsSplit), fraction, scores };
+            }
+            if (args.GetValue(Select) is int labels and > 0)
+            {
+                var scores = MiningBenchmark.Selection(run, splits, labels, Enumerable.Range(0, args.GetValue(Seeds)).ToArray(), null, !args.GetValue(NoTest), m => Cli.Info(m));
+                report["selection"] = scores.Select(s => new { s.Strategy, s.Labels, s.Seeds, validation_accuracy = s.ValidationAccuracy, test_accuracy = s.TestAccuracy,
+                    mean_validation = s.MeanValidation, mean_test = double.IsNaN(s.MeanTest) ? (double?)null : s.MeanTest, classes_covered = s.ClassesCovered, s.Seconds });
             }
             RunFiles.WriteAllTextAtomic(outPath, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
             Cli.Info($"Written {outPath}");

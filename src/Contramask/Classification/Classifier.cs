@@ -71,7 +71,7 @@ public sealed class Classifier : IDisposable
         if (train is TableDataset table && config.Table is { } runSchema && !EncoderEvaluator.SameFeatures(table.Schema, runSchema))
             throw new InvalidOperationException($"{train.Source} was encoded with another schema than the run's; load it with the run's schema");
 
-        var labelled = options.Labels.Choose(trainLabels, options.Seed);
+        var labelled = options.Labels.Choose(train, options.Seed);
         var missingClasses = Enumerable.Range(0, classes).Except(labelled.Select(i => trainLabels[i])).ToList();
         if (missingClasses.Count > 0 && missingClasses.Any(c => trainLabels.Contains(c)))
             warn?.Invoke($"{options.Labels} labels leave {missingClasses.Count} class(es) without an example");

@@ -15,6 +15,14 @@ public sealed record DuplicateScores(string Mode, int Records, int Planted, int 
 public sealed record LabelIssueScores(string Evidence, int Records, int Flipped, int Flagged, double PrecisionAtFlipped, double Precision, double Recall,
     double SuggestedLabelAccuracy, double OutOfSampleAccuracy, double Seconds);
 
+/// <summary>A label-selection strategy's linear-probe accuracy per seed, on the validation slice and the test split.</summary>
+public sealed record SelectionScores(string Strategy, int Labels, IReadOnlyList<int> Seeds, IReadOnlyList<double> ValidationAccuracy, IReadOnlyList<double> TestAccuracy,
+    IReadOnlyList<int> ClassesCovered, double Seconds)
+{
+    public double MeanValidation => ValidationAccuracy.Average();
+    public double MeanTest => TestAccuracy.Count == 0 ? double.NaN : TestAccuracy.Average();
+}
+
 /// <summary>
 /// Mining's answers scored against ground truth planted in real data (<see cref="InjectedFaults"/>): near-duplicate
 /// copies and flipped labels. A pair found that was not planted counts against precision even if the two records
@@ -87,10 +95,79 @@ public static class MiningBenchmark
         return results;
     }
 
+    sealed record SplitsWithoutTest(IRecordSet Train, IRecordSet? Validation) : ISplits
+    {
+        public IRecordSet? Test => null;
+    }
+
     /// <summary>One record set as the training split of a run's data (what embedding exports take).</summary>
     sealed record SingleSplit(IRecordSet Train) : ISplits
     {
         public IRecordSet? Test => null;
         public IRecordSet? Validation => null;
+    }
+
+    /// <summary>
+    /// Picks <paramref name="count"/> records of the training split with each strategy (and seed), labels them from
+    /// the data, fits a linear probe on their embeddings (L2 chosen on the validation slice) and scores it on the
+    /// validation slice and, when present, the test split.
+    /// </summary>
+    public static IReadOnlyList<SelectionScores> Selection(string runFolder, ISplits data, int count, IReadOnlyList<int> seeds,
+        IReadOnlyList<SelectionStrategy>? strategies = null, bool scoreTest = true, Action<string>? progress = null, bool standardizeByPool = true)
+    {
+        if (!scoreTest) data = new SplitsWithoutTest(data.Train, data.Validation);
+        var validation = data.Validation ?? throw new ArgumentException("label selection is scored on the validation slice: keep the data spec's val= above 0");
+        var trainLabels = data.Train.Labels ?? throw new ArgumentException($"{data.Train.Source} has no labels to score selections with");
+        progress?.Invoke($"select: embedding {data.Train.Count:N0} training, {validation.Count:N0} validation and {data.Test?.Count ?? 0:N0} test records");
+        var (config, splits, encoder) = EmbeddingExport.Load(runFolder, data);
+        Tensor Embed(IRecordSet part)
+        {
+            var table = EmbeddingExport.Compute(encoder, config, new SingleSplit(part));
+            return table.ToTensor();
+        }
+        using var scope = NewDisposeScope();
+        Tensor pool, validationX;
+        Tensor? testX = null;
+        using (encoder)
+        {
+            pool = Embed(data.Train);
+            validationX = Embed(validation);
+            if (data.Test is { HasLabels: true } test) testX = Embed(test);
+        }
+        int classes = Math.Max(data.Train.ClassCount, validation.ClassCount);
+        var validationY = validation.Labels!.Select(l => (long)l).ToArray();
+        var testY = data.Test?.Labels?.Select(l => (long)l).ToArray();
+        var results = new List<SelectionScores>();
+        foreach (var strategy in strategies ?? [SelectionStrategy.Random, SelectionStrategy.Typical, SelectionStrategy.Coreset, SelectionStrategy.Balanced])
+        {
+            var started = System.Diagnostics.Stopwatch.StartNew();
+            var validationScores = new List<double>();
+            var testScores = new List<double>();
+            var covered = new List<int>();
+            foreach (var seed in seeds)
+            {
+                using var seedScope = NewDisposeScope();
+                var picks = LabelSelection.Select(pool, count, new SelectionOptions { Strategy = strategy, Seed = seed }).Select(p => p.Row).ToArray();
+                var x = pool.index_select(0, tensor(picks.Select(r => (long)r).ToArray()));
+                var y = picks.Select(r => (long)trainLabels[r]).ToArray();
+                covered.Add(y.Distinct().Count());
+                double bestValidation = -1, bestTest = double.NaN;
+                foreach (var l2 in (double[])[1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 3e-2, 1e-1])
+                {
+                    using var probe = LinearProbe.Fit(x, y, classes, l2, seed: seed, standardizeBy: standardizeByPool ? pool : null);
+                    double accuracy = probe.Accuracy(validationX, validationY);
+                    if (accuracy > bestValidation)
+                    {
+                        bestValidation = accuracy;
+                        bestTest = testX is null ? double.NaN : probe.Accuracy(testX, testY!);
+                    }
+                }
+                validationScores.Add(bestValidation);
+                if (testX is not null) testScores.Add(bestTest);
+            }
+            results.Add(new SelectionScores(strategy.ToString().ToLowerInvariant(), count, seeds, validationScores, testScores, covered, started.Elapsed.TotalSeconds));
+            progress?.Invoke($"  {results[^1].Strategy}: validation {100 * results[^1].MeanValidation:F2}%" + (testX is null ? "" : $", test {100 * results[^1].MeanTest:F2}%") + $" (mean of {seeds.Count} seeds; classes covered {string.Join("/", covered)})");
+        }
+        return results;
     }
 }
