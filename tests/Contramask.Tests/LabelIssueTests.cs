@@ -31,6 +31,22 @@ public class LabelIssueTests(ExportRunFixture run) : IClassFixture<ExportRunFixt
     }
 
     [Fact]
+    public void Calibration_breaks_rounding_ties_as_cleanlab_does()
+    {
+        // Ten records labelled 0: one confidently each class, seven confident nowhere; the row [1, 1, 1] scales to
+        // 10/3 each and rounds to 3 + 3 + 3; cleanlab gives the missing one to the last tied entry: [3, 3, 4].
+        var rows = new List<double[]> { new[] { 1.0, 0, 0 }, new[] { 0, 1.0, 0 }, new[] { 0, 0, 1.0 } };
+        rows.AddRange(Enumerable.Repeat(new[] { 0.3, 0.35, 0.35 }, 7));
+        rows.AddRange(Enumerable.Repeat(new[] { 0, 1.0, 0 }, 3));
+        rows.AddRange(Enumerable.Repeat(new[] { 0, 0, 1.0 }, 3));
+        var p = new double[rows.Count, 3];
+        for (int i = 0; i < rows.Count; i++) for (int k = 0; k < 3; k++) p[i, k] = rows[i][k];
+        int[] labels = [.. Enumerable.Repeat(0, 10), 1, 1, 1, 2, 2, 2];
+        var joint = LabelIssues.ConfidentJoint(p, labels, 3);
+        Assert.Equal(new[] { 3, 3, 4 }, Enumerable.Range(0, 3).Select(k => joint[0, k]));
+    }
+
+    [Fact]
     public void Flipped_digit_labels_are_found_and_the_true_label_suggested()
     {
         var digits = DigitsDataset.LoadAll();

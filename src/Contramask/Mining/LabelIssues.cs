@@ -220,9 +220,12 @@ public static class LabelIssues
     {
         var rounded = row.Select(v => (int)Math.Round(v, MidpointRounding.ToEven)).ToArray();
         int difference = (int)Math.Round(row.Sum(), MidpointRounding.ToEven) - rounded.Sum();
-        var byRemainder = Enumerable.Range(0, row.Length).OrderByDescending(k => row[k] - rounded[k]).ThenBy(k => k).ToArray();
-        if (difference > 0) foreach (var k in byRemainder.Take(difference)) rounded[k]++;
-        else if (difference < 0) foreach (var k in byRemainder.Reverse().Take(-difference)) rounded[k]--;
+        // Ties as cleanlab's round_preserving_row_totals breaks them (a stable argsort, reversed): +1 to the last of
+        // equal remainders, −1 to the first.
+        if (difference > 0)
+            foreach (var k in Enumerable.Range(0, row.Length).OrderByDescending(k => row[k] - rounded[k]).ThenByDescending(k => k).Take(difference)) rounded[k]++;
+        else if (difference < 0)
+            foreach (var k in Enumerable.Range(0, row.Length).OrderBy(k => row[k] - rounded[k]).ThenBy(k => k).Take(-difference)) rounded[k]--;
         return rounded;
     }
 
@@ -234,15 +237,11 @@ public static class LabelIssues
         {
             var members = Enumerable.Range(0, labels.Length).Where(i => labels[i] == k).ToArray();
             if (members.Length <= 1) continue;
-            // Keep at least one record of the class: the diagonal at least 1, the excess taken evenly from the others.
+            // Keep at least one record of the class (cleanlab's _keep_at_least_n_per_class with n = 1): when the
+            // diagonal is 0, every nonzero off-diagonal count gives up one.
             var prune = Enumerable.Range(0, classes).Select(j => j == k ? 0 : joint[k, j]).ToArray();
-            int kept = joint[k, k];
-            if (kept < 1)
-            {
-                int others = prune.Count(c => c > 0);
-                double take = (1.0 - kept) / Math.Max(others, 1);
-                for (int j = 0; j < classes; j++) if (prune[j] > 0) prune[j] = Math.Max(0, (int)(prune[j] - take));
-            }
+            if (joint[k, k] < 1)
+                for (int j = 0; j < classes; j++) if (prune[j] > 0) prune[j]--;
             for (int j = 0; j < classes; j++)
             {
                 if (prune[j] == 0) continue;

@@ -62,42 +62,49 @@ public static class LabelSelection
     }
 
     /// <summary>
-    /// TypiClust's initial pick: k-means with as many clusters as labels wanted; clusters of fewer than 5 records are
-    /// left out (too small to estimate typicality, as the paper's code does); then, repeatedly, the eligible cluster
-    /// with the fewest picks (the largest first) gives its most typical record not yet picked — typicality being
-    /// 1 / mean Euclidean distance to its K nearest records of the cluster.
+    /// TypiClust's initial pick, as the authors' code does it: k-means into min(n, 500) clusters; clusters of 5 records
+    /// or fewer left out (too small to estimate typicality); then, repeatedly, the eligible cluster with the fewest picks
+    /// (the largest first) gives the most typical of its records not yet picked, typicality recomputed on those with
+    /// K = min(20, remaining / 2). Typicality is the paper's: 1 / mean Euclidean distance to the K nearest (the code
+    /// averages squared distances; the order can differ slightly).
     /// </summary>
     static IReadOnlyList<SelectedRecord> Typical(Tensor points, int count, SelectionOptions options, Action<string>? progress)
     {
-        progress?.Invoke($"select: k-means into {count} clusters");
-        var clustering = KMeans.Fit(points, count, restarts: 1, seed: options.Seed);
-        var clusters = Enumerable.Range(0, (int)points.shape[0]).GroupBy(i => clustering.Assignments[i]).Select(g => (g.Key, Rows: g.ToArray())).ToList();
-        var eligible = clusters.Where(c => c.Rows.Length >= 5).ToList();
-        if (eligible.Sum(c => c.Rows.Length) < count) eligible = clusters;
-        // Each cluster's records, most typical first.
-        var queues = eligible.Select(c => (c.Key, Size: c.Rows.Length, Order: new Queue<(int Row, double Typicality)>(ByTypicality(points, c.Rows, options.TypicalityNeighbours)), Picked: 0)).ToList();
+        int k = Math.Min(count, 500);
+        progress?.Invoke($"select: k-means into {k} clusters");
+        var clustering = KMeans.Fit(points, k, restarts: 1, seed: options.Seed);
+        var clusters = Enumerable.Range(0, (int)points.shape[0]).GroupBy(i => clustering.Assignments[i]).Select(g => (g.Key, Rows: g.ToList())).ToList();
+        var eligible = clusters.Where(c => c.Rows.Count > 5).ToList();
+        if (eligible.Sum(c => c.Rows.Count) < count) eligible = clusters;
+        var picked = new int[eligible.Count];
+        var sizes = eligible.Select(c => c.Rows.Count).ToArray();
         var picks = new List<SelectedRecord>();
         while (picks.Count < count)
         {
-            int q = Enumerable.Range(0, queues.Count).Where(i => queues[i].Order.Count > 0)
-                .OrderBy(i => queues[i].Picked).ThenByDescending(i => queues[i].Size).ThenBy(i => queues[i].Key).First();
-            var (row, typicality) = queues[q].Order.Dequeue();
-            queues[q] = queues[q] with { Picked = queues[q].Picked + 1 };
-            picks.Add(new SelectedRecord(picks.Count + 1, row, queues[q].Key, typicality));
+            int c = Enumerable.Range(0, eligible.Count).Where(i => eligible[i].Rows.Count > 0)
+                .OrderBy(i => picked[i]).ThenByDescending(i => sizes[i]).ThenBy(i => eligible[i].Key).First();
+            var rows = eligible[c].Rows;
+            var (position, typicality) = MostTypical(points, rows, options.TypicalityNeighbours);
+            picks.Add(new SelectedRecord(picks.Count + 1, rows[position], eligible[c].Key, typicality));
+            rows.RemoveAt(position);
+            picked[c]++;
         }
         return picks;
     }
 
-    static IEnumerable<(int Row, double Typicality)> ByTypicality(Tensor points, int[] rows, int neighbours)
+    /// <summary>Position in <paramref name="rows"/> of the most typical record and its typicality (K = min(neighbours, rows / 2)).</summary>
+    static (int Position, double Typicality) MostTypical(Tensor points, List<int> rows, int neighbours)
     {
-        int k = Math.Min(neighbours, rows.Length - 1);
-        if (k < 1) return rows.Select(r => (r, 1.0));
+        int k = Math.Min(neighbours, rows.Count / 2);
+        if (k < 1) return (0, 1.0);
         using var scope = NewDisposeScope();
         var x = points.index_select(0, tensor(rows.Select(r => (long)r).ToArray()));
         // The k smallest distances besides the record's own zero.
         var nearest = cdist(x, x).topk(k + 1, dim: 1, largest: false).values.narrow(1, 1, k);
         var typicality = nearest.mean([1]).clamp_min(Of(1e-12)).reciprocal().to_type(ScalarType.Float64).data<double>().ToArray();
-        return rows.Select((r, i) => (r, typicality[i])).OrderByDescending(x => x.Item2).ThenBy(x => x.r).ToList();
+        int best = 0;
+        for (int i = 1; i < typicality.Length; i++) if (typicality[i] > typicality[best]) best = i;
+        return (best, typicality[best]);
     }
 
     /// <summary>k-center greedy: start at a seeded random record; each next pick maximizes the distance to its nearest pick.</summary>

@@ -122,7 +122,9 @@ public static class NearDuplicates
         }
         var logs = best.Where(s => !double.IsNaN(s)).Select(s => Math.Log(Math.Max(1 - s, 1e-9))).Order().ToArray();
         double median = Median(logs);
-        double sigma = 1.4826 * Median(logs.Select(l => Math.Abs(l - median)).Order().ToArray());
+        // Floored: when most records share one value (e.g. coarse table columns) the spread would vanish and the
+        // threshold fall onto that value, calling half the data duplicates.
+        double sigma = Math.Max(1.4826 * Median(logs.Select(l => Math.Abs(l - median)).Order().ToArray()), 0.1);
         double threshold = 1 - Math.Exp(median - deviations * sigma);
         return (threshold, $"from the data: 1 − exp(median − {deviations:0.##}·σ) of ln(1 − best similarity) over {logs.Length:N0} records (median {median:F2}, robust σ {sigma:F2})");
     }
