@@ -19,6 +19,9 @@ public sealed record ClusterResult(int K, int[] Assignments, IReadOnlyList<Clust
 public static class ClusterAnalysis
 {
     public const int SilhouetteSample = 2000;
+    /// <summary>Above this many records the final k-means is fitted on a seeded sample of this size and every record
+    /// assigned to its nearest centre: the centres of 200,000 points are as good as those of a million, at a fifth of the time.</summary>
+    public const int FitSample = 200_000;
 
     public static ClusterResult Run(EmbeddingTable table, int? k = null, int kMin = 2, int kMax = 15, int central = 8, int seed = 0)
     {
@@ -46,7 +49,24 @@ public static class ClusterAnalysis
             }
             chosen = silhouettes.MaxBy(s => s.Value).Key;
         }
-        var clustering = KMeans.Fit(points, chosen, restarts: 5, seed: seed);
+        Clustering clustering;
+        if (table.Count > FitSample)
+        {
+            var sample = Enumerable.Range(0, table.Count).ToArray();
+            new Random(seed + 1).Shuffle(sample);
+            var fit = KMeans.Fit(points.index_select(0, tensor(sample[..FitSample].Select(i => (long)i).ToArray())), chosen, restarts: 5, seed: seed);
+            using var fitCentres = tensor(Flatten(fit.Centres), new long[] { chosen, table.Dimensions });
+            var assignments = new int[table.Count];
+            for (long start = 0; start < table.Count; start += 65536)
+            {
+                using var chunk = NewDisposeScope();
+                long count = Math.Min(65536, table.Count - start);
+                var nearest = cdist(points.narrow(0, start, count), fitCentres).argmin(1).to_type(ScalarType.Int32).data<int>().ToArray();
+                nearest.CopyTo(assignments, start);
+            }
+            clustering = fit with { Assignments = assignments };
+        }
+        else clustering = KMeans.Fit(points, chosen, restarts: 5, seed: seed);
         var centres = tensor(Flatten(clustering.Centres), new long[] { chosen, table.Dimensions });
         var distance = cdist(points, centres);
         var summaries = new List<ClusterSummary>();

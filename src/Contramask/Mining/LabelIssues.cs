@@ -58,7 +58,9 @@ public sealed record LabelIssueResult(IReadOnlyList<LabelIssue> Issues, int[,] C
 /// </summary>
 public static class LabelIssues
 {
-    public static LabelIssueResult Find(Tensor embeddings, int[] labels, int classes, LabelIssueOptions? options = null, Action<string>? progress = null)
+    /// <param name="index">Neighbour search over <paramref name="embeddings"/> for the neighbour vote (default: exact search).</param>
+    public static LabelIssueResult Find(Tensor embeddings, int[] labels, int classes, LabelIssueOptions? options = null, Action<string>? progress = null,
+        NeighbourIndex? index = null)
     {
         options ??= new LabelIssueOptions();
         options.Validate();
@@ -66,7 +68,7 @@ public static class LabelIssues
         if (embeddings.shape[0] != n) throw new ArgumentException($"{labels.Length} labels for {embeddings.shape[0]} embeddings");
         if (labels.Any(l => l < 0 || l >= classes)) throw new ArgumentException($"label issues need a label in 0..{classes - 1} for every record");
         if (classes < 2) throw new ArgumentException("label issues need at least two classes");
-        var p = Probabilities(embeddings, labels, classes, options, progress);
+        var p = Probabilities(embeddings, labels, classes, options, progress, index);
         return FromProbabilities(p, labels, classes) with { Evidence = options.Evidence };
     }
 
@@ -91,7 +93,8 @@ public static class LabelIssues
     }
 
     /// <summary>Out-of-sample class probabilities, N×K.</summary>
-    public static double[,] Probabilities(Tensor embeddings, int[] labels, int classes, LabelIssueOptions options, Action<string>? progress = null)
+    public static double[,] Probabilities(Tensor embeddings, int[] labels, int classes, LabelIssueOptions options, Action<string>? progress = null,
+        NeighbourIndex? index = null)
     {
         using var scope = NewDisposeScope();
         var x = embeddings.to_type(ScalarType.Float32);
@@ -101,7 +104,7 @@ public static class LabelIssues
         if (options.Evidence is LabelEvidence.Neighbours or LabelEvidence.Both)
         {
             progress?.Invoke($"label issues: votes of each record's {options.Neighbours} nearest neighbours");
-            neighbours = NeighbourVotes(x, labels, classes, options.Neighbours);
+            neighbours = NeighbourVotes(index?.Find(options.Neighbours) ?? NearestNeighbours.Find(x, options.Neighbours), labels, classes);
         }
         var combined = probe is not null && neighbours is not null ? probe.add(neighbours, One).mul(Of(0.5)) : probe ?? neighbours!;
         var flat = combined.to_type(ScalarType.Float64).contiguous().data<double>().ToArray();
@@ -157,9 +160,9 @@ public static class LabelIssues
     }
 
     /// <summary>Each record's label distribution among its k nearest others, weighted by exp(cosine / 0.1).</summary>
-    static Tensor NeighbourVotes(Tensor x, int[] labels, int classes, int k)
+    static Tensor NeighbourVotes((int[][] Index, float[][] Similarity) neighbours, int[] labels, int classes)
     {
-        var (index, similarity) = NearestNeighbours.Find(x, k);
+        var (index, similarity) = neighbours;
         var votes = new float[labels.Length * classes];
         for (int i = 0; i < labels.Length; i++)
         {

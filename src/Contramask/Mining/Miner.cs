@@ -34,6 +34,8 @@ public sealed record MiningOptions
     /// <summary>Rank records whose label looks wrong (<see cref="LabelIssues"/>); needs labels.</summary>
     public bool LabelIssues { get; init; }
     public LabelIssueOptions LabelIssueSettings { get; init; } = new();
+    /// <summary>Exact neighbour search up to a size, an HNSW index above it (<see cref="NeighbourIndex"/>).</summary>
+    public NeighbourSearchOptions Search { get; init; } = new();
     public int Seed { get; init; }
 
     public void Validate()
@@ -57,6 +59,8 @@ public sealed record MiningResult(int Records, int Dimensions, ClusterResult Clu
 {
     /// <summary>Near-duplicate groups, when asked for (<see cref="MiningOptions.Duplicates"/>).</summary>
     public DuplicateResult? Duplicates { get; init; }
+    /// <summary>Recall@10 of the approximate neighbour index against exact search on a sample; null when search was exact.</summary>
+    public double? ApproximateRecall { get; init; }
     /// <summary>Records whose label looks wrong, when asked for (<see cref="MiningOptions.LabelIssues"/>).</summary>
     public LabelIssueResult? LabelIssues { get; init; }
 }
@@ -87,6 +91,9 @@ public static class Miner
         var files = new List<string>();
         using var scope = NewDisposeScope();
         var points = table.ToTensor();
+        using var neighbourIndex = NeighbourIndex.Build(points, options.Search with { Seed = options.Seed }, progress);
+        if (neighbourIndex.Approximate)
+            progress?.Invoke($"neighbours: approximate search, recall@{neighbourIndex.RecallK} {neighbourIndex.Recall:F4} against exact on {options.Search.RecallSample:N0} queries");
 
         progress?.Invoke("clusters: k-means" + (options.K is null ? $", choosing k in {options.KMin}..{options.KMax} by silhouette" : $" with k = {options.K}"));
         var clusters = ClusterAnalysis.Run(table, options.K, options.KMin, options.KMax, options.Central, options.Seed);
@@ -95,7 +102,7 @@ public static class Miner
             files.Add(Relative(outFolder, ContactSheet.Write(clusters.Clusters.Select(c => c.Central.Select(images).ToArray()).ToList(), Path.Combine(outFolder, "clusters-central.png"))));
 
         progress?.Invoke($"outliers: mean cosine distance to the {options.OutlierK} nearest neighbours");
-        var scores = OutlierScores.Compute(points, options.OutlierK);
+        var scores = OutlierScores.Compute(neighbourIndex, options.OutlierK);
         var ranked = OutlierScores.Rank(scores);
         var outliers = ranked.Take(options.TopOutliers).Select((i, r) => new OutlierRecord(r + 1, table.Ids[i], table.LabelName(i), scores[i])).ToList();
         files.Add(WriteCsv(outFolder, "outliers.csv", "rank,id,label,score", ranked.Select((i, r) => $"{r + 1},{CsvText.Field(table.Ids[i])},{CsvText.Field(table.LabelName(i))},{scores[i].ToString("R", CultureInfo.InvariantCulture)}")));
@@ -110,7 +117,7 @@ public static class Miner
         if (queries.Count > 0)
         {
             progress?.Invoke($"neighbours: the {options.Neighbours} nearest of {queries.Count} record(s)");
-            var (index, similarity) = NearestNeighbours.Find(points, options.Neighbours, queries);
+            var (index, similarity) = neighbourIndex.Find(options.Neighbours, queries);
             var lines = queries.SelectMany((q, n) => index[n].Select((j, r) =>
                 $"{CsvText.Field(table.Ids[q])},{r + 1},{CsvText.Field(table.Ids[j])},{CsvText.Field(table.LabelName(j))},{similarity[n][r].ToString("R", CultureInfo.InvariantCulture)}"));
             files.Add(WriteCsv(outFolder, "neighbours.csv", "id,rank,neighbour_id,neighbour_label,similarity", lines));
@@ -120,7 +127,7 @@ public static class Miner
         if (options.Duplicates)
         {
             progress?.Invoke($"duplicates: the {options.DuplicateSettings.Candidates} nearest neighbours of every record as candidates");
-            duplicates = NearDuplicates.Find(points, records, options.DuplicateSettings, progress);
+            duplicates = NearDuplicates.Find(points, records, options.DuplicateSettings, progress, neighbourIndex);
             var pairsByRecord = duplicates.Pairs.SelectMany(p => new[] { (Row: p.A, p.Similarity), (Row: p.B, p.Similarity) })
                 .GroupBy(x => x.Row).ToDictionary(g => g.Key, g => g.Max(x => x.Similarity));
             files.Add(WriteCsv(outFolder, "duplicates.csv", "group,size,exact,id,label,best_similarity", duplicates.Groups.SelectMany(g => g.Members.Select(m =>
@@ -134,7 +141,7 @@ public static class Miner
         if (options.LabelIssues)
         {
             int classes = Math.Max(table.Labels.Max() + 1, table.ClassNames?.Count ?? 0);
-            labelIssues = Mining.LabelIssues.Find(points, table.Labels, classes, options.LabelIssueSettings, progress);
+            labelIssues = Mining.LabelIssues.Find(points, table.Labels, classes, options.LabelIssueSettings, progress, neighbourIndex);
             string Name(int label) => table.ClassNames is { } names && label < names.Count ? names[label] : label.ToString(CultureInfo.InvariantCulture);
             files.Add(WriteCsv(outFolder, "label-issues.csv", "rank,id,given_label,suggested_label,given_probability,suggested_probability", labelIssues.Issues.Select(i =>
                 $"{i.Rank},{CsvText.Field(table.Ids[i.Row])},{CsvText.Field(Name(i.Given))},{CsvText.Field(Name(i.Suggested))},{i.GivenProbability.ToString("R", CultureInfo.InvariantCulture)},{i.SuggestedProbability.ToString("R", CultureInfo.InvariantCulture)}")));
@@ -162,7 +169,10 @@ public static class Miner
                 mapKnn = MapSeparation(map, sample.Select(i => table.Labels[i]).ToArray());
             }
         }
-        var result = new MiningResult(table.Count, table.Dimensions, clusters, outliers, mapKnn, files) { Duplicates = duplicates, LabelIssues = labelIssues };
+        var result = new MiningResult(table.Count, table.Dimensions, clusters, outliers, mapKnn, files)
+        {
+            Duplicates = duplicates, LabelIssues = labelIssues, ApproximateRecall = neighbourIndex.Recall,
+        };
         var json = JsonSerializer.Serialize(new
         {
             records = table.Count, dimensions = table.Dimensions, k = clusters.K, nmi = clusters.Nmi, ari = clusters.Ari,
@@ -170,6 +180,7 @@ public static class Miner
             clusters = clusters.Clusters.Select(c => new { cluster = c.Cluster, size = c.Size, central = c.Central.Select(i => table.Ids[i]), top_label = c.TopLabel, top_label_share = c.TopLabelShare }),
             outliers = outliers.Select(o => new { rank = o.Rank, id = o.Id, label = o.Label, score = o.Score }),
             map_knn_accuracy = mapKnn,
+            neighbour_search = new { approximate = neighbourIndex.Approximate, recall_k = neighbourIndex.RecallK, recall = neighbourIndex.Recall, recall_sample = neighbourIndex.Approximate ? options.Search.RecallSample : 0 },
             duplicates = duplicates is null ? null : new
             {
                 measure = duplicates.Measure, threshold = duplicates.Threshold, rule = duplicates.Rule, groups = duplicates.Groups.Count,

@@ -59,14 +59,16 @@ public sealed record DuplicateResult(string Measure, double Threshold, string Ru
 /// </summary>
 public static class NearDuplicates
 {
-    public static DuplicateResult Find(Tensor embeddings, RecordLookup? records, DuplicateOptions? options = null, Action<string>? progress = null)
+    /// <param name="index">Neighbour search over <paramref name="embeddings"/> to take the candidates from (default: exact search).</param>
+    public static DuplicateResult Find(Tensor embeddings, RecordLookup? records, DuplicateOptions? options = null, Action<string>? progress = null,
+        NeighbourIndex? index = null)
     {
         options ??= new DuplicateOptions();
         options.Validate();
         long n = embeddings.shape[0];
         if (records is not null && records.Count != n)
             throw new ArgumentException($"{records.Count} records for {n} embeddings");
-        var (neighbours, cosines) = NearestNeighbours.Find(embeddings, options.Candidates);
+        var (neighbours, cosines) = index?.Find(options.Candidates) ?? NearestNeighbours.Find(embeddings, options.Candidates);
 
         var candidates = new Dictionary<(int, int), float>();
         for (int i = 0; i < n; i++)

@@ -8,7 +8,13 @@ public static class OutlierScores
 {
     public static double[] Compute(TorchSharp.torch.Tensor points, int k = 10)
     {
-        var (_, similarity) = NearestNeighbours.Find(points, k);
+        using var index = NeighbourIndex.Build(points);
+        return Compute(index, k);
+    }
+
+    public static double[] Compute(NeighbourIndex index, int k = 10)
+    {
+        var (_, similarity) = index.Find(k);
         return similarity.Select(s => s.Average(v => 1.0 - v)).ToArray();
     }
 

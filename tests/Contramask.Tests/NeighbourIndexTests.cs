@@ -1,0 +1,48 @@
+using Contramask.Mining;
+using static TorchSharp.torch;
+
+namespace Contramask.Tests;
+
+/// <summary>The approximate (HNSW) neighbour index against exact search, on points small enough to check every answer.</summary>
+public class NeighbourIndexTests
+{
+    /// <summary>3,000 points in 32 dimensions around 30 centres, seeded.</summary>
+    static Tensor Clustered()
+    {
+        var generator = new Generator(7);
+        var centres = randn(30, 32, generator: generator);
+        var assignment = randint(0, 30, [3000], generator: generator);
+        return centres.index_select(0, assignment) + randn(3000, 32, generator: generator).mul(Runtime.Scalars.Of(0.3));
+    }
+
+    [Fact]
+    public void Above_the_exact_limit_an_hnsw_index_answers_with_high_recall_and_never_returns_the_query()
+    {
+        using var scope = NewDisposeScope();
+        var points = Clustered();
+        using var approximate = NeighbourIndex.Build(points, new NeighbourSearchOptions { ExactUpTo = 1000, RecallSample = 500 });
+        using var exact = NeighbourIndex.Build(points);
+        Assert.True(approximate.Approximate);
+        Assert.False(exact.Approximate);
+        Assert.True(approximate.Recall >= 0.95, $"recall@10 {approximate.Recall}");
+
+        var (index, similarity) = approximate.Find(10);
+        var (truth, _) = exact.Find(10);
+        double hits = Enumerable.Range(0, 3000).Sum(q => index[q].Intersect(truth[q]).Count());
+        Assert.True(hits / 30000 >= 0.95, $"recall over every record {hits / 30000:F3}");
+        Assert.All(Enumerable.Range(0, 3000), q => Assert.DoesNotContain(q, index[q]));
+        Assert.All(similarity, s => Assert.Equal(s.OrderDescending(), s));
+    }
+
+    [Fact]
+    public void A_smaller_k_after_a_larger_one_is_the_prefix_of_the_same_answer()
+    {
+        using var scope = NewDisposeScope();
+        using var approximate = NeighbourIndex.Build(Clustered(), new NeighbourSearchOptions { ExactUpTo = 1000, RecallSample = 100 });
+        var (ten, _) = approximate.Find(10);
+        var (five, _) = approximate.Find(5);
+        Assert.All(Enumerable.Range(0, ten.Length), q => Assert.Equal(ten[q][..5], five[q]));
+        var (some, _) = approximate.Find(5, [3, 7]);
+        Assert.Equal(five[3], some[0]);
+    }
+}
