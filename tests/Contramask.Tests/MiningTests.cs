@@ -132,13 +132,18 @@ public class MiningTests
         Assert.Equal(128, table.Dimensions);
         Assert.True(table.HasLabels);
 
-        Assert.Equal(0, CliApp.Run(["mine", "--run", folder, "--k", "10", "--map-sample", "300", "--neighbours-of", table.Ids[0], "--quiet"]));
+        Assert.Equal(0, CliApp.Run(["mine", "--run", folder, "--k", "10", "--map-sample", "300", "--neighbours-of", table.Ids[0], "--duplicates", "--label-issues", "--quiet"]));
         var report = File.ReadAllText(Path.Combine(folder, "report.md"));
         var links = Regex.Matches(report, @"\]\(([^)]+)\)").Select(m => m.Groups[1].Value).ToList();
         Assert.Contains("mining/map-labels.png", links);
         Assert.Contains("mining/clusters-central.png", links);
         Assert.Contains("mining/loss.png", links);
         Assert.All(links, link => Assert.True(File.Exists(Path.Combine(folder, link)), $"{link} is linked but missing"));
+        Assert.Contains("mining/label-issues.csv", links);
+        Assert.Contains("mining/duplicates.csv", links);
+        var mining = File.ReadAllText(Path.Combine(folder, "mining", "mining.json"));
+        Assert.Contains("\"label_issues\"", mining);
+        Assert.Contains("pixel correlation", mining); // a run's records are at hand: duplicates are checked on the pixels
         var neighbours = File.ReadAllLines(Path.Combine(folder, "mining", "neighbours.csv"));
         Assert.Equal(11, neighbours.Length);   // header + 10 neighbours of one record
     }

@@ -111,3 +111,28 @@ public class SelectionTests(ExportRunFixture run) : IClassFixture<ExportRunFixtu
         Assert.Throws<ArgumentException>(() => LabelBudget.Parse(Path.Combine(Fixture.TempFolder(), "missing.csv")));
     }
 }
+
+/// <summary><c>mining-benchmark</c> end to end on the digits: planted faults in, scores out.</summary>
+[Collection("console")]
+public class MiningBenchmarkCommandTests(ExportRunFixture run) : IClassFixture<ExportRunFixture>
+{
+    [Fact]
+    public void Mining_benchmark_scores_duplicates_label_issues_and_selection_into_one_json()
+    {
+        var json = Path.Combine(Fixture.TempFolder(), "scores.json");
+        var (code, _, error) = CliTests.Run("mining-benchmark", "--run", run.Folder, "--data", "digits", "--duplicates", "20", "--duplicates-split", "val",
+            "--flip-labels", "0.05", "--evidence", "neighbours", "--select", "20", "--seeds", "1", "--out", json);
+        Assert.True(code == 0, error);
+        using var document = System.Text.Json.JsonDocument.Parse(File.ReadAllText(json));
+        var root = document.RootElement;
+        Assert.Equal(2, root.GetProperty("duplicates").GetProperty("scores").GetArrayLength());
+        var issues = root.GetProperty("label_issues").GetProperty("scores");
+        Assert.Equal("neighbours", issues[0].GetProperty("evidence").GetString());
+        Assert.InRange(issues[0].GetProperty("recall").GetDouble(), 0.3, 1.0);
+        Assert.Equal(4, root.GetProperty("selection").GetArrayLength());
+        Assert.True(root.GetProperty("machine").GetProperty("cpu").GetString()!.Length > 0);
+        (code, _, error) = CliTests.Run("mining-benchmark", "--run", run.Folder, "--data", "digits", "--duplicates-split", "train2", "--out", json);
+        Assert.Equal(2, code);
+        Assert.Contains("unknown split 'train2'", error);
+    }
+}
