@@ -46,3 +46,31 @@ public class NeighbourIndexTests
         Assert.Equal(five[3], some[0]);
     }
 }
+
+/// <summary><c>mining-benchmark --embeddings</c>: the approximate index scored on a file, per search breadth.</summary>
+[Collection("console")]
+public class ApproximateSearchBenchmarkTests
+{
+    [Fact]
+    public void Scores_recall_and_speed_for_each_search_breadth()
+    {
+        var folder = Fixture.TempFolder();
+        var path = Path.Combine(folder, "points.csv");
+        var random = new Random(2);
+        using (var writer = new EmbeddingWriter(path, 8, 600))
+        {
+            var vectors = Enumerable.Range(0, 600 * 8).Select(_ => (float)random.NextDouble()).ToArray();
+            writer.Write(Enumerable.Range(0, 600).Select(i => $"p{i}").ToArray(), new string?[600], vectors);
+            writer.Complete();
+        }
+        var json = Path.Combine(folder, "ann.json");
+        var (code, _, error) = CliTests.Run("mining-benchmark", "--embeddings", path, "--queries", "200", "--ef", "16,64", "--out", json);
+        Assert.True(code == 0, error);
+        using var document = System.Text.Json.JsonDocument.Parse(File.ReadAllText(json));
+        var rows = document.RootElement.GetProperty("approximate_search").GetProperty("by_ef");
+        Assert.Equal(2, rows.GetArrayLength());
+        // A wider search finds at least as many of the true neighbours (and here nearly all).
+        Assert.True(rows[1].GetProperty("recall_at_10").GetDouble() >= rows[0].GetProperty("recall_at_10").GetDouble());
+        Assert.True(rows[1].GetProperty("recall_at_10").GetDouble() >= 0.95);
+    }
+}

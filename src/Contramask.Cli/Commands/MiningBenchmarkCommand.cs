@@ -10,8 +10,11 @@ namespace Contramask.Cli.Commands;
 /// <summary><c>contramask mining-benchmark</c>: mining's answers scored against faults planted in real data (<see cref="MiningBenchmark"/>).</summary>
 public static class MiningBenchmarkCommand
 {
-    static readonly Option<string> Run = new("--run") { Description = "Run folder written by pretrain (its encoder embeds the records)", Required = true };
-    static readonly Option<string> Data = new("--data") { Description = "Image data spec holding the split to plant faults in", Required = true };
+    static readonly Option<string?> Run = new("--run") { Description = "Run folder written by pretrain (its encoder embeds the records)" };
+    static readonly Option<string?> Data = new("--data") { Description = "Image data spec holding the split to plant faults in" };
+    static readonly Option<string?> Embeddings = new("--embeddings") { Description = "Instead: an embeddings file whose approximate neighbour search to score (recall@10 against exact, queries/s)" };
+    static readonly Option<int> Queries = new("--queries") { Description = "--embeddings: random records to query", DefaultValueFactory = _ => 10_000 };
+    static readonly Option<string> Expansions = new("--ef") { Description = "--embeddings: search breadths to score, comma-separated", DefaultValueFactory = _ => "64,128,256" };
     static readonly Option<int> Duplicates = new("--duplicates") { Description = "Near-duplicates to plant (copies shifted by a pixel or brightened ±10%); 0 skips", DefaultValueFactory = _ => 500 };
     static readonly Option<string> DuplicatesSplit = new("--duplicates-split") { Description = "Split to plant them in: train, val or test (choose settings on val; publish test)", DefaultValueFactory = _ => "test" };
     static readonly Option<double> FlipLabels = new("--flip-labels") { Description = "Fraction of labels to flip at random for the label-issue score; 0 skips", DefaultValueFactory = _ => 0.05 };
@@ -26,11 +29,26 @@ public static class MiningBenchmarkCommand
     public static Command Create()
     {
         var command = new Command("mining-benchmark", "Score near-duplicates and label issues against faults planted in real data, and label selection by a linear probe on the picks");
-        foreach (var option in new Option[] { Run, Data, Duplicates, DuplicatesSplit, FlipLabels, LabelsSplit, Evidence, Select, Seeds, NoTest, Seed, Out }) command.Add(option);
+        foreach (var option in new Option[] { Run, Data, Embeddings, Queries, Expansions, Duplicates, DuplicatesSplit, FlipLabels, LabelsSplit, Evidence, Select, Seeds, NoTest, Seed, Out }) command.Add(option);
         command.SetAction(args =>
         {
-            string run = args.GetValue(Run)!, outPath = args.GetValue(Out)!;
+            string outPath = args.GetValue(Out)!;
             RunFiles.EnsureWritable(Path.GetDirectoryName(Path.GetFullPath(outPath))!);
+            if (args.GetValue(Embeddings) is string embeddings)
+            {
+                var table = Mining.EmbeddingReader.Read(embeddings);
+                var expansions = args.GetValue(Expansions)!.Split(',').Select(e => int.TryParse(e, out var v) && v > 0 ? v : throw new ArgumentException($"--ef {e}: expected positive integers")).ToArray();
+                var scores = MiningBenchmark.ApproximateSearch(table, args.GetValue(Queries), expansions, args.GetValue(Seed), m => Cli.Info(m));
+                RunFiles.WriteAllTextAtomic(outPath, JsonSerializer.Serialize(new Dictionary<string, object?>
+                {
+                    ["command"] = "contramask " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)), ["embeddings"] = embeddings,
+                    ["machine"] = MachineInfo.Current(), ["approximate_search"] = scores,
+                }, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
+                Cli.Info($"Written {outPath}");
+                return 0;
+            }
+            string run = args.GetValue(Run) ?? throw new ArgumentException("give --run RUN --data SPEC (planted faults) or --embeddings FILE (neighbour search)");
+            if (args.GetValue(Data) is null) throw new ArgumentException("give --data SPEC: the image data to plant faults in");
             var state = Checkpoint.ReadState(run).State;
             var splits = DataSpec.Parse(args.GetValue(Data)!).LoadAny(state.Config.Table);
             var machine = MachineInfo.Current(state.Config.Threads);

@@ -16,6 +16,7 @@ internal sealed unsafe class HnswGraph : IDisposable
     [DllImport(Library)] static extern void usearch_free(IntPtr index, out IntPtr error);
     [DllImport(Library)] static extern void usearch_reserve(IntPtr index, UIntPtr capacity, out IntPtr error);
     [DllImport(Library)] static extern void usearch_add(IntPtr index, ulong key, float* vector, ScalarKind kind, out IntPtr error);
+    [DllImport(Library)] static extern void usearch_change_expansion_search(IntPtr index, UIntPtr expansion, out IntPtr error);
     [DllImport(Library)] static extern UIntPtr usearch_search(IntPtr index, float* query, ScalarKind kind, UIntPtr count, ulong* keys, float* distances, out IntPtr error);
 
     IntPtr index;
@@ -58,6 +59,13 @@ internal sealed unsafe class HnswGraph : IDisposable
             Check(error);
             return (int)found;
         }
+    }
+
+    /// <summary>Candidates kept while searching (ef): higher finds more of the true neighbours, slower.</summary>
+    public void SetExpansionSearch(int expansion)
+    {
+        usearch_change_expansion_search(index, (UIntPtr)expansion, out var error);
+        Check(error);
     }
 
     static void Check(IntPtr error)

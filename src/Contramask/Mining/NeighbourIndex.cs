@@ -110,6 +110,14 @@ public sealed class NeighbourIndex : IDisposable
         return (index, similarity);
     }
 
+    /// <summary>Changes the search breadth (ef) of the approximate index from now on; forgets cached answers.</summary>
+    public void SetExpansionSearch(int expansion)
+    {
+        if (graph is null) return;
+        graph.SetExpansionSearch(expansion);
+        everyRecord = null;
+    }
+
     /// <summary>Recall@k of this index against exact search on <paramref name="sample"/> random queries (1 when exact).</summary>
     public double MeasureRecall(int k, int sample, int seed)
     {
