@@ -29,6 +29,7 @@ public static class SelectCommand
             var strategy = Enum.TryParse<SelectionStrategy>(args.GetValue(Strategy), true, out var s) && Enum.IsDefined(s) ? s
                 : throw new ArgumentException($"unknown --strategy '{args.GetValue(Strategy)}': expected typical, coreset, balanced or random");
             int count = args.GetValue(Count);
+            if (count < 1) throw new ArgumentException($"--n {count}: expected at least 1 record to pick");
             if (args.GetValue(Clusters) < 2) throw new ArgumentException($"--clusters {args.GetValue(Clusters)}: expected at least 2");
             var outPath = args.GetValue(Out) ?? Path.Combine(run, $"select-{strategy.ToString().ToLowerInvariant()}-{count}.csv");
             RunFiles.EnsureWritable(Path.GetDirectoryName(Path.GetFullPath(outPath))!);
