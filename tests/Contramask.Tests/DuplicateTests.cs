@@ -11,15 +11,7 @@ namespace Contramask.Tests;
 public class DuplicateTests(ExportRunFixture run) : IClassFixture<ExportRunFixture>
 {
     /// <summary>The embeddings of a 1-epoch contrastive ConvNet on the digits (the candidates' source, as in <c>mine --run</c>).</summary>
-    Tensor EncoderEmbeddings(ImageDataset data)
-    {
-        var (config, splits, encoder) = EmbeddingExport.Load(run.Folder, new DataSplits(data, null));
-        using (encoder)
-        {
-            var table = EmbeddingExport.Compute(encoder, config, splits);
-            return tensor(table.Vectors, new long[] { table.Count, table.Dimensions });
-        }
-    }
+    Tensor EncoderEmbeddings(ImageDataset data) => EmbeddingExport.Embed(run.Folder, data).ToTensor();
 
     /// <summary>Raw pixels stand in for an encoder's embedding: the candidates then come from pixel cosine.</summary>
     static Tensor PixelEmbeddings(ImageDataset data) => data.Inputs(Enumerable.Range(0, data.Count).ToArray()).flatten(1);

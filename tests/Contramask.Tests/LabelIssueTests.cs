@@ -51,9 +51,7 @@ public class LabelIssueTests(ExportRunFixture run) : IClassFixture<ExportRunFixt
     {
         var digits = DigitsDataset.LoadAll();
         var (noisy, flipped) = InjectedFaults.FlipLabels(digits.Labels!, 10, 0.05, seed: 2);
-        var (config, splits, encoder) = EmbeddingExport.Load(run.Folder, new DataSplits(digits, null));
-        EmbeddingTable table;
-        using (encoder) table = EmbeddingExport.Compute(encoder, config, splits);
+        var table = EmbeddingExport.Embed(run.Folder, digits);
         using var scope = NewDisposeScope();
         var result = LabelIssues.Find(table.ToTensor(), noisy, 10, new LabelIssueOptions { Seed = 1 });
         var truth = flipped.ToHashSet();
@@ -72,9 +70,7 @@ public class LabelIssueTests(ExportRunFixture run) : IClassFixture<ExportRunFixt
         var digits = DigitsDataset.LoadAll();
         var (noisy, _) = InjectedFaults.FlipLabels(digits.Labels!, 10, 0.05, seed: 4);
         var relabelled = new ImageDataset(digits.Pixels, digits.Count, 1, 8, 8, noisy, digits.ClassNames, null, "digits");
-        var (config, splits, encoder) = EmbeddingExport.Load(run.Folder, new DataSplits(relabelled, null));
-        EmbeddingTable table;
-        using (encoder) table = EmbeddingExport.Compute(encoder, config, splits);
+        var table = EmbeddingExport.Embed(run.Folder, relabelled);
         var folder = Fixture.TempFolder();
         var result = Miner.Run(table, folder, new MiningOptions { K = 10, Map = false, LabelIssues = true }, new RecordLookup([relabelled]));
         var lines = File.ReadAllLines(Path.Combine(folder, "label-issues.csv"));

@@ -125,7 +125,7 @@ public static class MineCommand
         if (result.LabelIssues is { } issues)
         {
             Cli.Info($"label issues: {issues.Issues.Count:N0} record(s) whose label looks wrong (out-of-sample accuracy {issues.OutOfSampleAccuracy:P1}); the first:");
-            foreach (var i in issues.Issues.Take(5)) Cli.Info($"  {table.Ids[i.Row]}: labelled {table.LabelName(i.Row)}, looks like {(table.ClassNames is { } n && i.Suggested < n.Count ? n[i.Suggested] : i.Suggested.ToString())} (p(label) {i.GivenProbability:F3})");
+            foreach (var i in issues.Issues.Take(5)) Cli.Info($"  {table.Ids[i.Row]}: labelled {table.LabelName(i.Row)}, looks like {table.ClassName(i.Suggested)} (p(label) {i.GivenProbability:F3})");
         }
         if (result.MapKnnAccuracy is double m) Cli.Info($"t-SNE map: a 5-NN vote in 2-D recovers {m:P1} of the labels");
     }

@@ -40,7 +40,7 @@ public static class SelectCommand
             if (count < 1 || count > pool.Count) throw new ArgumentException($"--n {count}: expected 1 to the {pool.Count:N0} training records");
             EmbeddingTable table;
             using (encoder)
-                table = ConsoleProgress.Count("embedding", quiet, p => EmbeddingExport.Compute(encoder, config, new TrainingOnly(pool), p));
+                table = ConsoleProgress.Count("embedding", quiet, p => EmbeddingExport.Compute(encoder, config, new RecordSplits(pool), p));
             using var scope = TorchSharp.torch.NewDisposeScope();
             var picks = LabelSelection.Select(table.ToTensor(), count, new SelectionOptions { Strategy = strategy, Clusters = args.GetValue(Clusters), Seed = args.GetValue(Seed) },
                 quiet ? null : m => Cli.Info(m));
@@ -54,11 +54,5 @@ public static class SelectCommand
             return 0;
         });
         return command;
-    }
-
-    sealed record TrainingOnly(IRecordSet Train) : ISplits
-    {
-        public IRecordSet? Test => null;
-        public IRecordSet? Validation => null;
     }
 }

@@ -49,3 +49,6 @@ public interface ISplits
     /// <summary>Every split that exists, in the order exports list them: training, validation, test.</summary>
     IEnumerable<IRecordSet> All => new[] { Train, Validation, Test }.OfType<IRecordSet>();
 }
+
+/// <summary>Splits of any kind of records put together by hand, e.g. one record set to embed on its own.</summary>
+public sealed record RecordSplits(IRecordSet Train, IRecordSet? Validation = null, IRecordSet? Test = null) : ISplits;

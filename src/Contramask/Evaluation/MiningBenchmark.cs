@@ -38,9 +38,7 @@ public static class MiningBenchmark
     {
         var (planted, copies) = InjectedFaults.NearDuplicates(data, count, seed);
         progress?.Invoke($"duplicates: {count} near-duplicates planted among {data.Count:N0} records of {data.Source}; embedding {planted.Count:N0} records");
-        var (config, splits, encoder) = EmbeddingExport.Load(runFolder, new DataSplits(planted, null));
-        EmbeddingTable table;
-        using (encoder) table = EmbeddingExport.Compute(encoder, config, splits);
+        var table = EmbeddingExport.Embed(runFolder, planted);
         var truth = copies.ToDictionary(c => (c.Original, c.Copy), c => c.Change.Split(' ')[0]);
         var results = new List<DuplicateScores>();
         using var scope = NewDisposeScope();
@@ -72,9 +70,7 @@ public static class MiningBenchmark
         var (noisy, flipped) = InjectedFaults.FlipLabels(labels, classes, fraction, seed);
         var flippedSet = flipped.ToHashSet();
         progress?.Invoke($"label issues: {flipped.Length:N0} of {labels.Length:N0} labels of {data.Source} flipped; embedding");
-        var (config, splits, encoder) = EmbeddingExport.Load(runFolder, new SingleSplit(data));
-        EmbeddingTable table;
-        using (encoder) table = EmbeddingExport.Compute(encoder, config, splits);
+        var table = EmbeddingExport.Embed(runFolder, data);
         var results = new List<LabelIssueScores>();
         using var scope = NewDisposeScope();
         var points = table.ToTensor();
@@ -95,18 +91,6 @@ public static class MiningBenchmark
         return results;
     }
 
-    sealed record SplitsWithoutTest(IRecordSet Train, IRecordSet? Validation) : ISplits
-    {
-        public IRecordSet? Test => null;
-    }
-
-    /// <summary>One record set as the training split of a run's data (what embedding exports take).</summary>
-    sealed record SingleSplit(IRecordSet Train) : ISplits
-    {
-        public IRecordSet? Test => null;
-        public IRecordSet? Validation => null;
-    }
-
     /// <summary>
     /// Picks <paramref name="count"/> records of the training split with each strategy (and seed), labels them from
     /// the data, fits a linear probe on their embeddings (L2 chosen on the validation slice) and scores it on the
@@ -115,14 +99,14 @@ public static class MiningBenchmark
     public static IReadOnlyList<SelectionScores> Selection(string runFolder, ISplits data, int count, IReadOnlyList<int> seeds,
         IReadOnlyList<SelectionStrategy>? strategies = null, bool scoreTest = true, Action<string>? progress = null, bool standardizeByPool = true)
     {
-        if (!scoreTest) data = new SplitsWithoutTest(data.Train, data.Validation);
+        if (!scoreTest) data = new RecordSplits(data.Train, data.Validation);
         var validation = data.Validation ?? throw new ArgumentException("label selection is scored on the validation slice: keep the data spec's val= above 0");
         var trainLabels = data.Train.Labels ?? throw new ArgumentException($"{data.Train.Source} has no labels to score selections with");
         progress?.Invoke($"select: embedding {data.Train.Count:N0} training, {validation.Count:N0} validation and {data.Test?.Count ?? 0:N0} test records");
         var (config, splits, encoder) = EmbeddingExport.Load(runFolder, data);
         Tensor Embed(IRecordSet part)
         {
-            var table = EmbeddingExport.Compute(encoder, config, new SingleSplit(part));
+            var table = EmbeddingExport.Compute(encoder, config, new RecordSplits(part));
             return table.ToTensor();
         }
         using var scope = NewDisposeScope();

@@ -23,10 +23,11 @@ public static class ClusterAnalysis
     /// assigned to its nearest centre: the centres of 200,000 points are as good as those of a million, at a fifth of the time.</summary>
     public const int FitSample = 200_000;
 
-    public static ClusterResult Run(EmbeddingTable table, int? k = null, int kMin = 2, int kMax = 15, int central = 8, int seed = 0)
+    /// <param name="normalized">The table's vectors already L2-normalized (N×D float32), when the caller holds them.</param>
+    public static ClusterResult Run(EmbeddingTable table, int? k = null, int kMin = 2, int kMax = 15, int central = 8, int seed = 0, Tensor? normalized = null)
     {
         using var scope = NewDisposeScope();
-        var points = F.normalize(table.ToTensor(), dim: 1);
+        var points = normalized ?? F.normalize(table.ToTensor(), dim: 1);
         var silhouettes = new Dictionary<int, double>();
         int chosen;
         if (k is int given)

@@ -52,6 +52,13 @@ public static class EmbeddingExport
         }
     }
 
+    /// <summary>The embeddings of <paramref name="records"/> by the run's encoder (loaded for this and released).</summary>
+    public static EmbeddingTable Embed(string runFolder, IRecordSet records)
+    {
+        var (config, splits, encoder) = Load(runFolder, new RecordSplits(records));
+        using (encoder) return Compute(encoder, config, splits);
+    }
+
     /// <summary>Embeddings of every record in memory, with ids and labels.</summary>
     public static EmbeddingTable Compute(Encoder encoder, PretrainConfig config, ISplits data, Action<long, long>? progress = null, int batchSize = 512)
     {

@@ -22,7 +22,10 @@ public sealed class EmbeddingTable
     public int Count => Ids.Length;
     public bool HasLabels => Labels.Length > 0 && Labels.All(l => l >= 0);
 
-    public string LabelName(int index) => Labels[index] < 0 ? "" : ClassNames is { } names && Labels[index] < names.Count ? names[Labels[index]] : Labels[index].ToString();
+    public string LabelName(int index) => Labels[index] < 0 ? "" : ClassName(Labels[index]);
+
+    /// <summary>The name of class index <paramref name="label"/> (its number when the table has no name for it).</summary>
+    public string ClassName(int label) => ClassNames is { } names && label < names.Count ? names[label] : label.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     public TorchSharp.torch.Tensor ToTensor() => TorchSharp.torch.tensor(Vectors, new long[] { Count, Dimensions });
 }

@@ -166,9 +166,8 @@ public static class LabelIssues
         var votes = new float[labels.Length * classes];
         for (int i = 0; i < labels.Length; i++)
         {
-            double total = 0;
             var w = similarity[i].Select(s => Math.Exp(s / 0.1)).ToArray();
-            total = w.Sum();
+            double total = w.Sum();
             for (int r = 0; r < index[i].Length; r++) votes[i * classes + labels[index[i][r]]] += (float)(w[r] / total);
         }
         return tensor(votes, new long[] { labels.Length, classes });

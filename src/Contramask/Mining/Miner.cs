@@ -96,7 +96,7 @@ public static class Miner
             progress?.Invoke($"neighbours: approximate search, recall@{neighbourIndex.RecallK} {neighbourIndex.Recall:F4} against exact on {options.Search.RecallSample:N0} queries");
 
         progress?.Invoke("clusters: k-means" + (options.K is null ? $", choosing k in {options.KMin}..{options.KMax} by silhouette" : $" with k = {options.K}"));
-        var clusters = ClusterAnalysis.Run(table, options.K, options.KMin, options.KMax, options.Central, options.Seed);
+        var clusters = ClusterAnalysis.Run(table, options.K, options.KMin, options.KMax, options.Central, options.Seed, neighbourIndex.Normalized);
         files.Add(WriteCsv(outFolder, "clusters.csv", "id,label,cluster", Enumerable.Range(0, table.Count).Select(i => $"{CsvText.Field(table.Ids[i])},{CsvText.Field(table.LabelName(i))},{clusters.Assignments[i]}")));
         if (images is not null)
             files.Add(Relative(outFolder, ContactSheet.Write(clusters.Clusters.Select(c => c.Central.Select(images).ToArray()).ToList(), Path.Combine(outFolder, "clusters-central.png"))));
@@ -142,9 +142,8 @@ public static class Miner
         {
             int classes = Math.Max(table.Labels.Max() + 1, table.ClassNames?.Count ?? 0);
             labelIssues = Mining.LabelIssues.Find(points, table.Labels, classes, options.LabelIssueSettings, progress, neighbourIndex);
-            string Name(int label) => table.ClassNames is { } names && label < names.Count ? names[label] : label.ToString(CultureInfo.InvariantCulture);
             files.Add(WriteCsv(outFolder, "label-issues.csv", "rank,id,given_label,suggested_label,given_probability,suggested_probability", labelIssues.Issues.Select(i =>
-                $"{i.Rank},{CsvText.Field(table.Ids[i.Row])},{CsvText.Field(Name(i.Given))},{CsvText.Field(Name(i.Suggested))},{i.GivenProbability.ToString("R", CultureInfo.InvariantCulture)},{i.SuggestedProbability.ToString("R", CultureInfo.InvariantCulture)}")));
+                $"{i.Rank},{CsvText.Field(table.Ids[i.Row])},{CsvText.Field(table.ClassName(i.Given))},{CsvText.Field(table.ClassName(i.Suggested))},{i.GivenProbability.ToString("R", CultureInfo.InvariantCulture)},{i.SuggestedProbability.ToString("R", CultureInfo.InvariantCulture)}")));
             if (images is not null && labelIssues.Issues.Count > 0)
                 files.Add(Relative(outFolder, ContactSheet.Write(labelIssues.Issues.Take(40).Select(i => images(i.Row)).Chunk(10).ToList(), Path.Combine(outFolder, "label-issues.png"))));
         }

@@ -114,7 +114,7 @@ public static class MiningReport
                 md.AppendLine("| rank | record | given label | suggested | p(given) |");
                 md.AppendLine("|---|---|---|---|---|");
                 foreach (var i in issues.Issues.Take(20))
-                    md.AppendLine(c, $"| {i.Rank} | `{table.Ids[i.Row]}` | {table.LabelName(i.Row)} | {(table.ClassNames is { } names && i.Suggested < names.Count ? names[i.Suggested] : i.Suggested.ToString(c))} | {i.GivenProbability:F3} |");
+                    md.AppendLine(c, $"| {i.Rank} | `{table.Ids[i.Row]}` | {table.LabelName(i.Row)} | {table.ClassName(i.Suggested)} | {i.GivenProbability:F3} |");
                 md.AppendLine();
             }
             if (Has("label-issues.png")) md.AppendLine(c, $"The top 40, ten per row:\n\n![label issues]({Link("label-issues.png")})\n");

@@ -42,6 +42,8 @@ public sealed class NeighbourIndex : IDisposable
     }
 
     public int Count => (int)normalized.shape[0];
+    /// <summary>The indexed vectors, L2-normalized (N×D float32); owned by this index.</summary>
+    public Tensor Normalized => normalized;
     public bool Approximate => graph is not null;
     /// <summary>Recall@k of the approximate index against exact search on a sample, once measured (null when exact).</summary>
     public double? Recall { get; private set; }
