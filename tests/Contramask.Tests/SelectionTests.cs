@@ -109,6 +109,9 @@ public class SelectionTests(ExportRunFixture run) : IClassFixture<ExportRunFixtu
         Assert.Contains("ids.txt: 1 of 2 record ids are not in the training split", error.Message);
         Assert.Contains("'not-a-record'", error.Message);
         Assert.Throws<ArgumentException>(() => LabelBudget.Parse(Path.Combine(Fixture.TempFolder(), "missing.csv")));
+        var broken = Path.Combine(Fixture.TempFolder(), "broken.csv");
+        File.WriteAllText(broken, "id,note\n\"unterminated,1\n");
+        Assert.Contains("broken.csv, line 2: not a CSV of record ids", Assert.Throws<ArgumentException>(() => LabelBudget.Parse(broken)).Message);
     }
 }
 

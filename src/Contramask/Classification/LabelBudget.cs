@@ -43,8 +43,17 @@ public sealed record LabelBudget(int? Count, double? Fraction)
         var rows = new List<string[]>();
         using (var reader = new StreamReader(path))
         using (var parser = new CsvHelper.CsvParser(reader, new CsvHelper.Configuration.CsvConfiguration(CultureInfo.InvariantCulture) { HasHeaderRecord = false }))
-            while (parser.Read())
-                if (parser.Record is { Length: > 0 } record && !(record.Length == 1 && record[0].Trim().Length == 0)) rows.Add(record);
+        {
+            try
+            {
+                while (parser.Read())
+                    if (parser.Record is { Length: > 0 } record && !(record.Length == 1 && record[0].Trim().Length == 0)) rows.Add(record);
+            }
+            catch (CsvHelper.CsvHelperException)
+            {
+                throw new ArgumentException($"{path}, line {parser.Row}: not a CSV of record ids (an unclosed quote?)");
+            }
+        }
         if (rows.Count == 0) throw new ArgumentException($"{path}: no record ids in the file");
         int column = Array.FindIndex(rows[0], h => h.Trim().Equals("id", StringComparison.OrdinalIgnoreCase));
         var ids = (column >= 0 ? rows.Skip(1) : rows).Select((fields, n) =>
