@@ -25,6 +25,8 @@ public class NeighbourIndexTests
         Assert.True(approximate.Approximate);
         Assert.False(exact.Approximate);
         Assert.True(approximate.Recall >= 0.95, $"recall@10 {approximate.Recall}");
+        Assert.True(approximate.EveryRecordRecall >= 0.9, $"every-record recall@10 {approximate.EveryRecordRecall}");
+        Assert.Null(exact.EveryRecordRecall);
 
         var (index, similarity) = approximate.Find(10);
         var (truth, _) = exact.Find(10);
@@ -32,6 +34,19 @@ public class NeighbourIndexTests
         Assert.True(hits / 30000 >= 0.95, $"recall over every record {hits / 30000:F3}");
         Assert.All(Enumerable.Range(0, 3000), q => Assert.DoesNotContain(q, index[q]));
         Assert.All(similarity, s => Assert.Equal(s.OrderDescending(), s));
+    }
+
+    [Fact]
+    public void The_every_record_pass_searches_at_its_own_breadth_and_queries_at_theirs()
+    {
+        using var scope = NewDisposeScope();
+        // A breadth of 1 for the every-record pass finds clearly fewer true neighbours than 256 for queries.
+        using var approximate = NeighbourIndex.Build(Clustered(), new NeighbourSearchOptions { ExactUpTo = 1000, RecallSample = 300, ExpansionEveryRecord = 1, Connectivity = 4, ExpansionAdd = 8 });
+        Assert.True(approximate.EveryRecordRecall < approximate.Recall - 0.05, $"every-record {approximate.EveryRecordRecall} vs queries {approximate.Recall}");
+        var (all, _) = approximate.Find(10);
+        var sample = Enumerable.Range(0, 300).Select(i => i * 10).ToArray();
+        var (queried, _) = approximate.Find(10, sample);
+        Assert.Contains(sample.Select((q, n) => (q, n)), p => !all[p.q].SequenceEqual(queried[p.n]));
     }
 
     [Fact]

@@ -93,7 +93,7 @@ public static class Miner
         var points = table.ToTensor();
         using var neighbourIndex = NeighbourIndex.Build(points, options.Search with { Seed = options.Seed }, progress);
         if (neighbourIndex.Approximate)
-            progress?.Invoke($"neighbours: approximate search, recall@{neighbourIndex.RecallK} {neighbourIndex.Recall:F4} against exact on {options.Search.RecallSample:N0} queries");
+            progress?.Invoke($"neighbours: approximate search, recall@{neighbourIndex.RecallK} against exact on {options.Search.RecallSample:N0} queries: {neighbourIndex.Recall:F4} (ef {options.Search.ExpansionSearch}, queries), {neighbourIndex.EveryRecordRecall:F4} (ef {options.Search.ExpansionEveryRecord}, the every-record pass)");
 
         progress?.Invoke("clusters: k-means" + (options.K is null ? $", choosing k in {options.KMin}..{options.KMax} by silhouette" : $" with k = {options.K}"));
         var clusters = ClusterAnalysis.Run(table, options.K, options.KMin, options.KMax, options.Central, options.Seed, neighbourIndex.Normalized);
@@ -179,7 +179,8 @@ public static class Miner
             clusters = clusters.Clusters.Select(c => new { cluster = c.Cluster, size = c.Size, central = c.Central.Select(i => table.Ids[i]), top_label = c.TopLabel, top_label_share = c.TopLabelShare }),
             outliers = outliers.Select(o => new { rank = o.Rank, id = o.Id, label = o.Label, score = o.Score }),
             map_knn_accuracy = mapKnn,
-            neighbour_search = new { approximate = neighbourIndex.Approximate, recall_k = neighbourIndex.RecallK, recall = neighbourIndex.Recall, recall_sample = neighbourIndex.Approximate ? options.Search.RecallSample : 0 },
+            neighbour_search = new { approximate = neighbourIndex.Approximate, recall_k = neighbourIndex.RecallK, recall = neighbourIndex.Recall, every_record_recall = neighbourIndex.EveryRecordRecall,
+                expansion_search = neighbourIndex.Approximate ? options.Search.ExpansionSearch : (int?)null, expansion_every_record = neighbourIndex.Approximate ? options.Search.ExpansionEveryRecord : (int?)null, recall_sample = neighbourIndex.Approximate ? options.Search.RecallSample : 0 },
             duplicates = duplicates is null ? null : new
             {
                 measure = duplicates.Measure, threshold = duplicates.Threshold, rule = duplicates.Rule, groups = duplicates.Groups.Count,

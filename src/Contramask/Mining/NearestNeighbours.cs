@@ -7,14 +7,20 @@ namespace Contramask.Mining;
 /// <summary>The k nearest records of each query by cosine similarity (itself excluded), batched matrix products.</summary>
 public static class NearestNeighbours
 {
+    /// <summary>Similarities held at once: 1,024 queries × 1,000,000 records would be 4 GB.</summary>
+    public const long MaxBatchElements = 64L << 20;
+
     /// <param name="points">N×D embeddings.</param>
     /// <param name="queries">Indices of the query records; null queries every record.</param>
+    /// <param name="batchSize">Queries per matrix product, at most; fewer when the records are many, so that one
+    /// batch's similarity matrix stays under <see cref="MaxBatchElements"/> (256 MB).</param>
     /// <returns>For each query, its neighbours' indices and cosine similarities, most similar first.</returns>
     public static (int[][] Index, float[][] Similarity) Find(Tensor points, int k, IReadOnlyList<int>? queries = null, int batchSize = 1024)
     {
         long n = points.shape[0];
         if (n < 2) throw new ArgumentException("neighbours need at least 2 records");
         k = (int)Math.Min(k, n - 1);
+        batchSize = (int)Math.Max(1, Math.Min(batchSize, MaxBatchElements / n));
         using var scope = NewDisposeScope();
         var normalized = F.normalize(points.to_type(ScalarType.Float32), dim: 1);
         var queryIndex = queries?.ToArray() ?? Enumerable.Range(0, (int)n).ToArray();
