@@ -8,7 +8,7 @@ namespace Contramask.Cli.Commands;
 public static class EmbedCommand
 {
     static readonly Option<string> Run = new("--run") { Description = "Run folder written by pretrain", Required = true };
-    static readonly Option<string?> Data = new("--data") { Description = "Data spec to embed (default: the run's own data; tables keep the run's schema)" };
+    static readonly Option<string?> Data = new("--data") { Description = "Data spec to embed (default: the run's own data; tables keep the run's schema); a folder:DIR is streamed from disk in file order" };
     static readonly Option<string> Out = new("--out") { Description = "Output file: .parquet (default format), .csv or .npy (+ .ids.tsv)", Required = true };
     static readonly Option<bool> Quiet = new("--quiet") { Description = "No progress bar" };
 
@@ -20,9 +20,21 @@ public static class EmbedCommand
         {
             string runFolder = args.GetValue(Run)!, outPath = args.GetValue(Out)!;
             var format = EmbeddingWriter.FormatOf(outPath);
-            var data = args.GetValue(Data) is string spec
-                ? DataSpec.Parse(spec).LoadAny(Training.Checkpoint.ReadState(runFolder).State.Config.Table) : null;
-            long rows = ConsoleProgress.Count("embedding", args.GetValue(Quiet), progress => EmbeddingExport.Write(runFolder, data, outPath, format, progress));
+            var spec = args.GetValue(Data) is string given ? DataSpec.Parse(given) : null;
+            long rows;
+            if (spec is { Kind: "folder" } && spec.IntOption("limit") is null)
+            {
+                // A folder of image files is streamed: decoded chunk by chunk while the encoder runs.
+                var skipped = new List<string>();
+                rows = ConsoleProgress.Count("embedding", args.GetValue(Quiet), progress => EmbeddingExport.WriteFolder(runFolder, spec, outPath, format, progress, skipped));
+                foreach (var line in skipped.Take(20)) Cli.Info($"skipped {line}");
+                if (skipped.Count > 20) Cli.Info($"… {skipped.Count - 20} more skipped");
+            }
+            else
+            {
+                var data = spec?.LoadAny(Training.Checkpoint.ReadState(runFolder).State.Config.Table);
+                rows = ConsoleProgress.Count("embedding", args.GetValue(Quiet), progress => EmbeddingExport.Write(runFolder, data, outPath, format, progress));
+            }
             Cli.Info($"Written {rows:N0} embeddings to {outPath} ({format.ToString().ToLowerInvariant()})");
             return 0;
         });

@@ -24,7 +24,8 @@ public static class MineCommand
     static readonly Option<int> Neighbours = new("--neighbours") { Description = "Neighbours per record", DefaultValueFactory = _ => 10 };
     static readonly Option<int> Outliers = new("--outliers") { Description = "Top outliers to name (all are ranked in outliers.csv)", DefaultValueFactory = _ => 20 };
     static readonly Option<int> MapSample = new("--map-sample") { Description = "Records on the t-SNE map (a seeded sample)", DefaultValueFactory = _ => 2000 };
-    static readonly Option<bool> NoMap = new("--no-map") { Description = "Skip the t-SNE map" };
+    static readonly Option<bool> NoMap = new("--no-map") { Description = "Skip the t-SNE map (and the explorer, which shows it)" };
+    static readonly Option<bool> NoExplorer = new("--no-explorer") { Description = "Skip explorer.html, the interactive map" };
     static readonly Option<bool> Duplicates = new("--duplicates") { Description = "Find near-duplicate groups (candidates by embedding, checked on the records when mining a run)" };
     static readonly Option<double?> DuplicateThreshold = new("--duplicate-threshold") { Description = "Similarity at which two records are duplicates (default: chosen from the data)" };
     static readonly Option<int> DuplicateShift = new("--duplicate-shift") { Description = "Images: pixels of shift under which two images still count as the same", DefaultValueFactory = _ => new DuplicateOptions().MaxShift };
@@ -37,7 +38,7 @@ public static class MineCommand
     public static Command Create()
     {
         var command = new Command("mine", "Clusters, nearest neighbours, outliers, a 2-D map, plots and a report from a run's embeddings");
-        foreach (var option in new Option[] { Run, Data, Embeddings, Out, K, KMin, KMax, NeighboursOf, AllNeighbours, Neighbours, Outliers, MapSample, NoMap, Duplicates, DuplicateThreshold, DuplicateShift, LabelIssues, LabelEvidence, Seed, Json, Quiet })
+        foreach (var option in new Option[] { Run, Data, Embeddings, Out, K, KMin, KMax, NeighboursOf, AllNeighbours, Neighbours, Outliers, MapSample, NoMap, NoExplorer, Duplicates, DuplicateThreshold, DuplicateShift, LabelIssues, LabelEvidence, Seed, Json, Quiet })
             command.Add(option);
         command.SetAction(Execute);
         return command;
@@ -54,7 +55,7 @@ public static class MineCommand
             K = args.GetValue(K), KMin = args.GetValue(KMin), KMax = args.GetValue(KMax), Neighbours = args.GetValue(Neighbours),
             NeighbourIds = args.GetValue(NeighboursOf)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             AllNeighbours = args.GetValue(AllNeighbours), TopOutliers = args.GetValue(Outliers), MapSample = args.GetValue(MapSample),
-            Map = !args.GetValue(NoMap), Seed = args.GetValue(Seed), Duplicates = args.GetValue(Duplicates),
+            Map = !args.GetValue(NoMap), Explorer = !args.GetValue(NoExplorer), Seed = args.GetValue(Seed), Duplicates = args.GetValue(Duplicates),
             DuplicateSettings = new DuplicateOptions { Threshold = args.GetValue(DuplicateThreshold), MaxShift = args.GetValue(DuplicateShift) },
             LabelIssues = args.GetValue(LabelIssues),
             LabelIssueSettings = new LabelIssueOptions

@@ -104,7 +104,8 @@ public sealed record DataSpec(string Kind, string? Path, IReadOnlyDictionary<str
 
     int Seed => IntOption("seed") ?? 0;
 
-    int? IntOption(string key)
+    /// <summary>An integer option's value, null when the spec does not set it.</summary>
+    public int? IntOption(string key)
     {
         if (!Options.TryGetValue(key, out var v)) return null;
         return int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) ? n

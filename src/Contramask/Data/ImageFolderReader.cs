@@ -36,27 +36,7 @@ public static class ImageFolderReader
     public static ImageDataset Read(string folder, ImageFolderOptions options, List<string>? skipped = null,
         IReadOnlyList<string>? knownClasses = null, string source = "")
     {
-        var classDirs = Directory.GetDirectories(folder).Order(StringComparer.Ordinal).ToArray();
-        var looseFiles = ImageFiles(folder);
-        List<(string Path, int Label)> files;
-        IReadOnlyList<string>? classNames = null;
-        if (classDirs.Length > 0)
-        {
-            if (looseFiles.Length > 0)
-                throw new DataFormatException(looseFiles[0], "image outside a class folder: a folder holds either class subfolders or images, not both");
-            classNames = knownClasses ?? classDirs.Select(d => Path.GetFileName(d)!).ToArray();
-            files = [];
-            foreach (var dir in classDirs)
-            {
-                int label = classNames.ToList().IndexOf(Path.GetFileName(dir)!);
-                if (label < 0) throw new DataFormatException(dir, $"class '{Path.GetFileName(dir)}' does not exist in the training folder");
-                files.AddRange(ImageFiles(dir).Select(f => (f, label)));
-            }
-        }
-        else files = looseFiles.Select(f => (f, -1)).ToList();
-        if (files.Count == 0)
-            throw new DataFormatException(folder, $"no image files ({string.Join(", ", ImageDecoder.Extensions)}) found");
-
+        var (files, classNames) = List(folder, knownClasses);
         var decoded = new DecodedImage?[files.Count];
         var errors = new DataFormatException?[files.Count];
         Parallel.For(0, files.Count, i =>
@@ -86,6 +66,34 @@ public static class ImageFolderReader
         int[]? labels = classNames is null ? null : keep.Select(i => files[i].Label).ToArray();
         return new ImageDataset(pixels, keep.Count, channels, first.Height, first.Width, labels, classNames,
             keep.Select(i => files[i].Path).ToArray(), source);
+    }
+
+    /// <summary>The image files of one folder, in the order they are read, with their labels (−1 when the folder has
+    /// no class subfolders) and the class names (those of <paramref name="knownClasses"/> when given, e.g. the training
+    /// folder's for the test folder).</summary>
+    public static (List<(string Path, int Label)> Files, IReadOnlyList<string>? ClassNames) List(string folder, IReadOnlyList<string>? knownClasses)
+    {
+        var classDirs = Directory.GetDirectories(folder).Order(StringComparer.Ordinal).ToArray();
+        var looseFiles = ImageFiles(folder);
+        List<(string Path, int Label)> files;
+        IReadOnlyList<string>? classNames = null;
+        if (classDirs.Length > 0)
+        {
+            if (looseFiles.Length > 0)
+                throw new DataFormatException(looseFiles[0], "image outside a class folder: a folder holds either class subfolders or images, not both");
+            classNames = knownClasses ?? classDirs.Select(d => Path.GetFileName(d)!).ToArray();
+            files = [];
+            foreach (var dir in classDirs)
+            {
+                int label = classNames.ToList().IndexOf(Path.GetFileName(dir)!);
+                if (label < 0) throw new DataFormatException(dir, $"class '{Path.GetFileName(dir)}' does not exist in the training folder");
+                files.AddRange(ImageFiles(dir).Select(f => (f, label)));
+            }
+        }
+        else files = looseFiles.Select(f => (f, -1)).ToList();
+        if (files.Count == 0)
+            throw new DataFormatException(folder, $"no image files ({string.Join(", ", ImageDecoder.Extensions)}) found");
+        return (files, classNames);
     }
 
     static string[] ImageFiles(string folder) =>

@@ -73,6 +73,23 @@ public sealed class TableDataset : IRecordSet
 
     public Tensor Inputs(ReadOnlySpan<int> indices) => Batch(indices);
 
+    /// <summary>Row <paramref name="index"/>'s feature values as text, decoded back through the schema: numbers
+    /// un-standardized, categories by name ("(unknown)" for a value unseen in training), "" when missing.</summary>
+    public string[] Describe(int index)
+    {
+        int f = FeatureCount;
+        var cells = new string[f];
+        for (int j = 0; j < f; j++)
+        {
+            long at = (long)index * f + j;
+            var column = Schema.Features[j];
+            cells[j] = Missing[at] != 0 ? ""
+                : column.Kind == ColumnKind.Numeric ? (Values[at] * column.Std + column.Mean).ToString("G5", System.Globalization.CultureInfo.InvariantCulture)
+                : (int)Values[at] is int code && code >= 1 && code <= column.Categories.Count ? column.Categories[code - 1] : "(unknown)";
+        }
+        return cells;
+    }
+
     public TableDataset Subset(IReadOnlyList<int> indices, string? source = null)
     {
         int f = FeatureCount;

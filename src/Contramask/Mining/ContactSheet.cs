@@ -35,7 +35,8 @@ public static class ContactSheet
         return path;
     }
 
-    static SKBitmap ToBitmap(ImageDataset images, int index)
+    /// <summary>One image of the data set as an RGBA bitmap (grey repeated into the three channels).</summary>
+    internal static SKBitmap ToBitmap(ImageDataset images, int index)
     {
         var bitmap = new SKBitmap(images.Width, images.Height, SKColorType.Rgba8888, SKAlphaType.Premul);
         int plane = images.Width * images.Height, offset = index * images.ImageBytes;

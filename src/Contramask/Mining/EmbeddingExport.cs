@@ -2,6 +2,7 @@ using Contramask.Data;
 using Contramask.Evaluation;
 using Contramask.Models;
 using Contramask.Training;
+using System.Runtime.InteropServices;
 using static TorchSharp.torch;
 
 namespace Contramask.Mining;
@@ -50,6 +51,70 @@ public static class EmbeddingExport
             writer.Complete();
             return total;
         }
+    }
+
+    /// <summary>
+    /// As <see cref="Write"/> for a folder of image files, streamed: the images are decoded in a bounded background
+    /// pipeline (<see cref="ImageFolderStream"/>) while the encoder runs, so memory does not grow with the number of
+    /// images. Rows are in file order (every split: embed writes every record). The images are converted to the
+    /// encoder's channels: <c>channels=</c> of the spec, else grey when the first image is grey, else colour, and the
+    /// other when the run's encoder was trained on the other.
+    /// </summary>
+    /// <param name="skipped">Receives the files left out as undecodable (spec option <c>skipbad</c>).</param>
+    public static long WriteFolder(string runFolder, DataSpec folder, string outPath, EmbeddingFormat? format = null, Action<long, long>? progress = null,
+        List<string>? skipped = null, int batchSize = 512)
+    {
+        if (folder.Kind != "folder") throw new ArgumentException($"{folder} is not a folder of images");
+        var (state, path) = Checkpoint.ReadState(runFolder);
+        var config = state.Config;
+        Runtime.TorchRuntime.Initialize(config.Threads);
+        var stream = ImageFolderStream.Open(folder.Path!, folder.IntOption("size"), folder.Options.ContainsKey("skipbad"));
+        var first = stream.First();
+        int channels = folder.IntOption("channels") ?? (first.IsGrey ? 1 : 3);
+        var (encoder, like) = LoadForImages(path, config, first, channels, allowOther: folder.IntOption("channels") is null, folder.Path!);
+        channels = like.Channels;
+        using (encoder)
+        {
+            var featurizer = ModelFactory.Featurizer(encoder, config, like);
+            long total = stream.Count, done = 0;
+            using var writer = new EmbeddingWriter(outPath, encoder.EmbeddingSize, total, format, rowsAtMost: true);
+            foreach (var chunk in stream.Chunks(channels, batchSize, Math.Max(1, config.Threads)))
+                ForEachBatch(featurizer, chunk, batchSize, (indices, vectors) =>
+                {
+                    writer.Write(indices.Select(chunk.RecordId).ToArray(), indices.Select(i => LabelOf(chunk, i)).ToArray(), vectors);
+                    done += indices.Length;
+                    progress?.Invoke(done, total);
+                });
+            writer.Complete();
+            skipped?.AddRange(stream.Skipped);
+            return done;
+        }
+    }
+
+    /// <summary>The run's encoder for images of <paramref name="first"/>'s size with <paramref name="channels"/>
+    /// channels, or the other channel count when the checkpoint holds an encoder for that (and it is allowed).</summary>
+    static (Encoder Encoder, ImageDataset Like) LoadForImages(string checkpoint, PretrainConfig config, DecodedImage first, int channels, bool allowOther, string folder)
+    {
+        ImageDataset Like(int c)
+        {
+            var pixels = new byte[c * first.Height * first.Width];
+            first.CopyPlanes(pixels, 0, c);
+            return new ImageDataset(pixels, 1, c, first.Height, first.Width);
+        }
+        Exception? failure = null;
+        foreach (var c in allowOther ? new[] { channels, 4 - channels } : [channels])
+        {
+            var like = Like(c);
+            try
+            {
+                var encoder = EncoderEvaluator.LoadEncoder(checkpoint, config, like);
+                encoder.eval();
+                return (encoder, like);
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException or ExternalException) { failure ??= e; }
+        }
+        throw new DataFormatException(folder, $"the run's encoder does not take these {first.Width}×{first.Height} images with {channels} channel(s)"
+            + " (give the size and channels it was trained on, e.g. folder:DIR,size=32,channels=3): " + failure!.Message);
     }
 
     /// <summary>The embeddings of <paramref name="records"/> by the run's encoder (loaded for this and released).</summary>

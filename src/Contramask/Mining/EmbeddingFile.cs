@@ -29,14 +29,18 @@ public sealed class EmbeddingWriter : IDisposable
     readonly StreamWriter? text;
     readonly StreamWriter? idsText;
     readonly string? idsPath, idsTemporary;
+    readonly bool rowsAtMost;
     long rows;
     bool completed;
 
-    public EmbeddingWriter(string path, int dimensions, long expectedRows, EmbeddingFormat? format = null)
+    /// <param name="rowsAtMost">The file may end with fewer rows than <paramref name="expectedRows"/> (records left out
+    /// while streaming, e.g. undecodable images); .npy's header then gets the final count.</param>
+    public EmbeddingWriter(string path, int dimensions, long expectedRows, EmbeddingFormat? format = null, bool rowsAtMost = false)
     {
         this.path = path;
         this.dimensions = dimensions;
         this.expectedRows = expectedRows;
+        this.rowsAtMost = rowsAtMost;
         this.format = format ?? FormatOf(path);
         var folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
         Training.RunFiles.EnsureWritable(folder);
@@ -122,7 +126,15 @@ public sealed class EmbeddingWriter : IDisposable
     /// <summary>Finishes the file and moves it into place (and the ids file for .npy).</summary>
     public void Complete()
     {
-        if (rows != expectedRows) throw new InvalidOperationException($"{rows} rows written, {expectedRows} announced");
+        if (rows != expectedRows && !(rowsAtMost && rows < expectedRows)) throw new InvalidOperationException($"{rows} rows written, {expectedRows} announced");
+        if (format == EmbeddingFormat.Npy && rows != expectedRows)
+        {
+            // Same header length (fewer digits, more padding), so the data after it stays where it is.
+            stream.Flush();
+            stream.Position = 0;
+            stream.Write(NpyHeader(rows, dimensions, NpyHeader(expectedRows, dimensions).Length));
+            stream.Seek(0, SeekOrigin.End);
+        }
         parquet?.DisposeAsync().AsTask().GetAwaiter().GetResult();
         text?.Flush();
         stream.Flush(flushToDisk: true);
@@ -146,11 +158,12 @@ public sealed class EmbeddingWriter : IDisposable
     }
 
     /// <summary>NumPy format 1.0: magic, version, little-endian header length, a dict padded to 64 bytes.</summary>
-    static byte[] NpyHeader(long rows, int columns)
+    /// <param name="length">The header's length in bytes when it must have one (a multiple of 64); else the shortest.</param>
+    static byte[] NpyHeader(long rows, int columns, int? length = null)
     {
         string dict = $"{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {columns}), }}";
         int total = 10 + dict.Length + 1;
-        int padding = (64 - total % 64) % 64;
+        int padding = length is int fixedLength ? fixedLength - total : (64 - total % 64) % 64;
         dict = dict + new string(' ', padding) + "\n";
         var header = new byte[10 + dict.Length];
         header[0] = 0x93;

@@ -28,6 +28,8 @@ public sealed record MiningOptions
     /// <summary>Records placed on the t-SNE map (a seeded sample when there are more).</summary>
     public int MapSample { get; init; } = 2000;
     public bool Map { get; init; } = true;
+    /// <summary>Write <c>explorer.html</c>, the interactive map (<see cref="Mining.Explorer"/>); needs the map.</summary>
+    public bool Explorer { get; init; } = true;
     /// <summary>Find near-duplicate groups (<see cref="NearDuplicates"/>); their settings in <see cref="DuplicateSettings"/>.</summary>
     public bool Duplicates { get; init; }
     public DuplicateOptions DuplicateSettings { get; init; } = new();
@@ -166,6 +168,13 @@ public static class Miner
                 var names = Enumerable.Range(0, table.Labels.Max() + 1).Select(l => table.ClassNames is { } n && l < n.Count ? n[l] : l.ToString(CultureInfo.InvariantCulture)).ToList();
                 files.Add(Relative(outFolder, Plots.Map(map, sample.Select(i => table.Labels[i]).ToArray(), names, "t-SNE map, coloured by label", Path.Combine(outFolder, "map-labels.png"))));
                 mapKnn = MapSeparation(map, sample.Select(i => table.Labels[i]).ToArray());
+            }
+            if (options.Explorer)
+            {
+                progress?.Invoke("explorer: explorer.html");
+                Mining.Explorer.Write(new ExplorerContent(table, sample, map, clusters, scores, ranked.Take(Mining.Explorer.PanelOutliers).ToArray(),
+                    duplicates, labelIssues, neighbourIndex, records), Path.Combine(outFolder, "explorer.html"));
+                files.Add("explorer.html");
             }
         }
         var result = new MiningResult(table.Count, table.Dimensions, clusters, outliers, mapKnn, files)

@@ -127,6 +127,7 @@ public static class MiningReport
             md.AppendLine();
             md.AppendLine("t-SNE (perplexity 30) of the L2-normalized embeddings" + (result.MapKnnAccuracy is double m ? string.Create(c, $"; a 5-nearest-neighbour vote in the map recovers the label of {m:P1} of the points.") : "."));
             md.AppendLine();
+            if (Has("explorer.html")) md.AppendLine(c, $"Explore it interactively (zoom, thumbnails, neighbours, panels; opens offline in a browser): [explorer.html]({Link("explorer.html")}).\n");
             foreach (var map in new[] { "map-labels.png", "map-clusters.png" }.Where(Has)) md.AppendLine(c, $"![{map}]({Link(map)})\n");
         }
         if (Has("neighbours.csv")) md.AppendLine(c, $"Nearest neighbours: [neighbours.csv]({Link("neighbours.csv")}).\n");
