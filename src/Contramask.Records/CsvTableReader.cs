@@ -37,59 +37,117 @@ public static class CsvTableReader
 {
     public const int MaxFieldLength = 1 << 20;
 
-    public static RawTable Read(string path, CsvFormat format)
+    public static RawTable Read(string path, CsvFormat format) => ReadChunks(path, format, int.MaxValue).Single();
+
+    /// <summary>
+    /// The file's rows in chunks of up to <paramref name="chunkRows"/>, each a <see cref="RawTable"/> with the file's
+    /// columns and that chunk's rows and line numbers: a file of any length is read with one chunk in memory. Errors
+    /// (a ragged row, bad quoting, not UTF-8) name the file and the line when the reading reaches it.
+    /// </summary>
+    public static IEnumerable<RawTable> ReadChunks(string path, CsvFormat format, int chunkRows)
     {
+        if (chunkRows < 1) throw new ArgumentOutOfRangeException(nameof(chunkRows));
         if (!File.Exists(path)) throw new DataFormatException(path, "file not found");
         if (new FileInfo(path).Length == 0) throw new DataFormatException(path, "the file is empty: expected a header line and rows");
-        int line = 0;
-        var configuration = new CsvConfiguration(CultureInfo.InvariantCulture)
+        using var rows = new RowReader(path, format);
+        var chunk = new List<string[]>();
+        var lines = new List<int>();
+        bool any = false;
+        while (rows.Next(out var record, out var line))
         {
-            Delimiter = format.Separator.ToString(),
-            HasHeaderRecord = format.Header,
-            MaxFieldSize = MaxFieldLength,
-            BadDataFound = args => throw new DataFormatException(path,
-                $"line {args.Context.Parser?.RawRow ?? line}: malformed quoted field {Quote(args.Field)}"),
-        };
-        try
+            chunk.Add(record);
+            lines.Add(line);
+            any = true;
+            if (chunk.Count < chunkRows) continue;
+            yield return new RawTable(path, rows.Columns, chunk, lines);
+            chunk = [];
+            lines = [];
+        }
+        if (!any) throw new DataFormatException(path, rows.Columns.Count == 0 ? "no rows: the file holds only blank lines" : "the file has a header but no data rows");
+        if (chunk.Count > 0) yield return new RawTable(path, rows.Columns, chunk, lines);
+    }
+
+    /// <summary>CsvHelper's parser with the checks and the error messages of this reader: record by record.</summary>
+    sealed class RowReader : IDisposable
+    {
+        readonly string path;
+        readonly CsvFormat format;
+        readonly StreamReader reader;
+        readonly CsvParser parser;
+        int line;
+        // Without a header the first record is data too: it waits here after naming the columns.
+        string[]? pending;
+        int pendingLine;
+
+        public RowReader(string path, CsvFormat format)
         {
+            this.path = path;
+            this.format = format;
+            var configuration = new CsvConfiguration(CultureInfo.InvariantCulture)
+            {
+                Delimiter = format.Separator.ToString(),
+                HasHeaderRecord = format.Header,
+                MaxFieldSize = MaxFieldLength,
+                BadDataFound = args => throw new DataFormatException(path,
+                    $"line {args.Context.Parser?.RawRow ?? line}: malformed quoted field {Quote(args.Field)}"),
+            };
             // Strict UTF-8: a Latin-1 file fails here with its line, instead of producing garbled categories. UTF-16 with
             // a byte-order mark is decoded as such; without one, its NUL bytes are caught below.
-            using var reader = new StreamReader(path, new UTF8Encoding(false, throwOnInvalidBytes: true), detectEncodingFromByteOrderMarks: true);
-            using var parser = new CsvParser(reader, configuration);
-            string[]? columns = null;
-            var rows = new List<string[]>();
-            var lines = new List<int>();
-            while (parser.Read())
+            reader = new StreamReader(path, new UTF8Encoding(false, throwOnInvalidBytes: true), detectEncodingFromByteOrderMarks: true);
+            parser = new CsvParser(reader, configuration);
+            if (!Read(out var first)) return;
+            Columns = format.Header ? first.Select((n, i) => string.IsNullOrWhiteSpace(n) ? $"column{i + 1}" : n.Trim()).ToArray()
+                : Enumerable.Range(1, first.Length).Select(i => $"column{i}").ToArray();
+            var duplicate = Columns.GroupBy(c => c).FirstOrDefault(g => g.Count() > 1);
+            if (duplicate is not null) throw new DataFormatException(path, $"line {line}: column name '{duplicate.Key}' appears twice in the header");
+            if (!format.Header) (pending, pendingLine) = (first, line);
+        }
+
+        public IReadOnlyList<string> Columns { get; } = [];
+
+        public bool Next(out string[] record, out int recordLine)
+        {
+            if (pending is not null)
             {
+                (record, recordLine) = (pending, pendingLine);
+                pending = null;
+                return true;
+            }
+            recordLine = 0;
+            if (Columns.Count == 0 || !Read(out record)) { record = []; return false; }
+            recordLine = line;
+            if (record.Length != Columns.Count)
+                throw new DataFormatException(path, $"line {line}: {record.Length} fields, expected {Columns.Count} like the {(format.Header ? "header" : "first row")} (separator '{format.Separator}')");
+            return true;
+        }
+
+        bool Read(out string[] record)
+        {
+            try
+            {
+                record = [];
+                if (!parser.Read()) return false;
                 line = parser.RawRow;
-                var record = parser.Record ?? [];
+                record = parser.Record ?? [];
                 if (record.Any(field => field.Contains('\0')))
                     throw new DataFormatException(path, $"line {line}: NUL characters in the text (UTF-16 without a byte-order mark, or not a text file); convert the file to UTF-8");
-                if (columns is null)
-                {
-                    columns = format.Header ? record.Select((n, i) => string.IsNullOrWhiteSpace(n) ? $"column{i + 1}" : n.Trim()).ToArray()
-                        : Enumerable.Range(1, record.Length).Select(i => $"column{i}").ToArray();
-                    var duplicate = columns.GroupBy(c => c).FirstOrDefault(g => g.Count() > 1);
-                    if (duplicate is not null) throw new DataFormatException(path, $"line {line}: column name '{duplicate.Key}' appears twice in the header");
-                    if (format.Header) continue;
-                }
-                if (record.Length != columns.Length)
-                    throw new DataFormatException(path, $"line {line}: {record.Length} fields, expected {columns.Length} like the {(format.Header ? "header" : "first row")} (separator '{format.Separator}')");
-                rows.Add(record);
-                lines.Add(line);
+                return true;
             }
-            if (columns is null) throw new DataFormatException(path, "no rows: the file holds only blank lines");
-            if (rows.Count == 0) throw new DataFormatException(path, "the file has a header but no data rows");
-            return new RawTable(path, columns, rows, lines);
+            catch (DecoderFallbackException)
+            {
+                throw new DataFormatException(path, $"line {FirstInvalidUtf8Line(path)}: not valid UTF-8 text (convert the file to UTF-8)");
+            }
+            catch (CsvHelperException e) when (e is not BadDataException)
+            {
+                string what = e is MaxFieldSizeException ? $"a field longer than {MaxFieldLength:N0} characters" : e.Message.Split('\n')[0];
+                throw new DataFormatException(path, $"line {Math.Max(line, e.Context?.Parser?.RawRow ?? 0)}: {what}");
+            }
         }
-        catch (DecoderFallbackException)
+
+        public void Dispose()
         {
-            throw new DataFormatException(path, $"line {FirstInvalidUtf8Line(path)}: not valid UTF-8 text (convert the file to UTF-8)");
-        }
-        catch (CsvHelperException e) when (e is not BadDataException)
-        {
-            string what = e is MaxFieldSizeException ? $"a field longer than {MaxFieldLength:N0} characters" : e.Message.Split('\n')[0];
-            throw new DataFormatException(path, $"line {Math.Max(line, e.Context?.Parser?.RawRow ?? 0)}: {what}");
+            parser.Dispose();
+            reader.Dispose();
         }
     }
 

@@ -70,6 +70,82 @@ public class StreamingTests(ExportRunFixture run) : IClassFixture<ExportRunFixtu
     }
 
     [Fact]
+    public void Predict_streams_a_folder_and_predicts_as_the_loaded_path_does()
+    {
+        var folder = ManyImages(2);
+        var streamed = Path.Combine(Fixture.TempFolder(), "streamed.csv");
+        var loaded = Path.Combine(Fixture.TempFolder(), "loaded.csv");
+        var (code, _, error) = CliTests.Run("predict", "--model", run.ClassifierFolder, "--data", $"folder:{folder},size=8", "--out", streamed, "--quiet");
+        Assert.True(code == 0, error);
+        // limit= reads the folder into memory (the path predict took before streaming), with a seeded train/test split.
+        (code, _, error) = CliTests.Run("predict", "--model", run.ClassifierFolder, "--data", $"folder:{folder},size=8,limit=1000", "--out", loaded, "--quiet");
+        Assert.True(code == 0, error);
+        var a = File.ReadAllLines(streamed);
+        var b = File.ReadAllLines(loaded);
+        Assert.Equal(a[0], b[0]);
+        Assert.Equal(25, a.Length);   // header + 24 images
+        // Same records, same predicted class, same confidence (batches differ in size, so up to float rounding).
+        var header = a[0].Split(',');
+        int predicted = Array.IndexOf(header, "predicted"), confidence = Array.IndexOf(header, "confidence");
+        var byId = b.Skip(1).Select(l => l.Split(',')).ToDictionary(f => f[0]);
+        Assert.All(a.Skip(1).Select(l => l.Split(',')), f =>
+        {
+            Assert.Equal(byId[f[0]][predicted], f[predicted]);
+            Assert.Equal(double.Parse(byId[f[0]][confidence], System.Globalization.CultureInfo.InvariantCulture), double.Parse(f[confidence], System.Globalization.CultureInfo.InvariantCulture), 5);
+        });
+
+        (code, _, error) = CliTests.Run("predict", "--model", run.ClassifierFolder, "--data", $"folder:{folder}", "--out", streamed, "--quiet");
+        Assert.Equal(CliApp.BadInputExitCode, code);
+        Assert.Contains("size=8", error);   // 28×28 files for an 8×8 model: the error says what to add
+    }
+
+    [Fact]
+    public void A_csv_file_is_read_in_chunks_that_together_are_the_whole_file()
+    {
+        var csv = Fixture.Path("tables", "mixed.csv");
+        var format = new CsvFormat();
+        var whole = CsvTableReader.Read(csv, format);
+        var chunks = CsvTableReader.ReadChunks(csv, format, 7).ToList();
+        Assert.Equal(6, chunks.Count);   // 40 rows: 5 × 7 + 5
+        Assert.All(chunks, c => Assert.Equal(whole.Columns, c.Columns));
+        Assert.Equal(whole.Rows.SelectMany(r => r), chunks.SelectMany(c => c.Rows).SelectMany(r => r));
+        Assert.Equal(whole.Lines, chunks.SelectMany(c => c.Lines));
+
+        // A ragged row far into the file is reported with its line when the reading reaches it.
+        var ragged = Path.Combine(Fixture.TempFolder(), "ragged.csv");
+        File.WriteAllLines(ragged, File.ReadAllLines(csv).Take(30).Append("r99,1,2").Concat(File.ReadAllLines(csv).Skip(30)));
+        var error = Assert.Throws<DataFormatException>(() => CsvTableReader.ReadChunks(ragged, format, 7).ToList());
+        Assert.Contains("line 31", error.Message);
+        Assert.Contains("ragged.csv", error.Message);
+    }
+
+    [Fact]
+    public void A_streamed_table_embeds_every_row_as_the_loaded_path_does()
+    {
+        var csv = Fixture.Path("tables", "mixed.csv");
+        var runFolder = Path.Combine(Fixture.TempFolder(), "run");
+        var (code, _, error) = CliTests.Run("pretrain", "--data", $"csv:{csv},split=30,val=0.2", "--label", "label", "--id", "id", "--method", "fusion",
+            "--epochs", "1", "--batch-size", "8", "--out", runFolder, "--quiet", "--threads", "2", "--monitor", "0", "--no-eval");
+        Assert.True(code == 0, error);
+        var streamed = Path.Combine(Fixture.TempFolder(), "streamed.parquet");
+        var loaded = Path.Combine(Fixture.TempFolder(), "loaded.parquet");
+        (code, _, error) = CliTests.Run("embed", "--run", runFolder, "--data", $"csv:{csv}", "--out", streamed, "--quiet");
+        Assert.True(code == 0, error);
+        // limit= reads the file into memory and splits it (train, validation, test): the path embed took before.
+        (code, _, error) = CliTests.Run("embed", "--run", runFolder, "--data", $"csv:{csv},limit=1000", "--out", loaded, "--quiet");
+        Assert.True(code == 0, error);
+        var a = EmbeddingReader.Read(streamed);
+        var b = EmbeddingReader.Read(loaded);
+        Assert.Equal(File.ReadAllLines(csv).Skip(1).Select(l => l.Split(',')[0]), a.Ids);   // every row, in file order
+        var rowOf = b.Ids.Select((id, row) => (id, row)).ToDictionary(p => p.id, p => p.row);
+        for (int i = 0; i < a.Count; i++)
+        {
+            Assert.Equal(b.LabelName(rowOf[a.Ids[i]]), a.LabelName(i));
+            for (int d = 0; d < a.Dimensions; d++) Assert.Equal(b.Vectors[rowOf[a.Ids[i]] * b.Dimensions + d], a.Vectors[i * a.Dimensions + d], 4);
+        }
+    }
+
+    [Fact]
     public void A_bad_image_stops_the_export_naming_the_file_or_is_skipped_with_skipbad()
     {
         var folder = ManyImages(3);

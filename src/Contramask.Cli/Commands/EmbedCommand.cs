@@ -8,7 +8,7 @@ namespace Contramask.Cli.Commands;
 public static class EmbedCommand
 {
     static readonly Option<string> Run = new("--run") { Description = "Run folder written by pretrain", Required = true };
-    static readonly Option<string?> Data = new("--data") { Description = "Data spec to embed (default: the run's own data; tables keep the run's schema); a folder:DIR is streamed from disk in file order" };
+    static readonly Option<string?> Data = new("--data") { Description = "Data spec to embed (default: the run's own data; tables keep the run's schema); a folder:DIR or csv:FILE is streamed from disk in file order" };
     static readonly Option<string> Out = new("--out") { Description = "Output file: .parquet (default format), .csv or .npy (+ .ids.tsv)", Required = true };
     static readonly Option<bool> Quiet = new("--quiet") { Description = "No progress bar" };
 
@@ -29,6 +29,11 @@ public static class EmbedCommand
                 rows = ConsoleProgress.Count("embedding", args.GetValue(Quiet), progress => EmbeddingExport.WriteFolder(runFolder, spec, outPath, format, progress, skipped));
                 foreach (var line in skipped.Take(20)) Cli.Info($"skipped {line}");
                 if (skipped.Count > 20) Cli.Info($"… {skipped.Count - 20} more skipped");
+            }
+            else if (spec is { IsTable: true } && spec.IntOption("limit") is null)
+            {
+                // A table is streamed too: read and encoded with the run's schema chunk by chunk.
+                rows = ConsoleProgress.Count("embedding", args.GetValue(Quiet), progress => EmbeddingExport.WriteTable(runFolder, spec, outPath, format, progress));
             }
             else
             {

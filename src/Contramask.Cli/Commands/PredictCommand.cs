@@ -27,9 +27,14 @@ public static class PredictCommand
             // The format is checked before any record is read.
             _ = Path.GetExtension(outPath).ToLowerInvariant() is ".parquet" or ".pq" or ".csv" ? 0
                 : throw new ArgumentException($"{outPath}: unknown predictions format '{Path.GetExtension(outPath)}'; use .parquet or .csv");
-            var parts = PredictionData.Load(args.GetValue(Data)!, classifier.Info);
             bool json = args.GetValue(Json);
-            var summary = ConsoleProgress.Count("predicting", args.GetValue(Quiet) || json, progress => Predictor.Run(classifier, parts, outPath, progress, batch));
+            var skipped = new List<string>();
+            // A folder of image files or a CSV file is streamed (read chunk by chunk while the model runs); other data is loaded.
+            var summary = PredictionData.Stream(args.GetValue(Data)!, classifier.Info, skipped) is { } streamed
+                ? ConsoleProgress.Count("predicting", args.GetValue(Quiet) || json, progress => Predictor.Run(classifier, streamed.Parts, streamed.Count, outPath, progress, batch))
+                : ConsoleProgress.Count("predicting", args.GetValue(Quiet) || json, progress => Predictor.Run(classifier, PredictionData.Load(args.GetValue(Data)!, classifier.Info), outPath, progress, batch));
+            foreach (var line in skipped.Take(20)) Cli.Info($"skipped {line}");
+            if (skipped.Count > 20) Cli.Info($"… {skipped.Count - 20} more skipped");
             if (json) Console.WriteLine(JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true }));
             else
             {

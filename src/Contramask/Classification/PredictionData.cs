@@ -48,4 +48,44 @@ public static class PredictionData
                     + (parsed.Kind == "folder" ? $" (add ,size={expected.Height},channels={expected.Channels} to the data spec)" : parsed.Kind is "idx" or "cifar" ? $" (add ,channels={expected.Channels} if only the channels differ)" : ""));
         return parts.Select(p => PredictionPart.Of(p)).ToList();
     }
+
+    /// <summary>
+    /// Data read as it is predicted instead of loaded first: a CSV file in chunks (<see cref="TableStream"/>) or a
+    /// folder of images (<see cref="StreamFolder"/>); null for other data, which <see cref="Load"/> reads.
+    /// </summary>
+    public static (IEnumerable<PredictionPart> Parts, long Count)? Stream(string spec, ClassifierInfo model, List<string>? skipped = null)
+    {
+        var parsed = DataSpec.Parse(spec);
+        if (!parsed.IsTable) return StreamFolder(spec, model, skipped);
+        if (parsed.IntOption("limit") is not null) return null;
+        if (model.Input.Kind != InputShape.Table) throw new InvalidOperationException($"{spec}: the model takes {model.Input}, not a table");
+        var schema = model.Encoder.Table!;
+        return (TableStream.Chunks(parsed, schema).Select(c => new PredictionPart(c.Rows, i => c.Labels[i])), TableStream.CountLines(parsed));
+    }
+
+    /// <summary>
+    /// A folder of image files (<c>folder:DIR</c>) streamed instead of loaded: chunks decoded by a bounded background
+    /// pipeline (<see cref="ImageFolderStream"/>), converted to the model's channels, in file order; null for any other
+    /// spec (and for <c>limit=</c>, which reads through <see cref="Load"/>). <paramref name="skipped"/> receives the files
+    /// left out with <c>skipbad</c>.
+    /// </summary>
+    public static (IEnumerable<PredictionPart> Parts, long Count)? StreamFolder(string spec, ClassifierInfo model, List<string>? skipped = null)
+    {
+        var parsed = DataSpec.Parse(spec);
+        if (parsed.Kind != "folder" || parsed.IntOption("limit") is not null) return null;
+        var expected = model.Input;
+        if (expected.Kind != InputShape.Image) throw new InvalidOperationException($"{spec}: the model takes {expected}, not images");
+        if (parsed.IntOption("channels") is int channels && channels != expected.Channels)
+            throw new DataFormatException(parsed.Path!, $"channels={channels}, the model takes {expected.Channels} channel(s)");
+        var stream = ImageFolderStream.Open(parsed.Path!, parsed.IntOption("size"), parsed.Options.ContainsKey("skipbad"));
+        var first = stream.First();
+        if (first.Height != expected.Height || first.Width != expected.Width)
+            throw new DataFormatException(parsed.Path!, $"images are {first.Width}×{first.Height}, the model takes {expected.Width}×{expected.Height} (add ,size={expected.Height} to the data spec)");
+        IEnumerable<PredictionPart> Parts()
+        {
+            foreach (var chunk in stream.Chunks(expected.Channels)) yield return PredictionPart.Of(chunk);
+            skipped?.AddRange(stream.Skipped);
+        }
+        return (Parts(), stream.Count);
+    }
 }

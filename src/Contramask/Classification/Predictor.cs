@@ -26,15 +26,23 @@ public static class Predictor
 
     public static PredictionSummary Run(Classifier classifier, IReadOnlyList<PredictionPart> parts, string outPath, Action<long, long>? progress = null, int batchSize = 512)
     {
-        var clock = System.Diagnostics.Stopwatch.StartNew();
         foreach (var part in parts) classifier.CheckFits(part.Records);
+        return Run(classifier, parts, parts.Sum(p => (long)p.Records.Count), outPath, progress, batchSize);
+    }
+
+    /// <summary>As above for parts that arrive one by one (a folder streamed in chunks, <see cref="PredictionData.StreamFolder"/>):
+    /// each is checked when it comes; <paramref name="total"/> is for progress (records left out on the way make it an upper bound).</summary>
+    public static PredictionSummary Run(Classifier classifier, IEnumerable<PredictionPart> parts, long total, string outPath, Action<long, long>? progress = null, int batchSize = 512)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var classes = classifier.Classes;
-        long total = parts.Sum(p => (long)p.Records.Count), done = 0, labelled = 0, right = 0;
+        long done = 0, labelled = 0, right = 0;
         double confidenceSum = 0;
         var counts = new long[classes.Count];
         using var writer = new PredictionWriter(outPath, classes);
         foreach (var part in parts)
         {
+            classifier.CheckFits(part.Records);
             // Labels are compared by name: a part may order its classes differently from the model.
             classifier.Predict(part.Records, (start, probabilities) =>
             {
@@ -65,7 +73,7 @@ public static class Predictor
         writer.Complete();
         return new PredictionSummary
         {
-            Records = total,
+            Records = done,
             Seconds = clock.Elapsed.TotalSeconds,
             Out = outPath,
             PredictedCounts = Enumerable.Range(0, classes.Count).ToDictionary(c => classes[c], c => counts[c]),

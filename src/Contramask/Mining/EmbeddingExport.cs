@@ -91,6 +91,49 @@ public static class EmbeddingExport
         }
     }
 
+    /// <summary>
+    /// As <see cref="Write"/> for a CSV file, streamed: rows read and encoded with the run's schema chunk by chunk
+    /// (<see cref="TableStream"/>), so memory does not grow with the file. Rows in file order (then the <c>testfile=</c>),
+    /// each with its own label as written in the file.
+    /// </summary>
+    public static long WriteTable(string runFolder, DataSpec table, string outPath, EmbeddingFormat? format = null, Action<long, long>? progress = null, int batchSize = 512)
+    {
+        var (state, path) = Checkpoint.ReadState(runFolder);
+        var config = state.Config;
+        var schema = config.Table ?? throw new DataFormatException(table.Path!, "the run was trained on images, not on a table");
+        Runtime.TorchRuntime.Initialize(config.Threads);
+        long total = TableStream.CountLines(table), done = 0;
+        Encoder? encoder = null;
+        EmbeddingWriter? writer = null;
+        try
+        {
+            Func<Tensor, Tensor>? featurizer = null;
+            foreach (var chunk in TableStream.Chunks(table, schema))
+            {
+                if (encoder is null)
+                {
+                    encoder = EncoderEvaluator.LoadEncoder(path, config, chunk.Rows);
+                    encoder.eval();
+                    featurizer = ModelFactory.Featurizer(encoder, config, chunk.Rows);
+                    writer = new EmbeddingWriter(outPath, encoder.EmbeddingSize, total, format, rowsAtMost: true);
+                }
+                ForEachBatch(featurizer!, chunk.Rows, batchSize, (indices, vectors) =>
+                {
+                    writer!.Write(indices.Select(chunk.Rows.RecordId).ToArray(), indices.Select(i => chunk.Labels[i]).ToArray(), vectors);
+                    done += indices.Length;
+                    progress?.Invoke(done, total);
+                });
+            }
+            writer!.Complete();
+            return done;
+        }
+        finally
+        {
+            writer?.Dispose();
+            encoder?.Dispose();
+        }
+    }
+
     /// <summary>The run's encoder for images of <paramref name="first"/>'s size with <paramref name="channels"/>
     /// channels, or the other channel count when the checkpoint holds an encoder for that (and it is allowed).</summary>
     static (Encoder Encoder, ImageDataset Like) LoadForImages(string checkpoint, PretrainConfig config, DecodedImage first, int channels, bool allowOther, string folder)
