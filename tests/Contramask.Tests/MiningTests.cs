@@ -121,6 +121,33 @@ public class MiningTests
     }
 
     [Fact]
+    public void Barnes_hut_tsne_keeps_separated_blobs_apart_and_is_repeatable()
+    {
+        var table = Blobs(perBlob: 400, seed: 2);   // 1,600 points
+        using var points = torch_normalize(table.ToTensor());
+        var map = BarnesHutTsne.Embed(points, iterations: 400, seed: 3, threads: 2);
+        Assert.Equal(1.0, Miner.MapSeparation(map, table.Labels), 6);
+        Assert.DoesNotContain(map.Cast<float>(), float.IsNaN);
+        Assert.Equal(map.Cast<float>(), BarnesHutTsne.Embed(points, iterations: 400, seed: 3, threads: 2).Cast<float>());
+    }
+
+    [Fact]
+    public void Barnes_hut_tsne_keeps_the_neighbourhoods_of_digits_like_exact_tsne()
+    {
+        // The 8×8 digits' pixels: the map's 5-NN label vote must be close to exact t-SNE's on the same points.
+        var digits = Contramask.Data.DigitsDataset.LoadAll();
+        using var scope = NewDisposeScope();
+        var points = torch_normalize(digits.Inputs(Enumerable.Range(0, 1000).ToArray()).flatten(1));
+        var labels = digits.Labels!.Take(1000).ToArray();
+        double exact = Miner.MapSeparation(Tsne.Embed(points, seed: 1), labels);
+        double barnesHut = Miner.MapSeparation(BarnesHutTsne.Embed(points, seed: 1, threads: 2), labels);
+        Assert.True(exact > 0.9, $"exact {exact}");
+        Assert.True(barnesHut >= exact - 0.02, $"Barnes-Hut {barnesHut:F3} against exact {exact:F3}");
+    }
+
+    static Tensor torch_normalize(Tensor x) => TorchSharp.torch.nn.functional.normalize(x, dim: 1);
+
+    [Fact]
     public void Embed_and_mine_a_tiny_run_and_the_report_links_only_files_that_exist()
     {
         var folder = Path.Combine(Fixture.TempFolder(), "run");

@@ -23,7 +23,7 @@ public static class MineCommand
     static readonly Option<bool> AllNeighbours = new("--all-neighbours") { Description = "List the nearest neighbours of every record" };
     static readonly Option<int> Neighbours = new("--neighbours") { Description = "Neighbours per record", DefaultValueFactory = _ => 10 };
     static readonly Option<int> Outliers = new("--outliers") { Description = "Top outliers to name (all are ranked in outliers.csv)", DefaultValueFactory = _ => 20 };
-    static readonly Option<int> MapSample = new("--map-sample") { Description = "Records on the t-SNE map (a seeded sample)", DefaultValueFactory = _ => 2000 };
+    static readonly Option<int> MapSample = new("--map-sample") { Description = "Records on the t-SNE map (a seeded sample; exact t-SNE up to 2,000, Barnes-Hut above, up to 200,000)", DefaultValueFactory = _ => 2000 };
     static readonly Option<bool> NoMap = new("--no-map") { Description = "Skip the t-SNE map (and the explorer, which shows it)" };
     static readonly Option<bool> NoExplorer = new("--no-explorer") { Description = "Skip explorer.html, the interactive map" };
     static readonly Option<bool> Duplicates = new("--duplicates") { Description = "Find near-duplicate groups (candidates by embedding, checked on the records when mining a run)" };

@@ -25,8 +25,10 @@ public sealed record MiningOptions
     /// <summary>k of the outlier score (mean cosine distance to the k nearest neighbours).</summary>
     public int OutlierK { get; init; } = 10;
     public int TopOutliers { get; init; } = 20;
-    /// <summary>Records placed on the t-SNE map (a seeded sample when there are more).</summary>
+    /// <summary>Records placed on the t-SNE map (a seeded sample when there are more): exact t-SNE up to
+    /// <see cref="ExactMapLimit"/>, Barnes-Hut above (<see cref="BarnesHutTsne"/>).</summary>
     public int MapSample { get; init; } = 2000;
+    public const int ExactMapLimit = 2000;
     public bool Map { get; init; } = true;
     /// <summary>Write <c>explorer.html</c>, the interactive map (<see cref="Mining.Explorer"/>); needs the map.</summary>
     public bool Explorer { get; init; } = true;
@@ -47,7 +49,7 @@ public sealed record MiningOptions
         if (Neighbours is < 1 or > 1000) throw new ArgumentOutOfRangeException(null, $"neighbours {Neighbours} is out of range: expected 1 to 1000");
         if (OutlierK is < 1 or > 1000) throw new ArgumentOutOfRangeException(null, $"outlier k {OutlierK} is out of range: expected 1 to 1000");
         if (TopOutliers is < 1 or > 100_000) throw new ArgumentOutOfRangeException(null, $"top outliers {TopOutliers} is out of range: expected 1 to 100000");
-        if (MapSample is < 10 or > 20_000) throw new ArgumentOutOfRangeException(null, $"map sample {MapSample} is out of range: expected 10 to 20000 (t-SNE is O(n²))");
+        if (MapSample is < 10 or > 200_000) throw new ArgumentOutOfRangeException(null, $"map sample {MapSample} is out of range: expected 10 to 200000");
         DuplicateSettings.Validate();
         LabelIssueSettings.Validate();
     }
@@ -156,9 +158,10 @@ public static class Miner
             var sample = Enumerable.Range(0, table.Count).ToArray();
             new Random(options.Seed).Shuffle(sample);
             sample = sample[..Math.Min(options.MapSample, sample.Length)].Order().ToArray();
-            progress?.Invoke($"map: t-SNE of {sample.Length} records");
+            bool exact = sample.Length <= MiningOptions.ExactMapLimit;
+            progress?.Invoke($"map: {(exact ? "exact" : "Barnes-Hut")} t-SNE of {sample.Length:N0} records");
             var selected = F.normalize(points.index_select(0, tensor(sample.Select(i => (long)i).ToArray())), dim: 1);
-            var map = Tsne.Embed(selected, seed: options.Seed);
+            var map = exact ? Tsne.Embed(selected, seed: options.Seed) : BarnesHutTsne.Embed(selected, seed: options.Seed);
             files.Add(WriteCsv(outFolder, "map.csv", "id,x,y,label,cluster", sample.Select((i, s) =>
                 $"{CsvText.Field(table.Ids[i])},{map[s, 0].ToString("R", CultureInfo.InvariantCulture)},{map[s, 1].ToString("R", CultureInfo.InvariantCulture)},{CsvText.Field(table.LabelName(i))},{clusters.Assignments[i]}")));
             var clusterNames = Enumerable.Range(0, clusters.K).Select(c => $"cluster {c}").ToList();
@@ -215,9 +218,19 @@ public static class Miner
         var flat = new float[n * 2];
         Buffer.BlockCopy(map, 0, flat, 0, flat.Length * sizeof(float));
         var points = tensor(flat, new long[] { n, 2 });
-        var distances = cdist(points, points).masked_fill(eye(n, dtype: ScalarType.Bool), Of(double.PositiveInfinity));
-        var nearest = distances.topk(Math.Min(5, n - 1), dim: 1, largest: false).indexes.data<long>().ToArray();
         int k = Math.Min(5, n - 1), correct = 0;
+        // Row batches: the whole n×n distance matrix of a 70,000-point map would be 20 GB.
+        int batch = (int)Math.Max(1, Math.Min(n, NearestNeighbours.MaxBatchElements / n));
+        var nearest = new long[(long)n * k];
+        for (int start = 0; start < n; start += batch)
+        {
+            using var batchScope = NewDisposeScope();
+            int count = Math.Min(batch, n - start);
+            var rows = tensor(Enumerable.Range(start, count).Select(i => (long)i).ToArray());
+            var distances = cdist(points.index_select(0, rows), points);
+            distances.scatter_(1, rows.unsqueeze(1), full(count, 1, Of(double.PositiveInfinity)));
+            Array.Copy(distances.topk(k, dim: 1, largest: false).indexes.data<long>().ToArray(), 0, nearest, (long)start * k, (long)count * k);
+        }
         for (int i = 0; i < n; i++)
         {
             var vote = Enumerable.Range(0, k).Select(j => labels[nearest[i * k + j]]).GroupBy(l => l).MaxBy(g => g.Count())!.Key;
