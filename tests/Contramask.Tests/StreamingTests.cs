@@ -146,6 +146,54 @@ public class StreamingTests(ExportRunFixture run) : IClassFixture<ExportRunFixtu
     }
 
     [Fact]
+    public void Images_left_on_disk_decode_to_the_pixels_the_reader_holds()
+    {
+        var loaded = ImageFolderReader.Read(Fixture.Path("folder"), new ImageFolderOptions(Size: 8));
+        var files = new ImageFiles(Enumerable.Range(0, loaded.Count).Select(loaded.RecordId).ToArray(), loaded.Labels, loaded.ClassNames, 1, 8, 8, 8, "folder");
+        var rows = new[] { 5, 0, 11, 5 };
+        Assert.True(Tensors.Same(loaded.Inputs(rows), files.Inputs(rows)));
+        var one = files.Decode([7]);
+        Assert.Equal(loaded.Pixels.AsSpan(7 * 64, 64).ToArray(), one.Pixels);
+        Assert.Equal(loaded.RecordId(7), one.RecordId(0));
+    }
+
+    [Fact]
+    public void Mine_streams_a_folder_and_reads_back_only_the_images_its_answers_need()
+    {
+        var folder = ManyImages(3);   // every fixture image three times: 12 groups of identical files
+        var outFolder = Path.Combine(Fixture.TempFolder(), "mining");
+        var (code, output, error) = CliTests.Run("mine", "--run", run.Folder, "--data", $"folder:{folder},size=8", "--k", "3", "--map-sample", "20",
+            "--duplicates", "--out", outFolder);
+        Assert.True(code == 0, error);
+        Assert.Contains("streamed from disk", File.ReadAllText(Path.Combine(run.Folder, "report.md")));
+        using var mining = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(outFolder, "mining.json")));
+        var duplicates = mining.RootElement.GetProperty("duplicates");
+        Assert.Contains("pixel correlation", duplicates.GetProperty("measure").GetString());   // checked on pixels read back from the files
+        Assert.Equal(12, duplicates.GetProperty("exact_groups").GetInt32());
+        Assert.Equal(36, duplicates.GetProperty("records_in_groups").GetInt32());
+        Assert.Equal(37, File.ReadAllLines(Path.Combine(outFolder, "clusters.csv")).Length);   // header + every file
+        Assert.True(File.Exists(Path.Combine(outFolder, "clusters-central.png")));
+        Assert.Contains("data:image/png;base64,", File.ReadAllText(Path.Combine(outFolder, "explorer.html")));
+    }
+
+    [Fact]
+    public void Mine_streams_a_table_run_with_its_labels()
+    {
+        var csv = Fixture.Path("tables", "mixed.csv");
+        var runFolder = Path.Combine(Fixture.TempFolder(), "run");
+        var (code, _, error) = CliTests.Run("pretrain", "--data", $"csv:{csv},split=30,val=0.2", "--label", "label", "--id", "id", "--method", "fusion",
+            "--epochs", "1", "--batch-size", "8", "--out", runFolder, "--quiet", "--threads", "2", "--monitor", "0", "--no-eval");
+        Assert.True(code == 0, error);
+        (code, _, error) = CliTests.Run("mine", "--run", runFolder, "--k", "2", "--map-sample", "20", "--duplicates", "--quiet");
+        Assert.True(code == 0, error);
+        var clusters = File.ReadAllLines(Path.Combine(runFolder, "mining", "clusters.csv"));
+        Assert.Equal(41, clusters.Length);   // every row of the file (all splits), in file order
+        Assert.Equal(File.ReadAllLines(csv).Skip(1).Select(l => l.Split(',')[0]), clusters.Skip(1).Select(l => l.Split(',')[0]));
+        Assert.All(clusters.Skip(1), l => Assert.Contains(l.Split(',')[1], new[] { "yes", "no" }));
+        Assert.Contains("row similarity", File.ReadAllText(Path.Combine(runFolder, "mining", "mining.json")));
+    }
+
+    [Fact]
     public void A_bad_image_stops_the_export_naming_the_file_or_is_skipped_with_skipbad()
     {
         var folder = ManyImages(3);

@@ -22,18 +22,13 @@ public static class EmbedCommand
             var format = EmbeddingWriter.FormatOf(outPath);
             var spec = args.GetValue(Data) is string given ? DataSpec.Parse(given) : null;
             long rows;
-            if (spec is { Kind: "folder" } && spec.IntOption("limit") is null)
+            if (spec is not null && EmbeddingExport.CanStream(spec))
             {
-                // A folder of image files is streamed: decoded chunk by chunk while the encoder runs.
+                // A folder of image files or a CSV file is streamed: read chunk by chunk while the encoder runs.
                 var skipped = new List<string>();
-                rows = ConsoleProgress.Count("embedding", args.GetValue(Quiet), progress => EmbeddingExport.WriteFolder(runFolder, spec, outPath, format, progress, skipped));
+                rows = ConsoleProgress.Count("embedding", args.GetValue(Quiet), progress => EmbeddingExport.WriteStreamed(runFolder, spec, outPath, format, progress, skipped));
                 foreach (var line in skipped.Take(20)) Cli.Info($"skipped {line}");
                 if (skipped.Count > 20) Cli.Info($"… {skipped.Count - 20} more skipped");
-            }
-            else if (spec is { IsTable: true } && spec.IntOption("limit") is null)
-            {
-                // A table is streamed too: read and encoded with the run's schema chunk by chunk.
-                rows = ConsoleProgress.Count("embedding", args.GetValue(Quiet), progress => EmbeddingExport.WriteTable(runFolder, spec, outPath, format, progress));
             }
             else
             {

@@ -74,13 +74,26 @@ public static class MineCommand
         string outFolder;
         if (runFolder is not null)
         {
-            state = Checkpoint.ReadState(runFolder, m => Cli.Warn(m)).State;
-            var data = args.GetValue(Data) is string spec ? DataSpec.Parse(spec).LoadAny(state.Config.Table) : null;
-            var (config, splits, encoder) = EmbeddingExport.Load(runFolder, data, m => Cli.Warn(m));
-            using (encoder)
-                table = ConsoleProgress.Count("embedding", quiet, p => EmbeddingExport.Compute(encoder, config, splits, p));
-            records = new RecordLookup(EmbeddingExport.Parts(splits));
-            dataSummary = string.Join(" + ", EmbeddingExport.Parts(splits).Select(p => p.ToString()));
+            var read = Checkpoint.ReadState(runFolder, m => Cli.Warn(m));
+            state = read.State;
+            var spec = args.GetValue(Data) is string given ? DataSpec.Parse(given) : DataSpec.ForRun(state.Config.Data, state.Format);
+            if (EmbeddingExport.CanStream(spec))
+            {
+                // A folder or a CSV file is streamed: embedded chunk by chunk, its records read again only where an answer needs them.
+                var skipped = new List<string>();
+                (table, records) = ConsoleProgress.Count("embedding", quiet, p => EmbeddingExport.ComputeStreamed(runFolder, spec, p, skipped));
+                foreach (var line in skipped.Take(20)) Cli.Info($"skipped {line}");
+                dataSummary = $"{spec} ({table.Count:N0} records, streamed from disk in file order)";
+            }
+            else
+            {
+                var data = args.GetValue(Data) is not null ? spec.LoadAny(state.Config.Table) : null;
+                var (config, splits, encoder) = EmbeddingExport.Load(runFolder, data, m => Cli.Warn(m));
+                using (encoder)
+                    table = ConsoleProgress.Count("embedding", quiet, p => EmbeddingExport.Compute(encoder, config, splits, p));
+                records = new RecordLookup(EmbeddingExport.Parts(splits));
+                dataSummary = string.Join(" + ", EmbeddingExport.Parts(splits).Select(p => p.ToString()));
+            }
             outFolder = args.GetValue(Out) ?? Path.Combine(runFolder, "mining");
         }
         else

@@ -5,7 +5,8 @@ namespace Contramask.Mining;
 /// <summary>
 /// Barnes-Hut t-SNE (van der Maaten 2014, "Accelerating t-SNE using tree-based algorithms", JMLR 15): the input
 /// affinities only over each point's 3·perplexity nearest neighbours (sparse P), and the repulsion of far groups of
-/// points approximated by their centre of mass in a quadtree (θ = 0.5), so a map of n points costs O(n log n) per
+/// points approximated by their centre of mass in a quadtree (θ = 0.5 on the cell's full side, scikit-learn's
+/// convention; the reference code's half-width makes it coarser), so a map of n points costs O(n log n) per
 /// iteration instead of O(n²): tens of thousands of points where exact t-SNE (<see cref="Tsne"/>) stops at a few
 /// thousand. The optimizer is the exact one's (momentum, early exaggeration 12 for 250 iterations, gains, the "auto"
 /// learning rate); the gradient is eq. 5 of the paper: 4 (Σ pᵢⱼ qᵢⱼZ (yᵢ − yⱼ) − Σ (qᵢⱼZ)² (yᵢ − yⱼ) / Z).
@@ -31,12 +32,13 @@ public static class BarnesHutTsne
         var gradient = new double[2 * n];
         double learningRate = Math.Max(n / 12.0 / 4, 50);   // the "auto" rate of Belkina et al. 2019
         var options = new ParallelOptions { MaxDegreeOfParallelism = threads };
+        var tree = new QuadTree(n);
         var repulsion = new double[2 * n];
         var normalizer = new double[n];
         for (int t = 0; t < iterations; t++)
         {
             double exaggeration = t < 250 ? 12 : 1, momentum = t < 250 ? 0.5 : 0.8;
-            var tree = QuadTree.Build(y, n);
+            tree.Build(y);
             Parallel.For(0, n, options, i =>
             {
                 var (fx, fy, z) = tree.Repulsion(y[2 * i], y[2 * i + 1], i);
@@ -88,7 +90,9 @@ public static class BarnesHutTsne
         double[][] distances;
         using (var scope = NewDisposeScope())
         {
+            // Centred: distances do not change, and ‖x‖² − 2x·y in float32 loses less to rounding (as the reference zero-means).
             var x = points.to_type(ScalarType.Float32);
+            x = x.sub(x.mean([0], keepdim: true));
             var squaredNorms = x.mul(x).sum(1).to_type(ScalarType.Float64).data<double>().ToArray();
             // Nearest by Euclidean distance: for rows of equal norm (normalized embeddings) the cosine order is the same;
             // in general, rank by ‖xⱼ‖² − 2 xᵢ·xⱼ, which NearestNeighbours' cosine does not give, so compute it here.
@@ -188,12 +192,21 @@ public static class BarnesHutTsne
             public int Count, FirstChild, Point;   // FirstChild −1: a leaf; Point: the one point a leaf of count 1 holds
         }
 
-        Node[] nodes = new Node[1024];
+        Node[] nodes;
         int used;
+        readonly int[] leafOf;   // the leaf each point was placed in (piles of identical points share one)
         const int MaxDepth = 48;   // identical points share a leaf below this depth
 
-        public static QuadTree Build(double[] y, int n)
+        public QuadTree(int n)
         {
+            nodes = new Node[Math.Max(1024, 4 * n)];
+            leafOf = new int[n];
+        }
+
+        /// <summary>Rebuilds the tree over the current map (the node array is reused from iteration to iteration).</summary>
+        public void Build(double[] y)
+        {
+            int n = leafOf.Length;
             double x0 = double.MaxValue, y0 = double.MaxValue, x1 = double.MinValue, y1 = double.MinValue;
             for (int i = 0; i < n; i++)
             {
@@ -201,16 +214,14 @@ public static class BarnesHutTsne
                 y0 = Math.Min(y0, y[2 * i + 1]); y1 = Math.Max(y1, y[2 * i + 1]);
             }
             double size = Math.Max(x1 - x0, y1 - y0) * 1.0001 + 1e-12;
-            var tree = new QuadTree();
-            tree.nodes = new Node[Math.Max(1024, 4 * n)];
-            tree.AddNode(x0, y0, size);
-            for (int i = 0; i < n; i++) tree.Insert(i, y[2 * i], y[2 * i + 1], y);
-            for (int k = 0; k < tree.used; k++)
+            used = 0;
+            AddNode(x0, y0, size);
+            for (int i = 0; i < n; i++) Insert(i, y[2 * i], y[2 * i + 1], y);
+            for (int k = 0; k < used; k++)
             {
-                ref var node = ref tree.nodes[k];
+                ref var node = ref nodes[k];
                 if (node.Count > 0) { node.MassX /= node.Count; node.MassY /= node.Count; }
             }
-            return tree;
         }
 
         int AddNode(double x, double y, double side)
@@ -228,8 +239,8 @@ public static class BarnesHutTsne
                 nodes[at].Count++; nodes[at].MassX += px; nodes[at].MassY += py;
                 if (nodes[at].FirstChild < 0)
                 {
-                    if (nodes[at].Count == 1) { nodes[at].Point = i; return; }
-                    if (depth >= MaxDepth) return;   // a pile of (nearly) identical points: counted, not split further
+                    if (nodes[at].Count == 1) { nodes[at].Point = i; leafOf[i] = at; return; }
+                    if (depth >= MaxDepth) { leafOf[i] = at; return; }   // a pile of (nearly) identical points: counted, not split further
                     // Split: the point living here moves down into its child, then this one goes on down.
                     int resident = nodes[at].Point;
                     nodes[at].Point = -1;
@@ -239,8 +250,10 @@ public static class BarnesHutTsne
                     nodes[at].FirstChild = first;
                     if (resident >= 0)
                     {
-                        ref var child = ref nodes[first + Quadrant(at, y[2 * resident], y[2 * resident + 1])];
+                        int home = first + Quadrant(at, y[2 * resident], y[2 * resident + 1]);
+                        ref var child = ref nodes[home];
                         child.Count = 1; child.MassX = y[2 * resident]; child.MassY = y[2 * resident + 1]; child.Point = resident;
+                        leafOf[resident] = home;
                     }
                 }
                 at = nodes[at].FirstChild + Quadrant(at, px, py);
@@ -263,16 +276,16 @@ public static class BarnesHutTsne
             stack[top++] = 0;
             while (top > 0)
             {
-                ref readonly var node = ref all[stack[--top]];
+                int id = stack[--top];
+                ref readonly var node = ref all[id];
                 int m = node.Count;
                 if (m == 0) continue;
                 bool leaf = node.FirstChild < 0;
-                if (leaf && node.Point == self && m == 1) continue;
+                // The leaf holding this point: only the others in it (identical points piled at the deepest level).
+                if (leaf && leafOf[self] == id && --m == 0) continue;
                 double dx = px - node.MassX, dy = py - node.MassY, d2 = dx * dx + dy * dy;
                 if (leaf || node.Side * node.Side < Theta * Theta * d2)
                 {
-                    // A leaf holding this point among identical others: those others only.
-                    if (leaf && node.Point == self) m--;
                     double q = 1 / (1 + d2), mq = m * q;
                     z += mq;
                     fx += mq * q * dx; fy += mq * q * dy;

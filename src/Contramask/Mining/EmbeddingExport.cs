@@ -53,76 +53,28 @@ public static class EmbeddingExport
         }
     }
 
-    /// <summary>
-    /// As <see cref="Write"/> for a folder of image files, streamed: the images are decoded in a bounded background
-    /// pipeline (<see cref="ImageFolderStream"/>) while the encoder runs, so memory does not grow with the number of
-    /// images. Rows are in file order (every split: embed writes every record). The images are converted to the
-    /// encoder's channels: <c>channels=</c> of the spec, else grey when the first image is grey, else colour, and the
-    /// other when the run's encoder was trained on the other.
-    /// </summary>
-    /// <param name="skipped">Receives the files left out as undecodable (spec option <c>skipbad</c>).</param>
-    public static long WriteFolder(string runFolder, DataSpec folder, string outPath, EmbeddingFormat? format = null, Action<long, long>? progress = null,
-        List<string>? skipped = null, int batchSize = 512)
-    {
-        if (folder.Kind != "folder") throw new ArgumentException($"{folder} is not a folder of images");
-        var (state, path) = Checkpoint.ReadState(runFolder);
-        var config = state.Config;
-        Runtime.TorchRuntime.Initialize(config.Threads);
-        var stream = ImageFolderStream.Open(folder.Path!, folder.IntOption("size"), folder.Options.ContainsKey("skipbad"));
-        var first = stream.First();
-        int channels = folder.IntOption("channels") ?? (first.IsGrey ? 1 : 3);
-        var (encoder, like) = LoadForImages(path, config, first, channels, allowOther: folder.IntOption("channels") is null, folder.Path!);
-        channels = like.Channels;
-        using (encoder)
-        {
-            var featurizer = ModelFactory.Featurizer(encoder, config, like);
-            long total = stream.Count, done = 0;
-            using var writer = new EmbeddingWriter(outPath, encoder.EmbeddingSize, total, format, rowsAtMost: true);
-            foreach (var chunk in stream.Chunks(channels, batchSize, Math.Max(1, config.Threads)))
-                ForEachBatch(featurizer, chunk, batchSize, (indices, vectors) =>
-                {
-                    writer.Write(indices.Select(chunk.RecordId).ToArray(), indices.Select(i => LabelOf(chunk, i)).ToArray(), vectors);
-                    done += indices.Length;
-                    progress?.Invoke(done, total);
-                });
-            writer.Complete();
-            skipped?.AddRange(stream.Skipped);
-            return done;
-        }
-    }
+    /// <summary>Whether <see cref="WriteStreamed"/> and <see cref="ComputeStreamed"/> read this data from disk as they go:
+    /// a folder of images or a CSV file (not with <c>limit=</c>, which keeps the in-memory path).</summary>
+    public static bool CanStream(DataSpec spec) => (spec.Kind == "folder" || spec.IsTable) && spec.IntOption("limit") is null;
 
     /// <summary>
-    /// As <see cref="Write"/> for a CSV file, streamed: rows read and encoded with the run's schema chunk by chunk
-    /// (<see cref="TableStream"/>), so memory does not grow with the file. Rows in file order (then the <c>testfile=</c>),
-    /// each with its own label as written in the file.
+    /// As <see cref="Write"/> for a folder of image files or a CSV file, streamed (<see cref="Streamed"/>): memory
+    /// does not grow with the data. Rows in file order (every split: embed writes every record).
     /// </summary>
-    public static long WriteTable(string runFolder, DataSpec table, string outPath, EmbeddingFormat? format = null, Action<long, long>? progress = null, int batchSize = 512)
+    /// <param name="skipped">Receives the image files left out as undecodable (spec option <c>skipbad</c>).</param>
+    public static long WriteStreamed(string runFolder, DataSpec spec, string outPath, EmbeddingFormat? format = null, Action<long, long>? progress = null,
+        List<string>? skipped = null)
     {
-        var (state, path) = Checkpoint.ReadState(runFolder);
-        var config = state.Config;
-        var schema = config.Table ?? throw new DataFormatException(table.Path!, "the run was trained on images, not on a table");
-        Runtime.TorchRuntime.Initialize(config.Threads);
-        long total = TableStream.CountLines(table), done = 0;
-        Encoder? encoder = null;
         EmbeddingWriter? writer = null;
         try
         {
-            Func<Tensor, Tensor>? featurizer = null;
-            foreach (var chunk in TableStream.Chunks(table, schema))
+            long done = 0;
+            foreach (var batch in Streamed(runFolder, spec, skipped))
             {
-                if (encoder is null)
-                {
-                    encoder = EncoderEvaluator.LoadEncoder(path, config, chunk.Rows);
-                    encoder.eval();
-                    featurizer = ModelFactory.Featurizer(encoder, config, chunk.Rows);
-                    writer = new EmbeddingWriter(outPath, encoder.EmbeddingSize, total, format, rowsAtMost: true);
-                }
-                ForEachBatch(featurizer!, chunk.Rows, batchSize, (indices, vectors) =>
-                {
-                    writer!.Write(indices.Select(chunk.Rows.RecordId).ToArray(), indices.Select(i => chunk.Labels[i]).ToArray(), vectors);
-                    done += indices.Length;
-                    progress?.Invoke(done, total);
-                });
+                writer ??= new EmbeddingWriter(outPath, batch.Dimensions, batch.Total, format, rowsAtMost: true);
+                writer.Write(batch.Indices.Select(batch.Records.RecordId).ToArray(), batch.Labels, batch.Vectors);
+                done += batch.Indices.Length;
+                progress?.Invoke(done, batch.Total);
             }
             writer!.Complete();
             return done;
@@ -130,8 +82,124 @@ public static class EmbeddingExport
         finally
         {
             writer?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// The embeddings of a folder or CSV file computed as in <see cref="WriteStreamed"/>, kept in memory, with the
+    /// records behind them for mining: a folder's images as <see cref="ImageFiles"/> (paths, decoded again only when
+    /// a contact sheet, a thumbnail or a duplicate check asks), a table's rows as their encoded chunks. Labels become
+    /// class indices (of the folder's classes, or the run's table classes; a label the run does not know becomes −1).
+    /// </summary>
+    public static (EmbeddingTable Table, RecordLookup Records) ComputeStreamed(string runFolder, DataSpec spec, Action<long, long>? progress = null,
+        List<string>? skipped = null)
+    {
+        var ids = new List<string>();
+        var labels = new List<int>();
+        var vectors = new List<float>();
+        var tableParts = new List<IRecordSet>();
+        ImageDataset? firstImages = null;
+        int dimensions = 0;
+        foreach (var batch in Streamed(runFolder, spec, skipped))
+        {
+            dimensions = batch.Dimensions;
+            foreach (var i in batch.Indices)
+            {
+                ids.Add(batch.Records.RecordId(i));
+                labels.Add(batch.Records.Labels?[i] ?? -1);
+            }
+            vectors.AddRange(batch.Vectors);
+            if (batch.Indices[0] == 0)
+            {
+                if (batch.Records is ImageDataset images) firstImages ??= images;
+                else tableParts.Add(batch.Records);
+            }
+            progress?.Invoke(ids.Count, batch.Total);
+        }
+        if (ids.Count == 0) throw new DataFormatException(spec.Path!, "no record to embed");
+        IReadOnlyList<string>? classNames;
+        RecordLookup records;
+        if (firstImages is not null)
+        {
+            classNames = firstImages.ClassNames;
+            records = new RecordLookup([new ImageFiles(ids.ToArray(), classNames is null ? null : labels.ToArray(), classNames,
+                firstImages.Channels, firstImages.Height, firstImages.Width, spec.IntOption("size"), firstImages.Source)]);
+        }
+        else
+        {
+            classNames = tableParts[0].ClassNames;
+            records = new RecordLookup(tableParts);
+        }
+        return (new EmbeddingTable(ids.ToArray(), labels.ToArray(), vectors.ToArray(), dimensions, classNames), records);
+    }
+
+    /// <summary>One batch of streamed embeddings: the chunk it came from and the rows of it, their labels as text.</summary>
+    sealed record StreamedBatch(IRecordSet Records, int[] Indices, string?[] Labels, float[] Vectors, int Dimensions, long Total);
+
+    /// <summary>
+    /// The run's encoder over every record of a folder (<see cref="ImageFolderStream"/>: decoded in chunks by a bounded
+    /// background pipeline; converted to the encoder's channels — <c>channels=</c> of the spec, else grey when the first
+    /// image is grey, else colour, and the other when the run's encoder was trained on the other) or of a CSV file
+    /// (<see cref="TableStream"/>: rows encoded with the run's schema chunk by chunk), batch by batch, in file order.
+    /// Chunks carry class-index labels: of the folder's classes, or of the run's table classes (−1 for a label the run
+    /// does not know or a missing one); each batch also has the labels as text, as the data writes them.
+    /// </summary>
+    static IEnumerable<StreamedBatch> Streamed(string runFolder, DataSpec spec, List<string>? skipped, int batchSize = 512)
+    {
+        if (!CanStream(spec)) throw new ArgumentException($"{spec} is not read as a stream (a folder:DIR or csv:FILE without limit=)");
+        var (state, path) = Checkpoint.ReadState(runFolder);
+        var config = state.Config;
+        Runtime.TorchRuntime.Initialize(config.Threads);
+        Encoder? encoder = null;
+        try
+        {
+            if (spec.IsTable)
+            {
+                var schema = config.Table ?? throw new DataFormatException(spec.Path!, "the run was trained on images, not on a table");
+                long total = TableStream.CountLines(spec);
+                Func<Tensor, Tensor>? featurizer = null;
+                foreach (var chunk in TableStream.Chunks(spec, schema))
+                {
+                    if (encoder is null)
+                    {
+                        encoder = EncoderEvaluator.LoadEncoder(path, config, chunk.Rows);
+                        encoder.eval();
+                        featurizer = ModelFactory.Featurizer(encoder, config, chunk.Rows);
+                    }
+                    // Labels as the run's class indices where the run knows them, for mining's label-aware answers.
+                    var classIndex = schema.Classes?.Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i);
+                    var known = chunk.Labels.Select(l => l is not null && classIndex is not null && classIndex.TryGetValue(l, out var k) ? k : -1).ToArray();
+                    var rows = new TableDataset(chunk.Rows.Schema, chunk.Rows.Values, chunk.Rows.Missing, chunk.Rows.Count, known,
+                        Enumerable.Range(0, chunk.Rows.Count).Select(chunk.Rows.RecordId).ToArray(), chunk.Rows.Source);
+                    foreach (var batch in Batches(featurizer!, rows, batchSize, chunk.Labels, encoder.EmbeddingSize, total)) yield return batch;
+                }
+            }
+            else
+            {
+                var stream = ImageFolderStream.Open(spec.Path!, spec.IntOption("size"), spec.Options.ContainsKey("skipbad"));
+                var first = stream.First();
+                int channels = spec.IntOption("channels") ?? (first.IsGrey ? 1 : 3);
+                (encoder, var like) = LoadForImages(path, config, first, channels, allowOther: spec.IntOption("channels") is null, spec.Path!);
+                encoder.eval();
+                var featurizer = ModelFactory.Featurizer(encoder, config, like);
+                foreach (var chunk in stream.Chunks(like.Channels, batchSize, Math.Max(1, config.Threads)))
+                    foreach (var batch in Batches(featurizer, chunk, batchSize, Enumerable.Range(0, chunk.Count).Select(i => LabelOf(chunk, i)).ToArray(), encoder.EmbeddingSize, stream.Count))
+                        yield return batch;
+                skipped?.AddRange(stream.Skipped);
+            }
+        }
+        finally
+        {
             encoder?.Dispose();
         }
+    }
+
+    static IEnumerable<StreamedBatch> Batches(Func<Tensor, Tensor> featurizer, IRecordSet records, int batchSize, string?[] labels, int dimensions, long total)
+    {
+        var batches = new List<StreamedBatch>();
+        ForEachBatch(featurizer, records, batchSize, (indices, vectors) =>
+            batches.Add(new StreamedBatch(records, indices, indices.Select(i => labels[i]).ToArray(), vectors.ToArray(), dimensions, total)));
+        return batches;
     }
 
     /// <summary>The run's encoder for images of <paramref name="first"/>'s size with <paramref name="channels"/>

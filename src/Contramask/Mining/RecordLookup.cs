@@ -23,7 +23,7 @@ public sealed class RecordLookup
     }
 
     public int Count { get; }
-    public bool AreImages => parts.All(p => p is ImageDataset);
+    public bool AreImages => parts.All(p => p is ImageDataset or ImageFiles);
 
     public (IRecordSet Part, int Index) Locate(int row)
     {
@@ -34,11 +34,16 @@ public sealed class RecordLookup
         return (parts[p], row - starts[p]);
     }
 
-    /// <summary>The image behind a row (image data only).</summary>
+    /// <summary>The image behind a row (image data only); an image still on disk is decoded for this.</summary>
     public (ImageDataset Images, int Index) Image(int row)
     {
         var (part, index) = Locate(row);
-        return part is ImageDataset images ? (images, index) : throw new InvalidOperationException($"row {row} is a table row, not an image");
+        return part switch
+        {
+            ImageDataset images => (images, index),
+            ImageFiles files => (files.Decode([index]), 0),
+            _ => throw new InvalidOperationException($"row {row} is a table row, not an image"),
+        };
     }
 
     /// <summary>The model inputs of <paramref name="rows"/> (images N×C×H×W in [0, 1], table rows N×2F), in that order.</summary>
