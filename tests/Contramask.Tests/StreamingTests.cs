@@ -163,7 +163,7 @@ public class StreamingTests(ExportRunFixture run) : IClassFixture<ExportRunFixtu
         var folder = ManyImages(3);   // every fixture image three times: 12 groups of identical files
         var outFolder = Path.Combine(Fixture.TempFolder(), "mining");
         var (code, output, error) = CliTests.Run("mine", "--run", run.Folder, "--data", $"folder:{folder},size=8", "--k", "3", "--map-sample", "20",
-            "--duplicates", "--out", outFolder);
+            "--duplicates", "--stream", "--out", outFolder);
         Assert.True(code == 0, error);
         Assert.Contains("streamed from disk", File.ReadAllText(Path.Combine(run.Folder, "report.md")));
         using var mining = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(outFolder, "mining.json")));
@@ -177,6 +177,21 @@ public class StreamingTests(ExportRunFixture run) : IClassFixture<ExportRunFixtu
     }
 
     [Fact]
+    public void Above_the_pixel_budget_mining_reads_the_images_back_from_disk_with_the_same_answers()
+    {
+        var spec = DataSpec.Parse($"folder:{ManyImages(3)},size=8");
+        var (kept, inMemory) = EmbeddingExport.ComputeStreamed(run.Folder, spec);
+        var (table, onDisk) = EmbeddingExport.ComputeStreamed(run.Folder, spec, pixelBudget: 0);
+        Assert.True(inMemory.Locate(0).Part is ImageDataset);
+        Assert.True(onDisk.Locate(0).Part is ImageFiles);
+        Assert.Equal(kept.Ids, table.Ids);
+        var a = Miner.Run(kept, Fixture.TempFolder(), new MiningOptions { K = 3, MapSample = 20, Duplicates = true }, inMemory);
+        var b = Miner.Run(table, Fixture.TempFolder(), new MiningOptions { K = 3, MapSample = 20, Duplicates = true }, onDisk);
+        Assert.Equal(12, b.Duplicates!.Groups.Count(g => g.Exact));
+        Assert.Equal(a.Duplicates!.Groups.Select(g => g.Members), b.Duplicates.Groups.Select(g => g.Members));
+    }
+
+    [Fact]
     public void Mine_streams_a_table_run_with_its_labels()
     {
         var csv = Fixture.Path("tables", "mixed.csv");
@@ -184,7 +199,7 @@ public class StreamingTests(ExportRunFixture run) : IClassFixture<ExportRunFixtu
         var (code, _, error) = CliTests.Run("pretrain", "--data", $"csv:{csv},split=30,val=0.2", "--label", "label", "--id", "id", "--method", "fusion",
             "--epochs", "1", "--batch-size", "8", "--out", runFolder, "--quiet", "--threads", "2", "--monitor", "0", "--no-eval");
         Assert.True(code == 0, error);
-        (code, _, error) = CliTests.Run("mine", "--run", runFolder, "--k", "2", "--map-sample", "20", "--duplicates", "--quiet");
+        (code, _, error) = CliTests.Run("mine", "--run", runFolder, "--k", "2", "--map-sample", "20", "--duplicates", "--stream", "--quiet");
         Assert.True(code == 0, error);
         var clusters = File.ReadAllLines(Path.Combine(runFolder, "mining", "clusters.csv"));
         Assert.Equal(41, clusters.Length);   // every row of the file (all splits), in file order

@@ -85,15 +85,23 @@ public static class EmbeddingExport
         }
     }
 
+    /// <summary>Decoded pixels a streamed folder keeps in memory for mining, at most (<see cref="ComputeStreamed"/>).</summary>
+    public const long DefaultPixelBudget = 1L << 30;
+
     /// <summary>
     /// The embeddings of a folder or CSV file computed as in <see cref="WriteStreamed"/>, kept in memory, with the
-    /// records behind them for mining: a folder's images as <see cref="ImageFiles"/> (paths, decoded again only when
-    /// a contact sheet, a thumbnail or a duplicate check asks), a table's rows as their encoded chunks. Labels become
-    /// class indices (of the folder's classes, or the run's table classes; a label the run does not know becomes −1).
+    /// records behind them for mining. A folder's decoded images are kept as they stream by while they fit in
+    /// <paramref name="pixelBudget"/> bytes (1 GB: a million 28×28 grey images) — re-reading them for the duplicate
+    /// check would decode every image about fourteen times; above it, only their paths are kept (<see cref="ImageFiles"/>)
+    /// and a file is decoded again when a contact sheet, a thumbnail or a duplicate check asks for it. A table's rows
+    /// are kept as their encoded chunks. Labels become class indices (of the folder's classes, or the run's table
+    /// classes; a label the run does not know becomes −1).
     /// </summary>
     public static (EmbeddingTable Table, RecordLookup Records) ComputeStreamed(string runFolder, DataSpec spec, Action<long, long>? progress = null,
-        List<string>? skipped = null)
+        List<string>? skipped = null, long pixelBudget = DefaultPixelBudget)
     {
+        var imageChunks = new List<IRecordSet>();
+        long pixelBytes = 0;
         var ids = new List<string>();
         var labels = new List<int>();
         var vectors = new List<float>();
@@ -111,7 +119,13 @@ public static class EmbeddingExport
             vectors.AddRange(batch.Vectors);
             if (batch.Indices[0] == 0)
             {
-                if (batch.Records is ImageDataset images) firstImages ??= images;
+                if (batch.Records is ImageDataset images)
+                {
+                    firstImages ??= images;
+                    pixelBytes += images.Pixels.LongLength;
+                    if (pixelBytes <= pixelBudget) imageChunks.Add(images);
+                    else imageChunks.Clear();   // over the budget: from here on only the paths are kept
+                }
                 else tableParts.Add(batch.Records);
             }
             progress?.Invoke(ids.Count, batch.Total);
@@ -122,8 +136,9 @@ public static class EmbeddingExport
         if (firstImages is not null)
         {
             classNames = firstImages.ClassNames;
-            records = new RecordLookup([new ImageFiles(ids.ToArray(), classNames is null ? null : labels.ToArray(), classNames,
-                firstImages.Channels, firstImages.Height, firstImages.Width, spec.IntOption("size"), firstImages.Source)]);
+            records = pixelBytes <= pixelBudget ? new RecordLookup(imageChunks)
+                : new RecordLookup([new ImageFiles(ids.ToArray(), classNames is null ? null : labels.ToArray(), classNames,
+                    firstImages.Channels, firstImages.Height, firstImages.Width, spec.IntOption("size"), firstImages.Source)]);
         }
         else
         {
