@@ -163,7 +163,7 @@ public class StreamingTests(ExportRunFixture run) : IClassFixture<ExportRunFixtu
         var folder = ManyImages(3);   // every fixture image three times: 12 groups of identical files
         var outFolder = Path.Combine(Fixture.TempFolder(), "mining");
         var (code, output, error) = CliTests.Run("mine", "--run", run.Folder, "--data", $"folder:{folder},size=8", "--k", "3", "--map-sample", "20",
-            "--duplicates", "--stream", "--out", outFolder);
+            "--duplicates", "--out", outFolder);
         Assert.True(code == 0, error);
         Assert.Contains("streamed from disk", File.ReadAllText(Path.Combine(run.Folder, "report.md")));
         using var mining = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(outFolder, "mining.json")));
@@ -199,8 +199,14 @@ public class StreamingTests(ExportRunFixture run) : IClassFixture<ExportRunFixtu
         var (code, _, error) = CliTests.Run("pretrain", "--data", $"csv:{csv},split=30,val=0.2", "--label", "label", "--id", "id", "--method", "fusion",
             "--epochs", "1", "--batch-size", "8", "--out", runFolder, "--quiet", "--threads", "2", "--monitor", "0", "--no-eval");
         Assert.True(code == 0, error);
-        (code, _, error) = CliTests.Run("mine", "--run", runFolder, "--k", "2", "--map-sample", "20", "--duplicates", "--stream", "--quiet");
+        (code, _, error) = CliTests.Run("mine", "--run", runFolder, "--k", "2", "--map-sample", "20", "--duplicates", "--quiet");
         Assert.True(code == 0, error);
+        // --no-stream loads the file with its splits instead: the same rows, in split order.
+        (code, _, error) = CliTests.Run("mine", "--run", runFolder, "--k", "2", "--map-sample", "20", "--no-stream", "--quiet", "--out", Path.Combine(runFolder, "loaded"));
+        Assert.True(code == 0, error);
+        Assert.Equal(clustersOf(Path.Combine(runFolder, "mining")).Order(), clustersOf(Path.Combine(runFolder, "loaded")).Order());
+        Assert.NotEqual(clustersOf(Path.Combine(runFolder, "mining")), clustersOf(Path.Combine(runFolder, "loaded")));
+        static IEnumerable<string> clustersOf(string folder) => File.ReadAllLines(Path.Combine(folder, "clusters.csv")).Skip(1).Select(l => l.Split(',')[0]);
         var clusters = File.ReadAllLines(Path.Combine(runFolder, "mining", "clusters.csv"));
         Assert.Equal(41, clusters.Length);   // every row of the file (all splits), in file order
         Assert.Equal(File.ReadAllLines(csv).Skip(1).Select(l => l.Split(',')[0]), clusters.Skip(1).Select(l => l.Split(',')[0]));

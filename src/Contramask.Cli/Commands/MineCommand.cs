@@ -26,7 +26,7 @@ public static class MineCommand
     static readonly Option<int> MapSample = new("--map-sample") { Description = "Records on the t-SNE map (a seeded sample; exact t-SNE up to 2,000, Barnes-Hut above, up to 200,000)", DefaultValueFactory = _ => 2000 };
     static readonly Option<bool> NoMap = new("--no-map") { Description = "Skip the t-SNE map (and the explorer, which shows it)" };
     static readonly Option<bool> NoExplorer = new("--no-explorer") { Description = "Skip explorer.html, the interactive map" };
-    static readonly Option<bool> Stream = new("--stream") { Description = "Read a folder or CSV run's data chunk by chunk instead of loading it (for data larger than memory; slower at sizes that fit: docs/MINING.md)" };
+    static readonly Option<bool> NoStream = new("--no-stream") { Description = "Load a folder or CSV run's data whole instead of reading it chunk by chunk (the default streams it)" };
     static readonly Option<bool> Duplicates = new("--duplicates") { Description = "Find near-duplicate groups (candidates by embedding, checked on the records when mining a run)" };
     static readonly Option<double?> DuplicateThreshold = new("--duplicate-threshold") { Description = "Similarity at which two records are duplicates (default: chosen from the data)" };
     static readonly Option<int> DuplicateShift = new("--duplicate-shift") { Description = "Images: pixels of shift under which two images still count as the same", DefaultValueFactory = _ => new DuplicateOptions().MaxShift };
@@ -39,7 +39,7 @@ public static class MineCommand
     public static Command Create()
     {
         var command = new Command("mine", "Clusters, nearest neighbours, outliers, a 2-D map, plots and a report from a run's embeddings");
-        foreach (var option in new Option[] { Run, Data, Embeddings, Out, K, KMin, KMax, NeighboursOf, AllNeighbours, Neighbours, Outliers, MapSample, NoMap, NoExplorer, Stream, Duplicates, DuplicateThreshold, DuplicateShift, LabelIssues, LabelEvidence, Seed, Json, Quiet })
+        foreach (var option in new Option[] { Run, Data, Embeddings, Out, K, KMin, KMax, NeighboursOf, AllNeighbours, Neighbours, Outliers, MapSample, NoMap, NoExplorer, NoStream, Duplicates, DuplicateThreshold, DuplicateShift, LabelIssues, LabelEvidence, Seed, Json, Quiet })
             command.Add(option);
         command.SetAction(Execute);
         return command;
@@ -78,7 +78,7 @@ public static class MineCommand
             var read = Checkpoint.ReadState(runFolder, m => Cli.Warn(m));
             state = read.State;
             var spec = args.GetValue(Data) is string given ? DataSpec.Parse(given) : DataSpec.ForRun(state.Config.Data, state.Format);
-            if (args.GetValue(Stream) && EmbeddingExport.CanStream(spec))
+            if (!args.GetValue(NoStream) && EmbeddingExport.CanStream(spec))
             {
                 // A folder or a CSV file is streamed: embedded chunk by chunk, its records read again only where an answer needs them.
                 var skipped = new List<string>();
@@ -88,7 +88,6 @@ public static class MineCommand
             }
             else
             {
-                if (args.GetValue(Stream)) throw new ArgumentException($"--stream reads a folder or a CSV file (without limit=); {spec} is loaded");
                 var data = args.GetValue(Data) is not null ? spec.LoadAny(state.Config.Table) : null;
                 var (config, splits, encoder) = EmbeddingExport.Load(runFolder, data, m => Cli.Warn(m));
                 using (encoder)
