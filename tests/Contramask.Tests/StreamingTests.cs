@@ -99,6 +99,16 @@ public class StreamingTests(ExportRunFixture run) : IClassFixture<ExportRunFixtu
         Assert.Contains("size=8", error);   // 28×28 files for an 8×8 model: the error says what to add
     }
 
+    /// <summary>A 1-epoch fusion run on <paramref name="csv"/> (the mixed fixture: label and id columns, 30 training rows).</summary>
+    static string TableRun(string csv)
+    {
+        var runFolder = Path.Combine(Fixture.TempFolder(), "run");
+        var (code, _, error) = CliTests.Run("pretrain", "--data", $"csv:{csv},split=30,val=0.2", "--label", "label", "--id", "id", "--method", "fusion",
+            "--epochs", "1", "--batch-size", "8", "--out", runFolder, "--quiet", "--threads", "2", "--monitor", "0", "--no-eval");
+        Assert.True(code == 0, error);
+        return runFolder;
+    }
+
     [Fact]
     public void A_csv_file_is_read_in_chunks_that_together_are_the_whole_file()
     {
@@ -123,13 +133,10 @@ public class StreamingTests(ExportRunFixture run) : IClassFixture<ExportRunFixtu
     public void A_streamed_table_embeds_every_row_as_the_loaded_path_does()
     {
         var csv = Fixture.Path("tables", "mixed.csv");
-        var runFolder = Path.Combine(Fixture.TempFolder(), "run");
-        var (code, _, error) = CliTests.Run("pretrain", "--data", $"csv:{csv},split=30,val=0.2", "--label", "label", "--id", "id", "--method", "fusion",
-            "--epochs", "1", "--batch-size", "8", "--out", runFolder, "--quiet", "--threads", "2", "--monitor", "0", "--no-eval");
-        Assert.True(code == 0, error);
+        var runFolder = TableRun(csv);
         var streamed = Path.Combine(Fixture.TempFolder(), "streamed.parquet");
         var loaded = Path.Combine(Fixture.TempFolder(), "loaded.parquet");
-        (code, _, error) = CliTests.Run("embed", "--run", runFolder, "--data", $"csv:{csv}", "--out", streamed, "--quiet");
+        var (code, _, error) = CliTests.Run("embed", "--run", runFolder, "--data", $"csv:{csv}", "--out", streamed, "--quiet");
         Assert.True(code == 0, error);
         // limit= reads the file into memory and splits it (train, validation, test): the path embed took before.
         (code, _, error) = CliTests.Run("embed", "--run", runFolder, "--data", $"csv:{csv},limit=1000", "--out", loaded, "--quiet");
@@ -195,11 +202,8 @@ public class StreamingTests(ExportRunFixture run) : IClassFixture<ExportRunFixtu
     public void Mine_streams_a_table_run_with_its_labels()
     {
         var csv = Fixture.Path("tables", "mixed.csv");
-        var runFolder = Path.Combine(Fixture.TempFolder(), "run");
-        var (code, _, error) = CliTests.Run("pretrain", "--data", $"csv:{csv},split=30,val=0.2", "--label", "label", "--id", "id", "--method", "fusion",
-            "--epochs", "1", "--batch-size", "8", "--out", runFolder, "--quiet", "--threads", "2", "--monitor", "0", "--no-eval");
-        Assert.True(code == 0, error);
-        (code, _, error) = CliTests.Run("mine", "--run", runFolder, "--k", "2", "--map-sample", "20", "--duplicates", "--quiet");
+        var runFolder = TableRun(csv);
+        var (code, _, error) = CliTests.Run("mine", "--run", runFolder, "--k", "2", "--map-sample", "20", "--duplicates", "--quiet");
         Assert.True(code == 0, error);
         // --no-stream loads the file with its splits instead: the same rows, in split order.
         (code, _, error) = CliTests.Run("mine", "--run", runFolder, "--k", "2", "--map-sample", "20", "--no-stream", "--quiet", "--out", Path.Combine(runFolder, "loaded"));

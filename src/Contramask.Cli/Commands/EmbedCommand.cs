@@ -27,8 +27,7 @@ public static class EmbedCommand
                 // A folder of image files or a CSV file is streamed: read chunk by chunk while the encoder runs.
                 var skipped = new List<string>();
                 rows = ConsoleProgress.Count("embedding", args.GetValue(Quiet), progress => EmbeddingExport.WriteStreamed(runFolder, spec, outPath, format, progress, skipped));
-                foreach (var line in skipped.Take(20)) Cli.Info($"skipped {line}");
-                if (skipped.Count > 20) Cli.Info($"… {skipped.Count - 20} more skipped");
+                Cli.Skipped(skipped);
             }
             else
             {

@@ -83,7 +83,7 @@ public static class MineCommand
                 // A folder or a CSV file is streamed: embedded chunk by chunk, its records read again only where an answer needs them.
                 var skipped = new List<string>();
                 (table, records) = ConsoleProgress.Count("embedding", quiet, p => EmbeddingExport.ComputeStreamed(runFolder, spec, p, skipped));
-                foreach (var line in skipped.Take(20)) Cli.Info($"skipped {line}");
+                Cli.Skipped(skipped);
                 dataSummary = $"{spec} ({table.Count:N0} records, streamed from disk in file order)";
             }
             else

@@ -33,8 +33,7 @@ public static class PredictCommand
             var summary = PredictionData.Stream(args.GetValue(Data)!, classifier.Info, skipped) is { } streamed
                 ? ConsoleProgress.Count("predicting", args.GetValue(Quiet) || json, progress => Predictor.Run(classifier, streamed.Parts, streamed.Count, outPath, progress, batch))
                 : ConsoleProgress.Count("predicting", args.GetValue(Quiet) || json, progress => Predictor.Run(classifier, PredictionData.Load(args.GetValue(Data)!, classifier.Info), outPath, progress, batch));
-            foreach (var line in skipped.Take(20)) Cli.Info($"skipped {line}");
-            if (skipped.Count > 20) Cli.Info($"… {skipped.Count - 20} more skipped");
+            Cli.Skipped(skipped);
             if (json) Console.WriteLine(JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true }));
             else
             {

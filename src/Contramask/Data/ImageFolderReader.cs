@@ -37,20 +37,7 @@ public static class ImageFolderReader
         IReadOnlyList<string>? knownClasses = null, string source = "")
     {
         var (files, classNames) = List(folder, knownClasses);
-        var decoded = new DecodedImage?[files.Count];
-        var errors = new DataFormatException?[files.Count];
-        Parallel.For(0, files.Count, i =>
-        {
-            try { decoded[i] = ImageDecoder.Decode(files[i].Path, options.Size); }
-            catch (DataFormatException e) { errors[i] = e; }
-        });
-        var keep = new List<int>();
-        for (int i = 0; i < files.Count; i++)
-        {
-            if (errors[i] is null) { keep.Add(i); continue; }
-            if (!options.SkipBadImages) throw new DataFormatException(files[i].Path, errors[i]!.Problem + " (add ,skipbad to the data spec to leave such files out)");
-            skipped?.Add(errors[i]!.Message);
-        }
+        var (decoded, keep) = Decode(files.Select(f => f.Path).ToArray(), options.Size, options.SkipBadImages, skipped);
         if (keep.Count == 0) throw new DataFormatException(folder, "no image could be decoded");
 
         var first = decoded[keep[0]]!;
@@ -66,6 +53,31 @@ public static class ImageFolderReader
         int[]? labels = classNames is null ? null : keep.Select(i => files[i].Label).ToArray();
         return new ImageDataset(pixels, keep.Count, channels, first.Height, first.Width, labels, classNames,
             keep.Select(i => files[i].Path).ToArray(), source);
+    }
+
+    /// <summary>
+    /// Decodes <paramref name="paths"/> in parallel (<paramref name="threads"/> at most; −1: as many as the runtime
+    /// likes). An undecodable file stops the reading with its error and the hint to add <c>skipbad</c>; with
+    /// <paramref name="skipBad"/> it is left out and its error added to <paramref name="skipped"/>.
+    /// </summary>
+    /// <returns>Every file's image (null for one left out) and the positions of those kept, in order.</returns>
+    public static (DecodedImage?[] Images, List<int> Kept) Decode(IReadOnlyList<string> paths, int? size, bool skipBad, List<string>? skipped, int threads = -1)
+    {
+        var decoded = new DecodedImage?[paths.Count];
+        var errors = new DataFormatException?[paths.Count];
+        Parallel.For(0, paths.Count, new ParallelOptions { MaxDegreeOfParallelism = threads }, i =>
+        {
+            try { decoded[i] = ImageDecoder.Decode(paths[i], size); }
+            catch (DataFormatException e) { errors[i] = e; }
+        });
+        var kept = new List<int>(paths.Count);
+        for (int i = 0; i < paths.Count; i++)
+        {
+            if (errors[i] is null) { kept.Add(i); continue; }
+            if (!skipBad) throw new DataFormatException(paths[i], errors[i]!.Problem + " (add ,skipbad to the data spec to leave such files out)");
+            skipped?.Add(errors[i]!.Message);
+        }
+        return (decoded, kept);
     }
 
     /// <summary>The image files of one folder, in the order they are read, with their labels (−1 when the folder has

@@ -37,7 +37,8 @@ public sealed class ImageFolderStream
     public int ChunksDecoded => chunksDecoded;
     int chunksDecoded;
 
-    /// <summary>Files left out as undecodable (with <c>skipBad</c>), each with its reason; filled while streaming.</summary>
+    /// <summary>Files left out as undecodable (with <c>skipBad</c>), each with its reason; filled while streaming (by the
+    /// one producer task), read when the streaming is over.</summary>
     public List<string> Skipped { get; } = [];
 
     /// <param name="size">Resize and center-crop to size×size (as <c>folder:DIR,size=N</c>); null keeps the images'
@@ -121,35 +122,21 @@ public sealed class ImageFolderStream
     /// <summary>Files [start, start + count) decoded to one dataset; null when every one was skipped.</summary>
     ImageDataset? Decode(int start, int count, int channels, int threads)
     {
-        var decoded = new DecodedImage?[count];
-        var errors = new DataFormatException?[count];
-        Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = threads }, i =>
+        var (decoded, kept) = ImageFolderReader.Decode(files.AsSpan(start, count).ToArray().Select(f => f.Path).ToArray(), size, skipBad, Skipped, threads);
+        foreach (var i in kept)
         {
-            try { decoded[i] = ImageDecoder.Decode(files[start + i].Path, size); }
-            catch (DataFormatException e) { errors[i] = e; }
-        });
-        var keep = new List<int>(count);
-        for (int i = 0; i < count; i++)
-        {
-            if (errors[i] is { } error)
-            {
-                if (!skipBad) throw new DataFormatException(files[start + i].Path, error.Problem + " (add ,skipbad to the data spec to leave such files out)");
-                lock (Skipped) Skipped.Add(error.Message);
-                continue;
-            }
             var image = decoded[i]!;
-            lock (files) expected ??= (image.Height, image.Width);
+            expected ??= (image.Height, image.Width);
             if ((image.Height, image.Width) != expected.Value)
                 throw new DataFormatException(files[start + i].Path,
                     $"is {image.Width}×{image.Height}, expected {expected.Value.Width}×{expected.Value.Height}; give a size (e.g. folder:DIR,size={expected.Value.Height}) to resize all images");
-            keep.Add(i);
         }
-        if (keep.Count == 0) return null;
+        if (kept.Count == 0) return null;
         var (height, width) = expected!.Value;
         int bytes = channels * height * width;
-        var pixels = new byte[(long)keep.Count * bytes];
-        for (int n = 0; n < keep.Count; n++) decoded[keep[n]]!.CopyPlanes(pixels, n * bytes, channels);
-        var labels = ClassNames is null ? null : keep.Select(i => files[start + i].Label).ToArray();
-        return new ImageDataset(pixels, keep.Count, channels, height, width, labels, ClassNames, keep.Select(i => files[start + i].Path).ToArray(), Source);
+        var pixels = new byte[(long)kept.Count * bytes];
+        for (int n = 0; n < kept.Count; n++) decoded[kept[n]]!.CopyPlanes(pixels, n * bytes, channels);
+        var labels = ClassNames is null ? null : kept.Select(i => files[start + i].Label).ToArray();
+        return new ImageDataset(pixels, kept.Count, channels, height, width, labels, ClassNames, kept.Select(i => files[start + i].Path).ToArray(), Source);
     }
 }

@@ -145,39 +145,16 @@ public static class BarnesHutTsne
         return (rows, columns.ToArray(), values.ToArray());
     }
 
-    /// <summary>Each row's k nearest other rows by squared Euclidean distance, nearest first (batched matrix products).</summary>
+    /// <summary>Each row's k nearest other rows by squared Euclidean distance, nearest first.</summary>
     static (int[][] Index, double[][] Squared) EuclideanNeighbours(Tensor x, double[] squaredNorms, int k)
     {
         int n = (int)x.shape[0];
-        var index = new int[n][];
-        var squared = new double[n][];
-        int batch = (int)Math.Max(1, Math.Min(1024, NearestNeighbours.MaxBatchElements / n));
-        var norms = tensor(squaredNorms.Select(v => (float)v).ToArray());
-        for (int start = 0; start < n; start += batch)
-        {
-            using var scope = NewDisposeScope();
-            int count = Math.Min(batch, n - start);
-            // ‖xⱼ‖² − 2 xᵢ·xⱼ ranks like ‖xᵢ − xⱼ‖² for a fixed i.
-            var scores = norms.unsqueeze(0).sub(x.narrow(0, start, count).matmul(x.T).mul(Runtime.Scalars.Of(2.0)));
-            var own = tensor(Enumerable.Range(start, count).Select(i => (long)i).ToArray()).unsqueeze(1);
-            scores.scatter_(1, own, full(count, 1, Runtime.Scalars.Of(double.PositiveInfinity)));
-            var (values, indices) = scores.topk(k, dim: 1, largest: false);
-            var v = values.data<float>().ToArray();
-            var ix = indices.data<long>().ToArray();
-            for (int q = 0; q < count; q++)
-            {
-                int i = start + q;
-                index[i] = new int[k];
-                squared[i] = new double[k];
-                for (int j = 0; j < k; j++)
-                {
-                    index[i][j] = (int)ix[q * k + j];
-                    squared[i][j] = Math.Max(0, v[q * k + j] + squaredNorms[i]);
-                }
-            }
-        }
-        norms.Dispose();
-        return (index, squared);
+        using var norms = tensor(squaredNorms.Select(v => (float)v).ToArray()).unsqueeze(0);
+        // ‖xⱼ‖² − 2 xᵢ·xⱼ ranks like ‖xᵢ − xⱼ‖² for a fixed i; adding ‖xᵢ‖² back gives the distance.
+        var (index, scores) = NearestNeighbours.Best(Enumerable.Range(0, n).ToArray(), n, k,
+            rows => norms.sub(x.index_select(0, rows).matmul(x.T).mul(Runtime.Scalars.Of(2.0))), largest: false);
+        return (Enumerable.Range(0, n).Select(i => index.AsSpan(i * k, k).ToArray().Select(j => (int)j).ToArray()).ToArray(),
+            Enumerable.Range(0, n).Select(i => scores.AsSpan(i * k, k).ToArray().Select(v => Math.Max(0, v + squaredNorms[i])).ToArray()).ToArray());
     }
 
     /// <summary>

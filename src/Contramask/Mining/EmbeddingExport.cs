@@ -172,6 +172,7 @@ public static class EmbeddingExport
             {
                 var schema = config.Table ?? throw new DataFormatException(spec.Path!, "the run was trained on images, not on a table");
                 long total = TableStream.CountLines(spec);
+                var classIndex = schema.Classes?.Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i);
                 Func<Tensor, Tensor>? featurizer = null;
                 foreach (var chunk in TableStream.Chunks(spec, schema))
                 {
@@ -182,7 +183,6 @@ public static class EmbeddingExport
                         featurizer = ModelFactory.Featurizer(encoder, config, chunk.Rows);
                     }
                     // Labels as the run's class indices where the run knows them, for mining's label-aware answers.
-                    var classIndex = schema.Classes?.Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i);
                     var known = chunk.Labels.Select(l => l is not null && classIndex is not null && classIndex.TryGetValue(l, out var k) ? k : -1).ToArray();
                     var rows = new TableDataset(chunk.Rows.Schema, chunk.Rows.Values, chunk.Rows.Missing, chunk.Rows.Count, known,
                         Enumerable.Range(0, chunk.Rows.Count).Select(chunk.Rows.RecordId).ToArray(), chunk.Rows.Source);

@@ -89,10 +89,9 @@ public static class Explorer
             }).ToArray(),
         };
         // Map points in any duplicate group or flagged label issue (not only those the panels list), for colouring.
-        var onMap = new Dictionary<int, int>();
-        for (int i = 0; i < c.MapRows.Length; i++) onMap[c.MapRows[i]] = i;
-        var duplicateItems = c.Duplicates?.Groups.SelectMany(g => g.Members).Where(onMap.ContainsKey).Select(r => onMap[r]).Distinct().Order().ToArray();
-        var issueItems = c.LabelIssues?.Issues.Select(i => i.Row).Where(onMap.ContainsKey).Select(r => onMap[r]).Distinct().Order().ToArray();
+        int MapItem(int row) => itemOf.TryGetValue(row, out var item) && item < c.MapRows.Length ? item : -1;
+        var duplicateItems = c.Duplicates?.Groups.SelectMany(g => g.Members).Select(MapItem).Where(i => i >= 0).Distinct().Order().ToArray();
+        var issueItems = c.LabelIssues?.Issues.Select(i => MapItem(i.Row)).Where(i => i >= 0).Distinct().Order().ToArray();
 
         int labelCount = table.Labels.Length == 0 ? 0 : Math.Max(table.Labels.Max() + 1, table.ClassNames?.Count ?? 0);
         var images = c.Records is { AreImages: true };

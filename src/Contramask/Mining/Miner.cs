@@ -219,18 +219,8 @@ public static class Miner
         Buffer.BlockCopy(map, 0, flat, 0, flat.Length * sizeof(float));
         var points = tensor(flat, new long[] { n, 2 });
         int k = Math.Min(5, n - 1), correct = 0;
-        // Row batches: the whole n×n distance matrix of a 70,000-point map would be 20 GB.
-        int batch = (int)Math.Max(1, Math.Min(n, NearestNeighbours.MaxBatchElements / n));
-        var nearest = new long[(long)n * k];
-        for (int start = 0; start < n; start += batch)
-        {
-            using var batchScope = NewDisposeScope();
-            int count = Math.Min(batch, n - start);
-            var rows = tensor(Enumerable.Range(start, count).Select(i => (long)i).ToArray());
-            var distances = cdist(points.index_select(0, rows), points);
-            distances.scatter_(1, rows.unsqueeze(1), full(count, 1, Of(double.PositiveInfinity)));
-            Array.Copy(distances.topk(k, dim: 1, largest: false).indexes.data<long>().ToArray(), 0, nearest, (long)start * k, (long)count * k);
-        }
+        // In row batches: the whole n×n distance matrix of a 70,000-point map would be 20 GB.
+        var (nearest, _) = NearestNeighbours.Best(Enumerable.Range(0, n).ToArray(), n, k, rows => cdist(points.index_select(0, rows), points), largest: false);
         for (int i = 0; i < n; i++)
         {
             var vote = Enumerable.Range(0, k).Select(j => labels[nearest[i * k + j]]).GroupBy(l => l).MaxBy(g => g.Count())!.Key;

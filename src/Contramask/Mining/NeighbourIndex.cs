@@ -61,7 +61,6 @@ public sealed class NeighbourIndex : IDisposable
     public int? RecallK { get; private set; }
     /// <summary>Recall@k of the every-record pass (<see cref="NeighbourSearchOptions.ExpansionEveryRecord"/>) on the same sample (null when exact).</summary>
     public double? EveryRecordRecall { get; private set; }
-    public NeighbourSearchOptions Options => options;
 
     public static NeighbourIndex Build(Tensor points, NeighbourSearchOptions? options = null, Action<string>? progress = null)
     {
