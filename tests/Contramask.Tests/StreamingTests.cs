@@ -238,5 +238,15 @@ public class StreamingTests(ExportRunFixture run) : IClassFixture<ExportRunFixtu
         var table = EmbeddingReader.Read(output);   // the .npy header holds the count written, not the files listed
         Assert.Equal(36, table.Count);
         Assert.DoesNotContain(table.Ids, id => id.EndsWith("zz-cut.png"));
+
+        // A bad file first in the folder (the one that sets the images' size) is refused the same way, or passed over.
+        File.Copy(Fixture.Path("badimages", "cls", "truncated.png"), Path.Combine(folder, "digit0", "aa-cut.png"));
+        (code, _, error) = CliTests.Run("embed", "--run", run.Folder, "--data", $"folder:{folder},size=8", "--out", output, "--quiet");
+        Assert.Equal(CliApp.BadInputExitCode, code);
+        Assert.Contains("aa-cut.png", error);
+        Assert.Contains("skipbad", error);
+        (code, _, error) = CliTests.Run("embed", "--run", run.Folder, "--data", $"folder:{folder},size=8,skipbad", "--out", output, "--quiet");
+        Assert.True(code == 0, error);
+        Assert.Equal(36, EmbeddingReader.Read(output).Count);
     }
 }

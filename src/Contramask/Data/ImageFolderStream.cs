@@ -64,8 +64,9 @@ public sealed class ImageFolderStream
     {
         foreach (var (path, _) in files)
         {
-            try { return ImageDecoder.Decode(path, size); }
-            catch (DataFormatException) when (skipBad) { }
+            // The reader's rule for a bad file: stop with the skipbad hint, or pass over it (it is reported when streamed).
+            var (images, kept) = ImageFolderReader.Decode([path], size, skipBad, skipped: null);
+            if (kept.Count > 0) return images[0]!;
         }
         throw new DataFormatException(files[0].Path, "no image of the folder could be decoded");
     }
