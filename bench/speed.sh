@@ -53,10 +53,12 @@ ref="$ref_native"; [ "$ways" = as-is ] && ref="$ref_as_is"
   env | grep -E '^(OPENBLAS_|GOTO_|MKL_|KMP_|OMP_|DNNL_|ONEDNN_|ATEN_CPU_CAPABILITY|LD_PRELOAD)' | $py -c 'import json,sys; print(json.dumps({"implementation": "contramask", "variables": dict(l.rstrip("\n").split("=", 1) for l in sys.stdin)}))'
 } > "$work/environments.jsonl"
 
+# The reference implements CAN's fusion (both views masked at 0.5, the decoder on the last block), not the layered default.
+fusion_of() { [ "$1" = fusion ] && echo "--fusion can"; }
 echo "== same loss for the same weights, views and mask (batch 32)"
 for r in $recipes; do
   IFS=: read -r method encoder input <<< "$r"
-  $cm speed --method "$method" --encoder "$encoder" --input "$input" --batch-size 32 --threads "$threads" --loss-check "$work/check-$r" >/dev/null
+  $cm speed --method "$method" $(fusion_of "$method") --encoder "$encoder" --input "$input" --batch-size 32 --threads "$threads" --loss-check "$work/check-$r" >/dev/null
   $ref check "$work/check-$r" --threads "$threads" | tee -a "$work/checks.jsonl"
 done
 
@@ -64,7 +66,7 @@ steps_for() { case $1:$2 in resnet18:*) echo "--warmup 1 --steps 3";; vit-tiny:3
 run_one() {  # implementation method encoder input
   local s; s=$(steps_for "$3" "$4")
   case $1 in
-    contramask) $cm speed --method "$2" --encoder "$3" --input "$4" --batch-size "$batch" --threads "$threads" $s ${CM_ARGS:-} --json;;
+    contramask) $cm speed --method "$2" $(fusion_of "$2") --encoder "$3" --input "$4" --batch-size "$batch" --threads "$threads" $s ${CM_ARGS:-} --json;;
     pytorch-native) $ref_native run --method "$2" --encoder "$3" --input "$4" --batch-size "$batch" --threads "$threads" $s | sed 's/^{/{"reference_blas": "native", /';;
     pytorch-as-is) $ref_as_is run --method "$2" --encoder "$3" --input "$4" --batch-size "$batch" --threads "$threads" $s | sed 's/^{/{"reference_blas": "as-is", /';;
   esac

@@ -92,6 +92,24 @@ public class CliTests
     }
 
     [Theory]
+    [InlineData("", 0.25, 1)]                                   // layered: one view masked lightly beside a clean one
+    [InlineData("--fusion,layered", 0.25, 1)]
+    [InlineData("--fusion,can", 0.5, 2)]                        // CAN's own settings: both views masked at 0.5
+    [InlineData("--fusion,can,--masked-views,1", 0.5, 1)]       // an option given wins over the kind's default
+    [InlineData("--fusion,can,--mask-ratio,0.3", 0.3, 2)]
+    public void A_vit_fusion_kind_brings_its_own_mask_settings(string options, double maskRatio, int maskedViews)
+    {
+        var folder = Path.Combine(Fixture.TempFolder(), "vit-fusion");
+        var (code, _, error) = Run(["pretrain", "--data", $"idx:{Fixture.Path("idx")}", "--method", "fusion", "--encoder", "vit-mini",
+            "--epochs", "1", "--batch-size", "16", "--out", folder, "--quiet", "--threads", "2", "--no-eval",
+            .. options.Split(',', StringSplitOptions.RemoveEmptyEntries)]);
+        Assert.True(code == 0, error);
+        var config = Contramask.Training.PretrainConfig.FromJson(File.ReadAllText(Path.Combine(folder, "config.json")), "config.json");
+        Assert.Equal(maskRatio, config.Objective.MaskRatio);
+        Assert.Equal(maskedViews, config.Objective.MaskedViews);
+    }
+
+    [Theory]
     [InlineData("mixed.csv", "--label,nosuch", "label column 'nosuch' does not exist")]
     [InlineData("mixed.csv", "--encoder,convnet", "encoder 'convnet' is for images")]
     [InlineData("mixed.csv", "--method,fusion,--fusion,momentum", "--fusion momentum is for images")]

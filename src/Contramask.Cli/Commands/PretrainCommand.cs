@@ -145,14 +145,17 @@ public static class PretrainCommand
 
     static PretrainConfig ApplyOptions(ParseResult args, PretrainConfig config)
     {
+        // --fusion picks its own mask settings (ObjectiveOptions.ForMethod) unless they are given too.
+        var fusionDefaults = args.GetValue(FusionOption) is string kind && config.Objective.Method == Method.Fusion
+            ? ObjectiveOptions.ForMethod(Method.Fusion, config.Encoder.IsVit, ParseFusion(kind)) : config.Objective;
         var objective = config.Objective with
         {
             Temperature = args.GetValue(Temperature) ?? config.Objective.Temperature,
-            MaskRatio = args.GetValue(MaskRatio) ?? config.Objective.MaskRatio,
+            MaskRatio = args.GetValue(MaskRatio) ?? fusionDefaults.MaskRatio,
             WeightContrastive = args.GetValue(ContrastiveWeight) ?? config.Objective.WeightContrastive,
             WeightReconstruction = args.GetValue(ReconstructionWeight) ?? config.Objective.WeightReconstruction,
             WeightNoise = args.GetValue(NoiseWeight) ?? config.Objective.WeightNoise,
-            MaskedViews = args.GetValue(MaskedViews) ?? config.Objective.MaskedViews,
+            MaskedViews = args.GetValue(MaskedViews) ?? fusionDefaults.MaskedViews,
             Fusion = args.GetValue(FusionOption) is string f ? ParseFusion(f) : config.Objective.Fusion,
             TargetMomentum = args.GetValue(TargetMomentum) ?? config.Objective.TargetMomentum,
         };

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Contramask.Data;
+using Contramask.Objectives;
 using Contramask.Runtime;
 using Contramask.Training;
 
@@ -11,6 +12,7 @@ namespace Contramask.Cli.Commands;
 public static class SpeedCommand
 {
     static readonly Option<string> MethodOption = new("--method") { Description = "contrastive | masked | fusion", DefaultValueFactory = _ => "fusion" };
+    static readonly Option<string?> FusionOption = new("--fusion") { Description = "Fusion on images: can | momentum | layered (default: pretrain's); bench/speed.sh passes can, the fusion bench/pytorch_reference.py implements" };
     static readonly Option<string> EncoderOption = new("--encoder") { Description = "convnet | resnet18 | vit-mini | vit-tiny | vit-small", DefaultValueFactory = _ => "convnet" };
     static readonly Option<string> Input = new("--input") { Description = "Synthetic image shape HxWxC (28x28x1 MNIST-sized, 32x32x3 CIFAR-sized), or a data spec (idx:DIR, …)", DefaultValueFactory = _ => "28x28x1" };
     static readonly Option<int> BatchSize = new("--batch-size") { DefaultValueFactory = _ => 256 };
@@ -27,7 +29,7 @@ public static class SpeedCommand
     public static Command Create()
     {
         var command = new Command("speed", "Measure pretraining throughput (images/s, step time per phase, peak memory) of one recipe");
-        foreach (var option in new Option[] { MethodOption, EncoderOption, Input, BatchSize, Warmup, Steps, Threads, PrecisionOption, LowMemory, Peak, LossCheck, Onnx, Json }) command.Add(option);
+        foreach (var option in new Option[] { MethodOption, FusionOption, EncoderOption, Input, BatchSize, Warmup, Steps, Threads, PrecisionOption, LowMemory, Peak, LossCheck, Onnx, Json }) command.Add(option);
         command.SetAction(args =>
         {
             int threads = args.GetValue(Threads), warmup = args.GetValue(Warmup), steps = args.GetValue(Steps), batch = args.GetValue(BatchSize);
@@ -59,6 +61,8 @@ public static class SpeedCommand
             var data = ParseShape(input) is (int h, int w, int c) ? SpeedProbe.SyntheticImages(Math.Max(2048, 4 * batch), c, h, w) : DataSpec.Parse(input).WithFullPath().LoadAny();
             var method = PretrainCommand.ParseMethod(args.GetValue(MethodOption)!);
             var config = PretrainConfig.DefaultsFor(data.Train, method, args.GetValue(EncoderOption)!) with { BatchSize = batch, Threads = threads, Data = input, Precision = PretrainCommand.ParsePrecision(args.GetValue(PrecisionOption)!), LowMemory = args.GetValue(LowMemory) };
+            if (args.GetValue(FusionOption) is string fusion && method == Method.Fusion)
+                config = config with { Objective = ObjectiveOptions.ForMethod(method, config.Encoder.IsVit, PretrainCommand.ParseFusion(fusion)) };
 
             if (args.GetValue(LossCheck) is string folder)
             {
