@@ -49,10 +49,12 @@ sample() {  # label command…: run the command, sample it once warm, stop it
   echo "commit $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (uncommitted changes)'); command: \`ISA=$isa RECIPES=\"$recipes\" bench/profile.sh $out\`;"
   echo "$threads threads, batch $batch, ${seconds} s of steady-state steps sampled at 499 Hz per process. Shares of CPU samples (both threads)."
 } > "$out/profile-$isa.md"
+# The reference implements CAN's fusion (both views masked at 0.5, the decoder on the last block), not the layered default.
+fusion_of() { [ "$1" = fusion ] && echo "--fusion can"; }
 for r in $recipes; do
   IFS=: read -r method encoder input <<< "$r"
   echo "== $r"
-  sample "cs-$method-$encoder-$input" "${cm_env[@]}" $cm speed --method "$method" --encoder "$encoder" --input "$input" \
+  sample "cs-$method-$encoder-$input" "${cm_env[@]}" $cm speed --method "$method" $(fusion_of "$method") --encoder "$encoder" --input "$input" \
     --batch-size "$batch" --threads "$threads" --warmup 2 --steps 100000 "${cm_args[@]}"
   sample "py-$method-$encoder-$input" "${ref_env[@]}" $py bench/pytorch_reference.py run --method "$method" --encoder "$encoder" \
     --input "$input" --batch-size "$batch" --threads "$threads" --warmup 2 --steps 100000

@@ -461,6 +461,9 @@ def check(args):
     name = {"convnet": "convnet", "resnet18": "resnet18"}.get(enc["kind"]) or {192: "vit-tiny", 128: "vit-mini", 384: "vit-small"}[enc["dim"]]
     _, c, h, w = views[0].shape
     encoder = build_encoder(name, c, h, w)
+    if obj["method"] == "fusion" and (obj.get("fusion", "can") != "can" or obj.get("masked_views", 2) != 2):
+        raise SystemExit(f"the reference implements CAN's fusion only (--fusion can, both views masked), not "
+                         f"fusion {obj.get('fusion')} with {obj.get('masked_views')} masked view(s): pass --fusion can to contramask speed")
     objective = Objective(obj["method"], encoder, temperature=obj["temperature"], mask_ratio=obj["mask_ratio"])
     state = {canonical(k): v for k, v in tensors.items() if k.startswith("param.")}
     own = dict(objective.named_parameters())

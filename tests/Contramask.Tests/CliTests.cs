@@ -92,16 +92,23 @@ public class CliTests
     }
 
     [Theory]
-    [InlineData("", 0.25, 1)]                                   // layered: one view masked lightly beside a clean one
-    [InlineData("--fusion,layered", 0.25, 1)]
-    [InlineData("--fusion,can", 0.5, 2)]                        // CAN's own settings: both views masked at 0.5
-    [InlineData("--fusion,can,--masked-views,1", 0.5, 1)]       // an option given wins over the kind's default
-    [InlineData("--fusion,can,--mask-ratio,0.3", 0.3, 2)]
-    public void A_vit_fusion_kind_brings_its_own_mask_settings(string options, double maskRatio, int maskedViews)
+    [InlineData("vit-mini", "", 0.25, 1)]                          // layered: one view masked lightly beside a clean one
+    [InlineData("vit-mini", "--fusion,layered", 0.25, 1)]
+    [InlineData("vit-mini", "--fusion,can", 0.5, 2)]               // CAN's own settings: both views masked at 0.5
+    [InlineData("vit-mini", "--fusion,momentum", 0.5, 1)]          // one online view, masked as when it was measured
+    [InlineData("vit-mini", "--fusion,can,--masked-views,1", 0.5, 1)] // an option given wins over the kind's default
+    [InlineData("vit-mini", "--fusion,can,--mask-ratio,0.3", 0.3, 2)]
+    [InlineData("convnet", "--fusion,can", 0.25, 1)]               // a CNN's settings do not depend on the kind
+    [InlineData("convnet", "--fusion,momentum", 0.25, 1)]
+    [InlineData("mlp", "--fusion,can", 0.3, 2)]                    // nor do a table's (VIME's 0.3)
+    public void A_fusion_kind_brings_its_own_mask_settings_on_a_vit_only(string encoder, string options, double maskRatio, int maskedViews)
     {
-        var folder = Path.Combine(Fixture.TempFolder(), "vit-fusion");
-        var (code, _, error) = Run(["pretrain", "--data", $"idx:{Fixture.Path("idx")}", "--method", "fusion", "--encoder", "vit-mini",
-            "--epochs", "1", "--batch-size", "16", "--out", folder, "--quiet", "--threads", "2", "--no-eval",
+        var folder = Path.Combine(Fixture.TempFolder(), "fusion-kind");
+        string[] data = encoder == "mlp"
+            ? ["--data", $"csv:{Fixture.Path("tables", "mixed.csv")},split=30", "--label", "label", "--id", "id"]
+            : ["--data", $"idx:{Fixture.Path("idx")}"];
+        var (code, _, error) = Run(["pretrain", .. data, "--method", "fusion", "--encoder", encoder,
+            "--epochs", "1", "--batch-size", "8", "--out", folder, "--quiet", "--threads", "2", "--no-eval",
             .. options.Split(',', StringSplitOptions.RemoveEmptyEntries)]);
         Assert.True(code == 0, error);
         var config = Contramask.Training.PretrainConfig.FromJson(File.ReadAllText(Path.Combine(folder, "config.json")), "config.json");

@@ -191,8 +191,10 @@ public class ObjectiveTests
     }
 
     [Theory]
+    [InlineData("convnet", 0)]
     [InlineData("convnet", 1)]
     [InlineData("convnet", 2)]
+    [InlineData("vit-mini", 0)]
     [InlineData("vit-mini", 1)]
     [InlineData("vit-mini", 2)]
     public void Fusion_masks_one_or_both_views_with_either_encoder(string encoderName, int maskedViews)
@@ -209,6 +211,30 @@ public class ObjectiveTests
         Assert.True(float.IsFinite(loss.Total.item<float>()));
         Assert.Equal(["contrastive", "reconstruction"], loss.Components.Keys.Order());
         Assert.Contains(encoder.parameters(), p => p.grad is not null && p.grad.abs().sum().item<float>() > 0);
+    }
+
+    [Theory]
+    [InlineData("convnet")]
+    [InlineData("vit-mini")]
+    public void With_no_masked_view_the_contrastive_pair_never_sees_a_mask(string encoderName)
+    {
+        // Each call draws a new mask: the contrastive term moves with it when a view is masked, and not when none is.
+        double ContrastiveChange(int maskedViews)
+        {
+            using var g = new Generator(5);
+            manual_seed(5);
+            var encoderOptions = EncoderOptions.FromName(encoderName);
+            using var encoder = encoderOptions.Build(1, 8, 8);
+            var options = ObjectiveOptions.ForMethod(Method.Fusion, encoderOptions.IsVit) with { MaskedViews = maskedViews };
+            using var objective = SelfSupervisedObjective.Create(options, encoder, 1, 8, 8, 2, g);
+            var views = Enumerable.Range(0, 2).Select(_ => randn(6, 1, 8, 8, generator: g)).ToList();
+            using var noGrad = no_grad();
+            float first = objective.Loss(views).Components["contrastive"].item<float>();
+            float second = objective.Loss(views).Components["contrastive"].item<float>();
+            return Math.Abs(first - second);
+        }
+        Assert.True(ContrastiveChange(1) > 1e-4, "a masked contrastive view should change with its mask");
+        Assert.True(ContrastiveChange(0) < 1e-6, "with no masked view the contrastive pair must not depend on the mask");
     }
 
     [Fact]

@@ -193,6 +193,23 @@ public class SpeedTests
     }
 
     [Theory]
+    [InlineData("", "layered", 1)]
+    [InlineData("--fusion,can", "can", 2)]   // what bench/speed.sh passes: the fusion bench/pytorch_reference.py implements
+    public void Speed_fusion_option_picks_the_fusion_its_loss_check_writes(string options, string fusion, int maskedViews)
+    {
+        var folder = Path.Combine(Fixture.TempFolder(), "check");
+        var (code, _, error) = Run(["speed", "--method", "fusion", .. options.Split(',', StringSplitOptions.RemoveEmptyEntries),
+            "--encoder", "vit-mini", "--input", "8x8x1", "--batch-size", "8", "--threads", "2", "--loss-check", folder]);
+        Assert.True(code == 0, error);
+        using var manifest = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "manifest.json")));
+        var objective = manifest.RootElement.GetProperty("objective");
+        Assert.Equal(fusion, objective.GetProperty("fusion").GetString());
+        Assert.Equal(maskedViews, objective.GetProperty("masked_views").GetInt32());
+        var keep = manifest.RootElement.GetProperty("tensors").EnumerateArray().Single(t => t.GetProperty("name").GetString() == "mask.keep");
+        Assert.Equal(8 * maskedViews, keep.GetProperty("shape")[0].GetInt32());   // one mask row per masked image
+    }
+
+    [Theory]
     [InlineData("speed --input 2x8x1", "input shape 2x8x1")]
     [InlineData("speed --steps 0", "steps 0 is out of range")]
     [InlineData("speed --precision fp8", "unknown precision 'fp8'")]

@@ -30,7 +30,7 @@ public static class PretrainCommand
     static readonly Option<double?> ContrastiveWeight = new("--contrastive-weight") { Description = "Fusion: weight of the InfoNCE term w_nce" };
     static readonly Option<double?> ReconstructionWeight = new("--reconstruction-weight") { Description = "Fusion: weight of the reconstruction term w_rec" };
     static readonly Option<double?> NoiseWeight = new("--noise-weight") { Description = "Share w_noise of CAN's denoising term in the reconstruction weight, 0–1" };
-    static readonly Option<int?> MaskedViews = new("--masked-views") { Description = "Fusion: 2 = mask both views (CAN), 1 = mask the first and contrast it with the clean second" };
+    static readonly Option<int?> MaskedViews = new("--masked-views") { Description = "Fusion: 2 = mask both views (CAN), 1 = mask the first and contrast it with the clean second, 0 = contrast two clean views and reconstruct a masked copy of the first (a third pass)" };
     static readonly Option<string?> FusionOption = new("--fusion") { Description = "Fusion on images: can (one encoder, NT-Xent between the views; CAN) | momentum (the masked view predicts a momentum target's features of the clean other view; after CMAE) | layered (as can, but the pixel decoder reads a CNN's next-to-last stage or a ViT's middle block; after Layer-Grafted Pre-training)" };
     static readonly Option<double?> TargetMomentum = new("--target-momentum") { Description = "--fusion momentum: the target's EMA momentum at the start, rising to 1 on a cosine" };
     static readonly Option<double?> CorruptionRate = new("--corruption-rate") { Description = "Tables, contrastive: fraction c of each row's features replaced from other training rows (SCARF replaces exactly ⌊c·F⌋)" };
@@ -146,7 +146,7 @@ public static class PretrainCommand
     static PretrainConfig ApplyOptions(ParseResult args, PretrainConfig config)
     {
         // --fusion picks its own mask settings (ObjectiveOptions.ForMethod) unless they are given too.
-        var fusionDefaults = args.GetValue(FusionOption) is string kind && config.Objective.Method == Method.Fusion
+        var fusionDefaults = args.GetValue(FusionOption) is string kind && config.Objective.Method == Method.Fusion && !config.Encoder.IsTable
             ? ObjectiveOptions.ForMethod(Method.Fusion, config.Encoder.IsVit, ParseFusion(kind)) : config.Objective;
         var objective = config.Objective with
         {

@@ -37,14 +37,20 @@ public sealed class FusionObjective : SelfSupervisedObjective
     {
         long n = views[0].shape[0];
         bool bothMasked = Options.MaskedViews == 2;
-        // Both views through the masked branch as one batch (CAN), or only the first (asymmetric variant).
+        // Both views through the masked branch as one batch (CAN), or only the first (asymmetric variant), or, with no
+        // masked view, a masked copy of the first beside two clean contrastive views (a third pass).
         var images = bothMasked ? cat([views[0], views[1]], 0) : views[0];
         using var mask = RandomMask(images.shape[0], branch);
         bool denoise = Options.WeightNoise > 0;
         var (input, noise, level) = denoise ? AddNoise(images) : (images, null, null);
         var (pooled, predictions) = branch.Forward(input, mask, level);
 
-        var (first, second) = bothMasked ? (pooled[..(int)n], pooled[(int)n..]) : (pooled, Encoder.forward(views[1]));
+        var (first, second) = Options.MaskedViews switch
+        {
+            2 => (pooled[..(int)n], pooled[(int)n..]),
+            1 => (pooled, Encoder.forward(views[1])),
+            _ => CleanPair(views),
+        };
         var contrastive = NtXentLoss.Compute(projection.forward(first), projection.forward(second), Options.Temperature);
         var reconstruction = ReconstructionLoss.OnPatches(predictions, images, branch.Patch, mask.Mask, Options.NormalizeTargets);
         var components = new Dictionary<string, Tensor> { ["contrastive"] = contrastive, ["reconstruction"] = reconstruction };
@@ -57,5 +63,13 @@ public sealed class FusionObjective : SelfSupervisedObjective
         }
         var total = Weighted(Options.WeightReconstruction, reconstructionTerm, Options.WeightContrastive, contrastive);
         return new LossTerms(total, components);
+    }
+
+    /// <summary>Both views clean through the encoder as one batch, as SimCLR runs them (BatchNorm sees all 2N).</summary>
+    (Tensor First, Tensor Second) CleanPair(IReadOnlyList<Tensor> views)
+    {
+        long n = views[0].shape[0];
+        var embeddings = Encoder.forward(cat([views[0], views[1]], 0));
+        return (embeddings[..(int)n], embeddings[(int)n..]);
     }
 }

@@ -52,6 +52,7 @@ public static class PretrainDefaults
         var cnnFusion = ObjectiveOptions.ForMethod(Method.Fusion, vit: false);
         var vitFusion = ObjectiveOptions.ForMethod(Method.Fusion, vit: true);
         var vitCan = ObjectiveOptions.ForMethod(Method.Fusion, vit: true, FusionKind.Can);
+        var vitMomentum = ObjectiveOptions.ForMethod(Method.Fusion, vit: true, FusionKind.Momentum);
         var tableMasked = ObjectiveOptions.ForTableMethod(Method.Masked);
         var tableFusion = ObjectiveOptions.ForTableMethod(Method.Fusion);
         var tableContrastive = ObjectiveOptions.ForTableMethod(Method.Contrastive);
@@ -68,12 +69,12 @@ public static class PretrainDefaults
             ["--weight-decay"] = $"images {N(ImageWeightDecay)}, tables {N(TableWeightDecay)}",
             ["--temperature"] = tableContrastive.Temperature == imageContrastive.Temperature && tableFusion.Temperature == imageContrastive.Temperature
                 ? N(imageContrastive.Temperature) : $"images {N(imageContrastive.Temperature)}; tables: SCARF {N(tableContrastive.Temperature)}, fusion {N(tableFusion.Temperature)}",
-            ["--mask-ratio"] = $"masked: {N(vitMasked.MaskRatio)} ViT / {N(cnnMasked.MaskRatio)} CNN; fusion: {N(vitFusion.MaskRatio)} ViT / {N(cnnFusion.MaskRatio)} CNN (a ViT with `--fusion can` or `momentum`: CAN's {N(vitCan.MaskRatio)}); tables {N(tableMasked.MaskRatio)} (fusion {N(tableFusion.MaskRatio)})",
+            ["--mask-ratio"] = $"masked: {N(vitMasked.MaskRatio)} ViT / {N(cnnMasked.MaskRatio)} CNN; fusion: {N(vitFusion.MaskRatio)} ViT / {N(cnnFusion.MaskRatio)} CNN (a ViT with `--fusion can`: CAN's {N(vitCan.MaskRatio)}, `momentum`: {N(vitMomentum.MaskRatio)}); tables {N(tableMasked.MaskRatio)} (fusion {N(tableFusion.MaskRatio)})",
             ["--corruption-rate"] = N(TableViewOptions.ForContrastive().CorruptionRate),
             ["--contrastive-weight"] = $"images {N(cnnFusion.WeightContrastive)}, tables {N(tableFusion.WeightContrastive)}",
             ["--reconstruction-weight"] = N(cnnFusion.WeightReconstruction),
             ["--noise-weight"] = $"{N(cnnFusion.WeightNoise)} (off)",
-            ["--masked-views"] = $"ViT {vitFusion.MaskedViews}, CNN {cnnFusion.MaskedViews} (a ViT with `--fusion can` or `momentum`: CAN's {vitCan.MaskedViews})",
+            ["--masked-views"] = $"ViT {vitFusion.MaskedViews}, CNN {cnnFusion.MaskedViews} (a ViT with `--fusion can`: CAN's {vitCan.MaskedViews})",
             ["--fusion"] = cnnFusion.Fusion == vitFusion.Fusion ? $"`{cnnFusion.Fusion.ToString().ToLowerInvariant()}`"
                 : $"CNN `{cnnFusion.Fusion.ToString().ToLowerInvariant()}`, ViT `{vitFusion.Fusion.ToString().ToLowerInvariant()}`",
             ["--target-momentum"] = N(cnnFusion.TargetMomentum),
