@@ -145,18 +145,16 @@ public static class PretrainCommand
 
     static PretrainConfig ApplyOptions(ParseResult args, PretrainConfig config)
     {
-        // --fusion picks its own mask settings (ObjectiveOptions.ForMethod) unless they are given too.
-        var fusionDefaults = args.GetValue(FusionOption) is string kind && config.Objective.Method == Method.Fusion && !config.Encoder.IsTable
-            ? ObjectiveOptions.ForMethod(Method.Fusion, config.Encoder.IsVit, ParseFusion(kind)) : config.Objective;
+        // --fusion brings its own mask settings; --mask-ratio and --masked-views, when given too, win.
+        if (args.GetValue(FusionOption) is string kind) config = config.WithFusion(ParseFusion(kind));
         var objective = config.Objective with
         {
             Temperature = args.GetValue(Temperature) ?? config.Objective.Temperature,
-            MaskRatio = args.GetValue(MaskRatio) ?? fusionDefaults.MaskRatio,
+            MaskRatio = args.GetValue(MaskRatio) ?? config.Objective.MaskRatio,
             WeightContrastive = args.GetValue(ContrastiveWeight) ?? config.Objective.WeightContrastive,
             WeightReconstruction = args.GetValue(ReconstructionWeight) ?? config.Objective.WeightReconstruction,
             WeightNoise = args.GetValue(NoiseWeight) ?? config.Objective.WeightNoise,
-            MaskedViews = args.GetValue(MaskedViews) ?? fusionDefaults.MaskedViews,
-            Fusion = args.GetValue(FusionOption) is string f ? ParseFusion(f) : config.Objective.Fusion,
+            MaskedViews = args.GetValue(MaskedViews) ?? config.Objective.MaskedViews,
             TargetMomentum = args.GetValue(TargetMomentum) ?? config.Objective.TargetMomentum,
         };
         var encoder = config.Encoder with

@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Contramask.Data;
-using Contramask.Objectives;
 using Contramask.Runtime;
 using Contramask.Training;
 
@@ -61,11 +60,7 @@ public static class SpeedCommand
             var data = ParseShape(input) is (int h, int w, int c) ? SpeedProbe.SyntheticImages(Math.Max(2048, 4 * batch), c, h, w) : DataSpec.Parse(input).WithFullPath().LoadAny();
             var method = PretrainCommand.ParseMethod(args.GetValue(MethodOption)!);
             var config = PretrainConfig.DefaultsFor(data.Train, method, args.GetValue(EncoderOption)!) with { BatchSize = batch, Threads = threads, Data = input, Precision = PretrainCommand.ParsePrecision(args.GetValue(PrecisionOption)!), LowMemory = args.GetValue(LowMemory) };
-            if (args.GetValue(FusionOption) is string fusion && method == Method.Fusion && !config.Encoder.IsTable)
-            {
-                var kind = ObjectiveOptions.ForMethod(method, config.Encoder.IsVit, PretrainCommand.ParseFusion(fusion));
-                config = config with { Objective = config.Objective with { Fusion = kind.Fusion, MaskRatio = kind.MaskRatio, MaskedViews = kind.MaskedViews } };
-            }
+            if (args.GetValue(FusionOption) is string fusion) config = config.WithFusion(PretrainCommand.ParseFusion(fusion));
 
             if (args.GetValue(LossCheck) is string folder)
             {
