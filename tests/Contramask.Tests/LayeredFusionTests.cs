@@ -104,41 +104,4 @@ public class LayeredFusionTests
         Assert.True(GradientOf("blocks.3.") > 0);
         Assert.True(GradientOf("norm.") > 0);
     }
-
-    /// <summary>A fused objective on one untrained encoder and a fixed pair of random views; one term's gradients at a time.</summary>
-    sealed class FusionUnderTest : IDisposable
-    {
-        readonly Generator generator;
-        readonly ImageEncoder encoder;
-        readonly SelfSupervisedObjective objective;
-        readonly List<Tensor> views;
-
-        public FusionUnderTest(string encoderName, int side, int patch, FusionKind kind, ulong seed)
-        {
-            generator = new Generator(seed);
-            manual_seed((long)seed);
-            encoder = EncoderOptions.FromName(encoderName).Build(1, side, side);
-            var options = ObjectiveOptions.ForMethod(Method.Fusion, vit: encoder is VisionTransformer) with { Fusion = kind };
-            objective = SelfSupervisedObjective.Create(options, encoder, 1, side, side, patch, generator);
-            views = Enumerable.Range(0, 2).Select(_ => randn(8, 1, side, side, generator: generator)).ToList();
-        }
-
-        /// <summary>Clears every gradient, then back-propagates the named loss term alone.</summary>
-        public void Backward(string term)
-        {
-            foreach (var p in objective.parameters()) p.grad?.zero_();
-            objective.Loss(views).Components[term].backward();
-        }
-
-        /// <summary>Total absolute gradient of the encoder's parameters whose names start with <paramref name="prefix"/>.</summary>
-        public double GradientOf(string prefix) => encoder.named_parameters().Where(p => p.name.StartsWith(prefix))
-            .Sum(p => p.parameter.grad is { } grad ? grad.abs().sum().item<float>() : 0);
-
-        public void Dispose()
-        {
-            objective.Dispose();
-            foreach (var view in views) view.Dispose();
-            generator.Dispose();
-        }
-    }
 }
