@@ -123,7 +123,7 @@ public sealed class ImageFolderStream
     /// <summary>Files [start, start + count) decoded to one dataset; null when every one was skipped.</summary>
     ImageDataset? Decode(int start, int count, int channels, int threads)
     {
-        var (decoded, kept) = ImageFolderReader.Decode(files.AsSpan(start, count).ToArray().Select(f => f.Path).ToArray(), size, skipBad, Skipped, threads);
+        var (decoded, kept) = ImageFolderReader.Decode(files[start..(start + count)].Select(f => f.Path).ToArray(), size, skipBad, Skipped, threads);
         foreach (var i in kept)
         {
             var image = decoded[i]!;
