@@ -33,7 +33,11 @@ public static class CliApp
     public static int Run(string[] args)
     {
         // Bind Spectre.Console to the current stdout (it otherwise keeps the writer it first saw).
-        AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Out) });
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Out) });
+        // Spectre wraps at 80 columns when it cannot ask a terminal; a log file or a pipe keeps each message on one
+        // line instead, so a path or a figure can be found with grep (a long run folder split one mid-sentence).
+        if (!console.Profile.Out.IsTerminal) console.Profile.Width = 4096;
+        AnsiConsole.Console = console;
         try
         {
             return CreateRoot().Parse(args).Invoke(new InvocationConfiguration { ProcessTerminationTimeout = null, EnableDefaultExceptionHandler = false });

@@ -5,11 +5,41 @@ static class Fixture
     public static string Path(params string[] parts) =>
         System.IO.Path.Combine([AppContext.BaseDirectory, "Fixtures", .. parts]);
 
+    // Every temporary folder of one test run lives under one root named by the test process's id. The suite writes
+    // runs, checkpoints and exports (about 0.7 GB per run) and once filled a CI machine's disk by leaving them behind.
+    // The root is deleted at exit when the runner lets the process end normally, and in any case by the next run,
+    // which removes every root whose process is gone (vstest may kill its test host before ProcessExit runs).
+    static readonly Lazy<string> RunRoot = new(() =>
+    {
+        var parent = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "contramask-tests");
+        Directory.CreateDirectory(parent);
+        foreach (var stale in Directory.GetDirectories(parent).Where(d => !OwnerIsAlive(System.IO.Path.GetFileName(d))))
+            DeleteQuietly(stale);
+        var root = System.IO.Path.Combine(parent, $"{Environment.ProcessId}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(root);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => DeleteQuietly(root);
+        return root;
+    });
+
+    static bool OwnerIsAlive(string rootName)
+    {
+        var dash = rootName.IndexOf('-');
+        if (dash < 0 || !int.TryParse(rootName[..dash], out var pid)) return false;   // a pre-pid leftover
+        try { using var owner = System.Diagnostics.Process.GetProcessById(pid); return !owner.HasExited; }
+        catch (ArgumentException) { return false; }
+    }
+
     public static string TempFolder()
     {
-        var folder = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "contramask-tests", Guid.NewGuid().ToString("N"));
+        var folder = System.IO.Path.Combine(RunRoot.Value, Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(folder);
         return folder;
+    }
+
+    static void DeleteQuietly(string folder)
+    {
+        try { Directory.Delete(folder, recursive: true); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }   // the next run retries
     }
 }
 

@@ -247,9 +247,12 @@ public class OnnxExportTests(ExportRunFixture run) : IClassFixture<ExportRunFixt
     [Fact]
     public void The_export_command_writes_a_checked_encoder_and_refuses_bad_arguments_in_one_line()
     {
-        var path = Path.Combine(Fixture.TempFolder(), "encoder.onnx");
+        // A long folder name: the message must stay one line on redirected output (it once wrapped at 80 columns).
+        var path = Path.Combine(Fixture.TempFolder(), new string('d', 120), "encoder.onnx");
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         var (code, output, error) = CliTests.Run("export", "--run", run.Folder, "--out", path, "--data", "digits");
         Assert.True(code == 0, error);
+        Assert.Contains($"Written {path} (", output);
         Assert.Contains("ONNX Runtime matches TorchSharp on 32 records", output);
         AssertPassesOnnxChecker(path);
         (code, _, error) = CliTests.Run("export", "--run", run.Folder, "--out", path, "--data", $"csv:{Fixture.Path("tables", "mixed.csv")}");
