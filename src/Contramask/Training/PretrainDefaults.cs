@@ -26,7 +26,7 @@ public static class PretrainDefaults
     /// Peak learning rate for an encoder and method. On MNIST's validation slice (ConvNet, 3 minutes; docs/TUNING.md)
     /// 6e-3 and 3e-3 tie for contrastive and fusion, well above 1e-3; masked modeling gains from 3e-3 (+0.7 linear,
     /// +1.0 with 1% of the labels over 1e-3). ViT-mini at 10 minutes: contrastive and fusion gain on every probe from
-    /// 5e-4 to 1e-3, 2e-3 and 4e-3 (the highest tried); masked (MAE) from 5e-4 to 1e-3 (the only step tried). Tables,
+    /// 5e-4 to 1e-3, 2e-3 and 4e-3 (8e-3 lost); masked (MAE) from 5e-4 to 1e-3 (the only step tried). Tables,
     /// the supervised baseline and the ViT's supervised rate (the papers' 5e-4) were not swept.
     /// </summary>
     public static double LearningRate(EncoderOptions encoder, Method method) =>
