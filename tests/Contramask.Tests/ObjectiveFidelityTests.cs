@@ -171,6 +171,44 @@ public class ObjectiveFidelityTests
     }
 
     [Fact]
+    public void Table_fusion_with_one_masked_view_contrasts_a_corrupted_row_with_the_clean_row_itself()
+    {
+        var data = DataSpec.Parse($"csv:{Fixture.Path("tables", "mixed.csv")},label=label,id=id,split=30").LoadTable();
+        var config = PretrainConfig.DefaultsFor(data.Train, Method.Fusion);
+        config = config with { Objective = config.Objective with { MaskedViews = 1 } };
+        using var g = new Generator(5);
+        manual_seed(5);
+        var encoder = (TableEncoder)ModelFactory.BuildEncoder(config, data.Train);
+        using var pool = data.Train.Batch(Enumerable.Range(0, data.Train.Count).ToArray());
+        using var rows = data.Train.Inputs(Enumerable.Range(0, 24).ToArray());
+        using var branch = new TableMaskedBranch(encoder, 0.3, pool, g, noiseStd: 0.1);
+        branch.eval();
+        using (no_grad())
+        {
+            var (masked, clean) = branch.ForwardBeside(rows, rows);
+            using var expected = encoder.forward(rows);
+            // The second half went through untouched: in evaluation mode its embeddings are the clean rows' own.
+            Assert.True(allclose(clean, expected, rtol: 1e-5, atol: 1e-5), "the clean view must be the row as it is");
+            // The first half was corrupted (and noised): its embeddings differ, and VIME's terms are computed on it.
+            Assert.False(allclose(masked.Embedding, expected, rtol: 1e-3, atol: 1e-3));
+            Assert.NotNull(masked.MaskPrediction);
+        }
+
+        // The objective trains through both halves: every term is finite and the encoder gets a gradient.
+        using var objective = ModelFactory.BuildObjective(config, encoder, data.Train, g);
+        objective.train();
+        var terms = objective.Loss([rows, rows]);
+        Assert.Equal(["contrastive", "mask", "reconstruction"], terms.Components.Keys.Order());
+        Assert.All(terms.Components.Values, t => Assert.True(float.IsFinite(t.item<float>())));
+        terms.Total.backward();
+        Assert.Contains(encoder.parameters(), p => p.grad is { } grad && grad.abs().sum().item<float>() > 0);
+
+        var refused = Assert.Throws<ArgumentException>(() => ModelFactory.BuildObjective(
+            config with { Objective = config.Objective with { MaskedViews = 0 } }, encoder, data.Train, g));
+        Assert.Contains("--masked-views 0 is for images", refused.Message);
+    }
+
+    [Fact]
     public void Weight_decay_goes_to_weight_matrices_and_kernels_by_role_not_by_name()
     {
         var data = DataSpec.Parse($"csv:{Fixture.Path("tables", "mixed.csv")},label=label,id=id,split=30,val=0").LoadTable();

@@ -57,7 +57,26 @@ public sealed class TableMaskedBranch : nn.Module
         // The target compares the corrupted row with the clean one; noise comes after, on every cell alike, so it
         // neither hides a change nor gives a replaced cell away.
         var (corrupted, changed) = corruption.CorruptEach(rows, ratio);
-        var filled = encoder.forward(corruption.AddNoise(corrupted, noiseStd));
+        return VimeTerms(encoder.forward(corruption.AddNoise(corrupted, noiseStd)), rows, changed);
+    }
+
+    /// <summary>
+    /// <see cref="Forward"/> for <paramref name="rows"/>, and beside it the embeddings of <paramref name="clean"/> rows
+    /// left as they are. With the MLP both go through the encoder as one batch, so they share its batch statistics
+    /// as two views of one pass do.
+    /// </summary>
+    public (TableMaskedOutput Masked, Tensor Clean) ForwardBeside(Tensor rows, Tensor clean)
+    {
+        if (DropsTokens) return (Forward(rows), encoder.forward(clean));
+        var (corrupted, changed) = corruption.CorruptEach(rows, ratio);
+        int n = (int)rows.shape[0];
+        var embeddings = encoder.forward(cat([corruption.AddNoise(corrupted, noiseStd), clean], 0));
+        return (VimeTerms(embeddings[..n], rows, changed), embeddings[n..]);
+    }
+
+    /// <summary>VIME's two estimators on the corrupted rows' embeddings: which cells changed, and every original feature.</summary>
+    TableMaskedOutput VimeTerms(Tensor filled, Tensor rows, Tensor changed)
+    {
         var maskLoss = F.binary_cross_entropy_with_logits(maskEstimator!.forward(filled), changed);
         return new TableMaskedOutput(filled, reconstruction.Loss(filled, rows, ones_like(changed)), maskLoss);
     }
