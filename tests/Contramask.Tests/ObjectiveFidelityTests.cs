@@ -203,6 +203,19 @@ public class ObjectiveFidelityTests
         terms.Total.backward();
         Assert.Contains(encoder.parameters(), p => p.grad is { } grad && grad.abs().sum().item<float>() > 0);
 
+        // The option is not ignored: the same seeds with both views masked give another contrastive term.
+        float Contrastive(int maskedViews)
+        {
+            manual_seed(11);
+            using var seeded = new Generator(11);
+            var own = ModelFactory.BuildEncoder(config, data.Train);   // the objective owns it and disposes it
+            using var built = ModelFactory.BuildObjective(config with { Objective = config.Objective with { MaskedViews = maskedViews } }, own, data.Train, seeded);
+            built.eval();
+            using (no_grad()) return built.Loss([rows, rows]).Components["contrastive"].item<float>();
+        }
+        Assert.Equal(Contrastive(1), Contrastive(1));
+        Assert.NotEqual(Contrastive(1), Contrastive(2));
+
         var refused = Assert.Throws<ArgumentException>(() => ModelFactory.BuildObjective(
             config with { Objective = config.Objective with { MaskedViews = 0 } }, encoder, data.Train, g));
         Assert.Contains("--masked-views 0 is for images", refused.Message);
