@@ -7,22 +7,24 @@
 // than the differences looked for.
 using System.Diagnostics;
 using System.Text.Json;
-using Contramask.Classification;
 using Contramask.Export;
-using Contramask.Models;
-using Contramask.Training;
-using Contramask.Views;
-using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
-using static TorchSharp.torch;
 
-return args switch
+try
 {
-    ["export", var encoder, var channels, var size, var output] => Export(encoder, int.Parse(channels), int.Parse(size), output),
-    ["time", var model, var channels, var size, var batch, var threads, .. var rest] =>
-        Time(model, int.Parse(channels), int.Parse(size), int.Parse(batch), int.Parse(threads), rest is ["profile"]),
-    _ => Usage(),
-};
+    return args switch
+    {
+        ["export", var encoder, var channels, var size, var output] => Export(encoder, int.Parse(channels), int.Parse(size), output),
+        ["time", var model, var channels, var size, var batch, var threads, .. var rest] =>
+            Time(model, int.Parse(channels), int.Parse(size), int.Parse(batch), int.Parse(threads), rest is ["profile"]),
+        _ => Usage(),
+    };
+}
+catch (Exception e) when (e is FormatException or IOException or ArgumentException or OnnxRuntimeException)
+{
+    Console.Error.WriteLine($"error: {e.Message.ReplaceLineEndings(" ")}");
+    return 2;
+}
 
 static int Usage()
 {
@@ -32,13 +34,9 @@ static int Usage()
 
 static int Export(string name, int channels, int size, string output)
 {
-    manual_seed(0);   // InferenceSpeed's seed: the same random weights
-    var options = EncoderOptions.FromName(name);
-    using var encoder = options.Build(channels, size, size);
-    encoder.eval();
-    var normalization = new ImageNormalization(Enumerable.Repeat(0.5f, channels).ToArray(), Enumerable.Repeat(0.25f, channels).ToArray());
-    var config = new PretrainConfig { Encoder = options, Normalization = normalization };
-    File.WriteAllBytes(output, OnnxModels.Encoder(encoder, config, new InputShape(InputShape.Image, channels, size, size)).ToByteArray());
+    var (encoder, _, model) = InferenceSpeed.RandomEncoder(name, channels, size, size);   // what `speed --onnx` times
+    encoder.Dispose();
+    File.WriteAllBytes(output, model);
     Console.WriteLine($"Written {output}");
     return 0;
 }

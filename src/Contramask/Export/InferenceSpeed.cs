@@ -33,13 +33,8 @@ public static class InferenceSpeed
         double secondsPerSide = 6, int rounds = 3)
     {
         if (batch < 1) throw new ArgumentOutOfRangeException(nameof(batch), $"batch {batch} must be at least 1");
-        manual_seed(0);
-        var options = EncoderOptions.FromName(encoderName);
-        using var encoder = options.Build(channels, height, width);
-        encoder.eval();
-        var normalization = new ImageNormalization(Enumerable.Repeat(0.5f, channels).ToArray(), Enumerable.Repeat(0.25f, channels).ToArray());
-        var config = new PretrainConfig { Encoder = options, Normalization = normalization };
-        var model = OnnxModels.Encoder(encoder, config, new InputShape(InputShape.Image, channels, height, width)).ToByteArray();
+        var (built, normalization, model) = RandomEncoder(encoderName, channels, height, width);
+        using var encoder = built;
         using var images = rand(batch, channels, height, width);
         var pixels = images.data<float>().ToArray();
         long[] shape = [batch, channels, height, width];
@@ -77,6 +72,21 @@ public static class InferenceSpeed
         double torchMedian = Median(torchTimes), onnxMedian = Median(onnxTimes);
         return new InferenceSpeedRow(encoderName, $"{height}x{width}x{channels}", batch, threads,
             batch / torchMedian, batch / onnxMedian, 1000 * torchMedian, 1000 * onnxMedian, torchTimes.Count, onnxTimes.Count, difference);
+    }
+
+    /// <summary>
+    /// The encoder compared: seed-0 random weights in evaluation mode, a fixed input standardization, and its ONNX
+    /// export (bench/OnnxProfile times the same model on its own). The caller disposes the encoder.
+    /// </summary>
+    public static (ImageEncoder Encoder, ImageNormalization Normalization, byte[] Model) RandomEncoder(string encoderName, int channels, int height, int width)
+    {
+        manual_seed(0);
+        var options = EncoderOptions.FromName(encoderName);
+        var encoder = options.Build(channels, height, width);
+        encoder.eval();
+        var normalization = new ImageNormalization(Enumerable.Repeat(0.5f, channels).ToArray(), Enumerable.Repeat(0.25f, channels).ToArray());
+        var config = new PretrainConfig { Encoder = options, Normalization = normalization };
+        return (encoder, normalization, OnnxModels.Encoder(encoder, config, new InputShape(InputShape.Image, channels, height, width)).ToByteArray());
     }
 
     /// <summary>Calls <paramref name="call"/> until <paramref name="seconds"/> have passed (at least 3 times), adding each call's seconds.</summary>
