@@ -120,15 +120,19 @@ public class CliTests
     [InlineData("mixed.csv", "--label,nosuch", "label column 'nosuch' does not exist")]
     [InlineData("mixed.csv", "--encoder,convnet", "encoder 'convnet' is for images")]
     [InlineData("mixed.csv", "--method,fusion,--fusion,momentum", "--fusion momentum is for images")]
+    [InlineData("mixed.csv", "--method,fusion,--masked-views,0", "--masked-views 0 is for images")]
     [InlineData(null, "--label,label", "--label applies to tables")]
     public void Bad_table_options_give_one_clear_line(string? table, string options, string expected)
     {
         var data = table is null ? "digits" : $"csv:{Fixture.Path("tables", table)}";
-        var args = new List<string> { "pretrain", "--data", data, "--epochs", "1", "--out", Path.Combine(Fixture.TempFolder(), "r") };
+        var run = Path.Combine(Fixture.TempFolder(), "r");
+        var args = new List<string> { "pretrain", "--data", data, "--epochs", "1", "--out", run };
         args.AddRange(options.Split(','));
         var (code, _, error) = Run([.. args]);
         Assert.Equal(CliApp.BadInputExitCode, code);
         Assert.Contains(expected, error);
         Assert.DoesNotContain("   at ", error);
+        // Refused before the run folder is written: a retry with a fixed option finds no run in the way.
+        Assert.False(File.Exists(Path.Combine(run, "config.json")), "a refused run left its config.json behind");
     }
 }

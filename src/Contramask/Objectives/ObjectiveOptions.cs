@@ -95,6 +95,20 @@ public sealed record ObjectiveOptions
         _ => new() { Method = method },
     };
 
+    /// <summary>
+    /// What a table's fusion cannot take: the image fusion kinds, and clean view pairs (a table's views differ only
+    /// by their masking). Checked with the configuration, before a run writes anything, and again by the table
+    /// objectives for callers that build one directly.
+    /// </summary>
+    public void ValidateForTable()
+    {
+        if (Method != Method.Fusion) return;
+        if (Fusion != FusionKind.Can)
+            throw new ArgumentException($"--fusion {Fusion.ToString().ToLowerInvariant()} is for images; tables fuse SCARF-style views with VIME reconstruction (--fusion can)");
+        if (MaskedViews == 0)
+            throw new ArgumentException("--masked-views 0 is for images (two clean augmented views); a table's views differ only by their masking: use 1 or 2");
+    }
+
     public void Validate()
     {
         if (Temperature is <= 0 or > 10) throw new ArgumentOutOfRangeException(null, $"temperature {Temperature} is out of range: expected (0, 10]");

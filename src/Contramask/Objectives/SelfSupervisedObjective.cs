@@ -69,10 +69,7 @@ public abstract class SelfSupervisedObjective : nn.Module
         options.Validate();
         views ??= new TableViewOptions();
         Tensor Pool() => pool ?? throw new ArgumentException($"{options.Method} on a table needs the training rows to draw replacement values from");
-        if (options.Method == Method.Fusion && options.Fusion != FusionKind.Can)
-            throw new ArgumentException($"--fusion {options.Fusion.ToString().ToLowerInvariant()} is for images; tables fuse SCARF-style views with VIME reconstruction (--fusion can)");
-        if (options.Method == Method.Fusion && options.MaskedViews == 0)
-            throw new ArgumentException("--masked-views 0 is for images (two clean augmented views); a table's views differ only by their masking: use 1 or 2");
+        options.ValidateForTable();
         return options.Method switch
         {
             // SCARF's corruption happens where the views are made (ModelFactory.ViewMaker), with the batch's indices.
