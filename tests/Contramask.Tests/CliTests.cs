@@ -30,6 +30,7 @@ public class CliTests
     [InlineData("benchmark --finetune-steps 50", "--finetune-steps sets the steps of --finetune's classifiers: add --finetune")]
     [InlineData("benchmark --data digits,val=0 --finetune", "has none; keep the data spec's val= above 0")]
     [InlineData("finetune --run /no/such/run --out /tmp/unused --weak-view blur", "unknown weak view 'blur'; expected crop or shift")]
+    [InlineData("finetune --run /no/such/run --out /tmp/unused --strong-view blur", "unknown strong view 'blur'; expected contrastive or affine")]
     [InlineData("finetune --run /no/such/run --out /tmp/unused --patience 0", "patience 0 must be at least 1")]
     [InlineData("finetune --run /no/such/run --out /tmp/unused --cutout 2", "cutout 2 is out of range")]
     [InlineData("finetune --run /no/such/run --out /tmp/unused --unlabelled-ratio 0", "unlabelled ratio 0 is out of range")]

@@ -83,6 +83,7 @@ public class DocsTests
             ["BatchSize"] = N(d.BatchSize),
             ["--unlabelled-ratio"] = N(d.UnlabelledRatio),
             ["--weak-view"] = d.WeakView.ToString().ToLowerInvariant(),
+            ["--strong-view"] = d.StrongView.ToString().ToLowerInvariant(),
             ["--cutout"] = N(d.Cutout),
             ["--patience"] = d.Patience is int patience ? N(patience) : "none",
             ["--bn-recalibration"] = d.RecalibrateBatchNorm ? "on" : "off",

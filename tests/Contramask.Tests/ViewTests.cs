@@ -68,6 +68,70 @@ public class ViewTests
         Assert.True(shifts.Max(s => s.X) > 2.5 && shifts.Min(s => s.X) < -2.5 && shifts.Max(s => s.Y) > 2.5 && shifts.Min(s => s.Y) < -2.5);
     }
 
+    [Theory]
+    [InlineData(32, 32)]
+    [InlineData(32, 64)]
+    public void Rotated_views_turn_a_bar_by_at_most_the_largest_angle_and_keep_its_length(int height, int width)
+    {
+        // A horizontal bar 16 pixels long through the centre. A rotation (crop, shear and jitter off) turns its main
+        // axis by up to 30° either way and keeps its length and mass, also on a wide image, where a rotation written in
+        // normalized coordinates without the sides' ratio would shorten and shear it.
+        var rotateOnly = AugmentationOptions.Light(1) with { CropScaleMin = 1, CropScaleMax = 1, AspectMin = 1, AspectMax = 1, RotateMax = 30 };
+        using var images = zeros(64, 1, height, width);
+        images[.., .., (height / 2 - 1)..(height / 2 + 1), (width / 2 - 8)..(width / 2 + 8)] = tensor(1f);
+        using var g = new Generator(7);
+        using var views = new ImageAugmenter(rotateOnly, g).Augment(images);
+        var angles = new List<double>();
+        for (int i = 0; i < 64; i++)
+        {
+            var view = views[i, 0].data<float>().ToArray();
+            double mass = 0, mx = 0, my = 0;
+            for (int p = 0; p < view.Length; p++) { mass += view[p]; mx += view[p] * (p % width); my += view[p] * (p / width); }
+            mx /= mass; my /= mass;
+            double sxx = 0, syy = 0, sxy = 0;
+            for (int p = 0; p < view.Length; p++)
+            {
+                double dx = p % width - mx, dy = p / width - my;
+                sxx += view[p] * dx * dx; syy += view[p] * dy * dy; sxy += view[p] * dx * dy;
+            }
+            sxx /= mass; syy /= mass; sxy /= mass;
+            // Main axis of the second moments; its variance is (length² − 1) / 12 for a bar of that length.
+            double major = (sxx + syy) / 2 + Math.Sqrt((sxx - syy) * (sxx - syy) / 4 + sxy * sxy);
+            Assert.InRange(mass, 32 * 0.97, 32 * 1.03);
+            Assert.InRange(Math.Sqrt(12 * major + 1), 15, 17);
+            angles.Add(0.5 * Math.Atan2(2 * sxy, sxx - syy) * 180 / Math.PI);
+        }
+        Assert.All(angles, a => Assert.InRange(a, -31, 31));
+        Assert.True(angles.Max() > 20 && angles.Min() < -20, "angles spread over the range");
+    }
+
+    [Fact]
+    public void Semi_supervised_views_use_the_strong_view_they_are_given_and_the_same_first_weak_view()
+    {
+        // Same seed, same images: --strong-view changes the strong views, and the first weak batch is the same (later
+        // ones differ: both views draw from one generator).
+        var data = Contramask.Data.DigitsDataset.LoadAll();
+        var config = Contramask.Training.PretrainConfig.DefaultsFor(data, Contramask.Objectives.Method.Contrastive);
+        using var images = Digits(32);
+        int[] indices = [.. Enumerable.Range(0, 32)];
+        Tensor Views(Contramask.Classification.StrongView strong, bool weak)
+        {
+            using var g = new Generator(9);
+            using var views = Contramask.Classification.ClassifierViews.For(config, data, g, x => x, cutout: 0.5, strongView: strong);
+            return weak ? views.Weak(images, indices) : views.Strong(images, indices);
+        }
+        using var affine = Views(Contramask.Classification.StrongView.Affine, weak: false);
+        using var contrastive = Views(Contramask.Classification.StrongView.Contrastive, weak: false);
+        Assert.True(affine.min().item<float>() >= 0 && affine.max().item<float>() <= 1);
+        Assert.False(Tensors.Same(affine, contrastive));
+        using var weakA = Views(Contramask.Classification.StrongView.Affine, weak: true);
+        using var weakC = Views(Contramask.Classification.StrongView.Contrastive, weak: true);
+        Assert.True(Tensors.Same(weakA, weakC));
+        AugmentationOptions.Affine(1).Validate();
+        Assert.Throws<ArgumentOutOfRangeException>(() => (AugmentationOptions.Affine(1) with { RotateMax = 200 }).Validate());
+        Assert.Throws<ArgumentOutOfRangeException>(() => (AugmentationOptions.Affine(1) with { ShearMax = -0.1 }).Validate());
+    }
+
     [Fact]
     public void Cutout_greys_one_square_of_at_most_half_the_side_per_image()
     {

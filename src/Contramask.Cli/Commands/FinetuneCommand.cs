@@ -22,6 +22,7 @@ public static class FinetuneCommand
     static readonly Option<string?> WeakViewOption = new("--weak-view") { Description = $"Images: the light view of labelled records, crop (pretraining's random resized crop) or shift (FixMatch's shifts by up to 12.5%) (default {Defaults.WeakView.ToString().ToLowerInvariant()})" };
     static readonly Option<int?> UnlabelledRatio = new("--unlabelled-ratio") { Description = $"semi: unlabelled records per labelled one in a step (FixMatch's mu; default {Defaults.UnlabelledRatio})" };
     static readonly Option<int?> Patience = new("--patience") { Description = $"Validation checks (every {Defaults.EvaluateEvery} steps) without improvement before stopping (default: never; the best check is kept)" };
+    static readonly Option<string?> StrongViewOption = new("--strong-view") { Description = $"semi, images: the strong view of unlabelled records, contrastive (pretraining's crops down to 35%, jitter, blur, noise) or affine (rotation up to 30°, shear up to 0.3, shifts, a light crop) (default {Defaults.StrongView.ToString().ToLowerInvariant()})" };
     static readonly Option<double?> Cutout = new("--cutout") { Description = $"semi, images: the strong view ends with a grey square of up to this share of the side (FixMatch's Cutout; 0 = none; default {Defaults.Cutout})" };
     static readonly Option<bool> Recalibrate = new("--bn-recalibration") { Description = "CNNs: re-estimate BatchNorm's statistics on clean training images before each validation check" };
     static readonly Option<bool> FromScratch = new("--from-scratch") { Description = "Baseline: the run's encoder architecture with random weights, trained on the same labels (full or semi)" };
@@ -33,7 +34,7 @@ public static class FinetuneCommand
     public static Command Create()
     {
         var command = new Command("finetune", "Train a classifier on a pretrained encoder with all or a few labels; write it as a folder with its validation and test scores");
-        foreach (var option in new Option[] { Run, Data, Labels, Mode, Out, Steps, LearningRate, EncoderScale, Threshold, AverageDecay, WeakViewOption, UnlabelledRatio, Patience, Cutout, Recalibrate, FromScratch, NoTest, Seed, Threads, Quiet }) command.Add(option);
+        foreach (var option in new Option[] { Run, Data, Labels, Mode, Out, Steps, LearningRate, EncoderScale, Threshold, AverageDecay, WeakViewOption, StrongViewOption, UnlabelledRatio, Patience, Cutout, Recalibrate, FromScratch, NoTest, Seed, Threads, Quiet }) command.Add(option);
         command.SetAction(args =>
         {
             string runFolder = args.GetValue(Run)!, outFolder = args.GetValue(Out)!;
@@ -62,6 +63,13 @@ public static class FinetuneCommand
                     "crop" => WeakView.Crop,
                     "shift" => WeakView.Shift,
                     var other => throw new ArgumentException($"unknown weak view '{other}'; expected crop or shift"),
+                },
+                StrongView = args.GetValue(StrongViewOption)?.ToLowerInvariant() switch
+                {
+                    null => Defaults.StrongView,
+                    "contrastive" => StrongView.Contrastive,
+                    "affine" => StrongView.Affine,
+                    var other => throw new ArgumentException($"unknown strong view '{other}'; expected contrastive or affine"),
                 },
                 UnlabelledRatio = args.GetValue(UnlabelledRatio) ?? Defaults.UnlabelledRatio,
                 Patience = args.GetValue(Patience),

@@ -20,6 +20,15 @@ public enum WeakView
     Shift,
 }
 
+/// <summary>The strong view unlabelled records see in semi-supervised fine-tuning of an image encoder.</summary>
+public enum StrongView
+{
+    /// <summary>Pretraining's contrastive view: random resized crop down to 35% of the area, brightness/contrast, blur, noise.</summary>
+    Contrastive,
+    /// <summary>Shape distortions instead of deep crops: rotation, shear, shifts, a light crop (<see cref="Views.AugmentationOptions.Affine"/>).</summary>
+    Affine,
+}
+
 /// <summary>
 /// Settings of <see cref="Classifier.Train"/>. Defaults are documented in the README's "Classify" section, which a
 /// test checks against these values.
@@ -64,6 +73,8 @@ public sealed record ClassifierOptions
     [System.Text.Json.Serialization.JsonIgnore] public int TotalPatience => Patience ?? int.MaxValue;
     /// <summary>Images: the weak view (tables always see their rows as they are).</summary>
     public WeakView WeakView { get; init; } = WeakView.Crop;
+    /// <summary>Semi, images: the strong view, before Cutout.</summary>
+    public StrongView StrongView { get; init; } = StrongView.Contrastive;
     /// <summary>
     /// Semi, images: the strong view ends with Cutout, a grey square of up to this fraction of the image's side
     /// (FixMatch's strong augmentation ends so, with 0.5; Sohn et al. 2020, §2.3); 0 = none. On MNIST with 600 labels

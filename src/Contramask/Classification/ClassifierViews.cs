@@ -9,7 +9,8 @@ namespace Contramask.Classification;
 /// The random views fine-tuning trains on, from model inputs (unit-range images or packed rows) of training records
 /// to what the encoder takes. Weak: pretraining's light views (random resized crop from half the image, flips for
 /// colour) or FixMatch's shifts (<see cref="WeakView"/>); rows as they are. Strong (semi-supervised only):
-/// pretraining's contrastive views (crop, jitter, blur, noise) ending with Cutout; SCARF corruption of 30% of a
+/// pretraining's contrastive views (crop, jitter, blur, noise) or shape distortions (<see cref="StrongView"/>),
+/// ending with Cutout; SCARF corruption of 30% of a
 /// row's features from other training rows.
 /// </summary>
 public sealed class ClassifierViews : IDisposable
@@ -27,7 +28,7 @@ public sealed class ClassifierViews : IDisposable
 
     /// <param name="standardize">The fine-tuned network's input standardization (<see cref="ModelFactory.Standardizer"/>), applied after each view.</param>
     public static ClassifierViews For(PretrainConfig config, IRecordSet train, Generator generator, Func<Tensor, Tensor> standardize,
-        WeakView weakView = WeakView.Crop, double cutout = 0)
+        WeakView weakView = WeakView.Crop, double cutout = 0, StrongView strongView = StrongView.Contrastive)
     {
         if (train is TableDataset rows)
         {
@@ -37,7 +38,8 @@ public sealed class ClassifierViews : IDisposable
         }
         int channels = ((ImageDataset)train).Channels;
         var light = new ImageAugmenter(weakView == WeakView.Shift ? AugmentationOptions.Shift(channels) : AugmentationOptions.Light(channels), generator);
-        var heavy = new ImageAugmenter(AugmentationOptions.Contrastive(channels) with { CutoutMax = cutout }, generator);
+        var strongOptions = strongView == StrongView.Affine ? AugmentationOptions.Affine(channels) : AugmentationOptions.Contrastive(channels);
+        var heavy = new ImageAugmenter(strongOptions with { CutoutMax = cutout }, generator);
         return new((x, _) => standardize(light.Augment(x)), (x, _) => standardize(heavy.Augment(x)));
     }
 

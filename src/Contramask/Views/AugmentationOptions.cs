@@ -16,6 +16,10 @@ public sealed record AugmentationOptions
     /// <summary>Largest random shift of the view, as a fraction of the image side, in each direction (on top of the crop's own position).</summary>
     public double Translate { get; init; } = 0;
     public bool HorizontalFlip { get; init; } = false;
+    /// <summary>Largest rotation of the view, in degrees either way (0 = none).</summary>
+    public double RotateMax { get; init; } = 0;
+    /// <summary>Largest horizontal and vertical shear of the view, as a slope (0 = none).</summary>
+    public double ShearMax { get; init; } = 0;
     /// <summary>Brightness and contrast factors drawn from [1 − j, 1 + j].</summary>
     public double Jitter { get; init; } = 0.4;
     /// <summary>Saturation factor range [1 − s, 1 + s] (RGB only).</summary>
@@ -47,6 +51,19 @@ public sealed record AugmentationOptions
         Jitter = 0, Saturation = 0, JitterProbability = 0, GreyProbability = 0, BlurProbability = 0, NoiseMax = 0,
     };
 
+    /// <summary>
+    /// A strong view that distorts shape instead of cutting most of the image away: rotation up to 30° and shear up to
+    /// 0.3 (the magnitudes of RandAugment's geometric operations in FixMatch's strong augmentation, Sohn et al. 2020,
+    /// §2.3 and appendix), shifts up to 10%, a light crop (50–100% of the area) and pretraining's brightness, contrast,
+    /// blur and noise, all at once (RandAugment draws two of its fourteen operations per image; this view is harsher in
+    /// shape and has no colour operations but pretraining's). The contrastive view's crops down to 35% of the area can cut a
+    /// digit's strokes away, which makes the pseudo-label from the weak view a wrong target for it.
+    /// </summary>
+    public static AugmentationOptions Affine(int channels) => new()
+    {
+        CropScaleMin = 0.5, RotateMax = 30, ShearMax = 0.3, Translate = 0.1, HorizontalFlip = channels == 3,
+    };
+
     /// <summary>Largest side of the Cutout square (DeVries and Taylor 2017), as a fraction of the image side; 0 = none.</summary>
     public double CutoutMax { get; init; } = 0;
 
@@ -56,6 +73,8 @@ public sealed record AugmentationOptions
         Check(CropScaleMin > 0 && CropScaleMin <= CropScaleMax && CropScaleMax <= 1, $"crop scale [{CropScaleMin}, {CropScaleMax}] must satisfy 0 < min ≤ max ≤ 1");
         Check(AspectMin > 0 && AspectMin <= AspectMax, $"aspect range [{AspectMin}, {AspectMax}] must satisfy 0 < min ≤ max");
         Check(Translate is >= 0 and <= 0.5, $"translate {Translate} must be in [0, 0.5]");
+        Check(RotateMax is >= 0 and <= 180, $"rotation {RotateMax}° must be in [0, 180]");
+        Check(ShearMax is >= 0 and <= 1, $"shear {ShearMax} must be in [0, 1]");
         Check(CutoutMax is >= 0 and <= 1, $"cutout {CutoutMax} must be in [0, 1]");
         Check(Jitter is >= 0 and < 1, $"jitter {Jitter} must be in [0, 1)");
         Check(Saturation is >= 0 and <= 1, $"saturation {Saturation} must be in [0, 1]");

@@ -6,9 +6,9 @@ using F = TorchSharp.torch.nn.functional;
 namespace Contramask.Views;
 
 /// <summary>
-/// Random views of a batch, each sample with its own draw (crop scale and aspect, position, flip, brightness,
-/// contrast, saturation, grey, blur, noise), computed on tensors from one seeded generator so runs repeat.
-/// Crop, translation and flip are one affine transform per sample, applied by a single grid_sample
+/// Random views of a batch, each sample with its own draw (crop scale and aspect, position, flip, rotation, shear,
+/// brightness, contrast, saturation, grey, blur, noise), computed on tensors from one seeded generator so runs repeat.
+/// Crop, translation, flip, rotation and shear are one affine transform per sample, applied by a single grid_sample
 /// (Jaderberg et al. 2015, spatial transformers); this replaces per-image crop loops.
 /// </summary>
 public sealed class ImageAugmenter(AugmentationOptions options, Generator generator)
@@ -83,8 +83,33 @@ public sealed class ImageAugmenter(AugmentationOptions options, Generator genera
         var flip = Options.HorizontalFlip ? Uniform(n).lt(Of(0.5)).to_type(ScalarType.Float32).mul_(Of(-2.0)).add_(Of(1.0), One) : ones(n, device: device);
         var zero = zeros(n, device: device);
         var theta = stack([w * flip, zero, cx, zero, h, cy], 1).view(n, 2, 3);
+        if (Options.RotateMax > 0 || Options.ShearMax > 0) theta = Distort(theta, n, x.shape[2], x.shape[3]);
         var grid = F.affine_grid(theta, x.shape, align_corners: false);
         return F.grid_sample(x, grid, GridSampleMode.Bilinear, GridSamplePaddingMode.Border, align_corners: false);
+    }
+
+    /// <summary>
+    /// Rotation and shear about the view's centre: the linear part of <paramref name="theta"/> (output → input
+    /// coordinates) is followed by a random rotation and shear drawn per sample. Both act in pixel units, so on a
+    /// non-square image a rotation stays a rotation: normalized coordinates are scaled by the sides before and after.
+    /// </summary>
+    Tensor Distort(Tensor theta, long n, long height, long width)
+    {
+        double toPixels = (double)width / height; // x_pixels / y_pixels for equal normalized steps
+        var angle = Uniform(n, -Options.RotateMax, Options.RotateMax).mul_(Of(Math.PI / 180));
+        var shearX = Uniform(n, -Options.ShearMax, Options.ShearMax);
+        var shearY = Uniform(n, -Options.ShearMax, Options.ShearMax);
+        var (cos, sin) = (angle.cos(), angle.sin());
+        // In pixel units D = R · Sh, R = [[cos, −sin], [sin, cos]], Sh = [[1, sx], [sy, 1]]; in normalized units
+        // D' = P⁻¹ D P with P = diag(width, height) / 2, i.e. D'₀₁ = D₀₁ · h/w and D'₁₀ = D₁₀ · w/h.
+        var d00 = cos - sin * shearY;
+        var d01 = (cos * shearX - sin).mul_(Of(1 / toPixels));
+        var d10 = cos.mul(shearY).add_(sin, One).mul_(Of(toPixels));
+        var d11 = sin.mul(shearX).add_(cos, One);
+        var distortion = stack([d00, d01, d10, d11], 1).view(n, 2, 2);
+        // Sample at theta's linear part applied after the distortion: input = A · D · output + offset.
+        var linear = theta[.., .., 0..2].bmm(distortion);
+        return cat([linear, theta[.., .., 2..3]], 2);
     }
 
     Tensor ColourJitter(Tensor x)
