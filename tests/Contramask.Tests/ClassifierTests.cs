@@ -14,7 +14,7 @@ public sealed class DigitsRunFixture
     {
         Folder = Fixture.TempFolder();
         var data = DataSpec.Parse("digits").Load();
-        var config = PretrainConfig.DefaultsFor(data.Train, Method.Contrastive) with { Epochs = 6, BatchSize = 64, Threads = 2, MonitorChecks = 0 };
+        var config = PretrainConfig.DefaultsFor(data.Train, Method.Contrastive) with { Epochs = 6, BatchSize = 64, Threads = 2, MonitorChecks = 0, LearningRate = Fixture.ShortRunLearningRate };
         using var trainer = Pretrainer.Start(config, Folder, data);
         trainer.Run();
     }

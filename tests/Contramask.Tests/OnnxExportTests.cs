@@ -20,7 +20,7 @@ public sealed class ExportRunFixture
     {
         Folder = Fixture.TempFolder();
         var data = DataSpec.Parse("digits").Load();
-        var config = PretrainConfig.DefaultsFor(data.Train, Method.Contrastive) with { Epochs = 1, BatchSize = 64, Threads = 2, MonitorChecks = 0 };
+        var config = PretrainConfig.DefaultsFor(data.Train, Method.Contrastive) with { Epochs = 1, BatchSize = 64, Threads = 2, MonitorChecks = 0, LearningRate = Fixture.ShortRunLearningRate };
         using (var trainer = Pretrainer.Start(config, Folder, data)) trainer.Run();
         ClassifierFolder = Path.Combine(Fixture.TempFolder(), "classifier");
         using var classifier = Classifier.Train(Folder, null, new ClassifierOptions { Mode = ClassifierMode.Probe, Labels = LabelBudget.Parse("20%"), Threads = 2, L2Grid = [1e-3] });

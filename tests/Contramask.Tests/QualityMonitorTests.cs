@@ -36,7 +36,7 @@ public class QualityMonitorTests
     public void A_run_reads_its_quality_at_step_zero_and_each_tenth_and_logs_it_without_counting_the_time()
     {
         var data = DataSpec.Parse("digits").Load(); // with its validation slice
-        var config = PretrainConfig.DefaultsFor(data.Train, Method.Contrastive) with { Epochs = 4, BatchSize = 64, Threads = 2, MonitorChecks = 4, MonitorShare = double.PositiveInfinity };
+        var config = PretrainConfig.DefaultsFor(data.Train, Method.Contrastive) with { Epochs = 4, BatchSize = 64, Threads = 2, MonitorChecks = 4, MonitorShare = double.PositiveInfinity, LearningRate = Fixture.ShortRunLearningRate };
         var folder = Fixture.TempFolder();
         var seen = new List<TrainingProgress>();
         using var trainer = Pretrainer.Start(config, folder, data);

@@ -10,7 +10,7 @@ namespace Contramask.Tests;
 public class TrainingTests
 {
     static PretrainConfig Small(ImageDataset train, Method method, int epochs) =>
-        PretrainConfig.DefaultsFor(train, method) with { Epochs = epochs, BatchSize = 64, Threads = 2 };
+        PretrainConfig.DefaultsFor(train, method) with { Epochs = epochs, BatchSize = 64, Threads = 2, LearningRate = Fixture.ShortRunLearningRate };
 
     [Fact]
     public void Short_fusion_pretraining_on_digits_beats_the_random_init_encoder()
