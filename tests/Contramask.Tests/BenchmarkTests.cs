@@ -72,6 +72,62 @@ public class BenchmarkTests
     }
 
     [Fact]
+    public void Benchmark_over_seeds_runs_each_seed_as_a_whole_benchmark_with_its_own_seed_and_writes_the_summary()
+    {
+        var data = DataSpec.Parse("digits").Load();
+        var folder = Fixture.TempFolder();
+        var plan = new BenchmarkPlan { BudgetMinutes = 0.01, Methods = [Method.Contrastive], Baselines = [], Seed = 5, Threads = 2 };
+        var results = SeededBenchmark.Run(data, "digits", plan, seeds: 2, folder);
+        Assert.Equal([5, 6], results.Select(r => r.Seed));
+        foreach (var seed in new[] { 5, 6 })
+        {
+            var seedFolder = SeededBenchmark.SeedFolder(folder, seed);
+            using var benchmark = JsonDocument.Parse(File.ReadAllText(Path.Combine(seedFolder, Benchmark.JsonFileName)));
+            Assert.Equal(seed, benchmark.RootElement.GetProperty("plan").GetProperty("seed").GetInt32());
+            using var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(seedFolder, "contrastive-convnet", "config.json")));
+            Assert.Equal(seed, config.RootElement.GetProperty("seed").GetInt32());
+        }
+        using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, SeededBenchmark.JsonFileName)));
+        Assert.Equal([5, 6], json.RootElement.GetProperty("seeds_finished").EnumerateArray().Select(s => s.GetInt32()));
+        var linear = json.RootElement.GetProperty("test").EnumerateArray().Single().GetProperty("probes").GetProperty("linear");
+        Assert.Equal(results.Select(r => Math.Round(r.Result.Records.Single().Test.Linear, 5)), linear.GetProperty("values").EnumerateArray().Select(v => v.GetDouble()));
+        Assert.Contains("| contrastive | convnet | 2 |", File.ReadAllText(Path.Combine(folder, SeededBenchmark.MarkdownFileName)));
+    }
+
+    static SeedResult Seed(int seed, params (string Method, double Linear, double Nmi)[] runs) => new(seed, new BenchmarkResult(
+        runs.Select(r => new BenchmarkRecord("digits", r.Method, "convnet", 60, 10, 1, 100,
+            new ProtocolScores { Name = r.Method, Split = "val", Linear = r.Linear, Nmi = r.Nmi },
+            new ProtocolScores { Name = r.Method, Linear = r.Linear - 0.01, Nmi = r.Nmi })).ToList(), []));
+
+    [Fact]
+    public void The_seed_summary_gives_mean_and_sample_std_and_fusions_margin_over_the_better_part_seed_by_seed()
+    {
+        // Seed 1: contrastive leads masked on linear, masked leads on NMI; fusion ahead of both on linear only.
+        // Seed 2: fusion behind contrastive on linear, ahead of both on NMI. Seed 3 has no fusion run: no margin from it.
+        SeedResult[] results =
+        [
+            Seed(1, ("contrastive", 0.90, 0.50), ("masked", 0.80, 0.60), ("fusion", 0.95, 0.55)),
+            Seed(2, ("contrastive", 0.92, 0.52), ("masked", 0.70, 0.40), ("fusion", 0.91, 0.62)),
+            Seed(3, ("contrastive", 0.94, 0.54)),
+        ];
+        var contrastive = SeededBenchmark.Spread(results, "val").Single(r => r.Method == "contrastive").Probes["linear"];
+        Assert.Equal(0.92, contrastive.Mean, 10);
+        Assert.Equal(0.02, contrastive.Std, 10);
+        Assert.Equal(0.91, SeededBenchmark.Spread(results, "test").Single(r => r.Method == "contrastive").Probes["linear"].Mean, 10);
+        Assert.Equal(2, SeededBenchmark.Spread(results, "val").Single(r => r.Method == "fusion").Probes["linear"].Values.Count);
+
+        var margins = Assert.Single(SeededBenchmark.FusionMargins(results, "val")).Margins;
+        Assert.Equal([0.05, -0.01], margins["linear"].Values.Select(v => Math.Round(v, 10)));
+        Assert.Equal([-0.05, 0.10], margins["nmi"].Values.Select(v => Math.Round(v, 10)));
+        var markdown = SeededBenchmark.Markdown(results, "digits", new BenchmarkPlan { Seed = 1 }, 3, "contramask benchmark --seeds 3");
+        // linear +2.00 ± 4.24 points, ahead on 1 of 2 seeds; NMI +0.025 ± 0.106.
+        Assert.Contains("| convnet | +2.00 ± 4.24 (1/2) |", markdown);
+        Assert.Contains("+0.025 ± 0.106 (1/2) |", markdown);
+        Assert.Contains("| contrastive | convnet | 3 | 92.00 ± 2.00 |", markdown);
+        Assert.Contains("seeds 1, 2, 3 finished of 3 planned", markdown);
+    }
+
+    [Fact]
     public void Benchmark_scores_a_vit_trained_in_bfloat16_in_float32_as_evaluate_does()
     {
         var data = DataSpec.Parse("digits").Load();

@@ -27,6 +27,7 @@ public class CliTests
     [InlineData("evaluate --run /no/such/run", "no checkpoint")]
     [InlineData("benchmark --finetune 1%,0%", "--finetune 0%: expected a percentage")]
     [InlineData("benchmark --finetune --finetune-steps 0", "--finetune-steps 0 is out of range")]
+    [InlineData("benchmark --seeds 0", "--seeds 0 is out of range: expected 1 to 100")]
     [InlineData("benchmark --finetune-steps 50", "--finetune-steps sets the steps of --finetune's classifiers: add --finetune")]
     [InlineData("benchmark --data digits,val=0 --finetune", "has none; keep the data spec's val= above 0")]
     [InlineData("finetune --run /no/such/run --out /tmp/unused --weak-view blur", "unknown weak view 'blur'; expected crop or shift")]

@@ -14,7 +14,12 @@ public static class BenchmarkCommand
     static readonly Option<string?> Encoders = new("--encoders") { Description = "Comma-separated encoders: images convnet (default), resnet18, vit-mini, vit-tiny, vit-small; tables mlp (default), ft-transformer" };
     static readonly Option<string> Baselines = new("--baselines") { Description = "Comma-separated: raw,random,supervised (or none)", DefaultValueFactory = _ => "raw,random,supervised" };
     static readonly Option<string?> Out = new("--out") { Description = "Output folder (default runs/benchmark-DATA)" };
-    static readonly Option<int> Seed = new("--seed") { DefaultValueFactory = _ => 42 };
+    static readonly Option<int> Seed = new("--seed") { Description = "Seed of the runs, their views and few-label draws", DefaultValueFactory = _ => 42 };
+    static readonly Option<int> Seeds = new("--seeds")
+    {
+        Description = "Repeat the benchmark with this many seeds (--seed, --seed+1, …), each in OUT/seed-S, and write the mean ± std over them and fusion's margin seed by seed to benchmark-seeds.md/.json",
+        DefaultValueFactory = _ => 1,
+    };
     static readonly Option<int> Threads = new("--threads") { Description = "CPU threads (0 = all cores)", DefaultValueFactory = _ => 0 };
     static readonly Option<string?> Finetune = new("--finetune")
     {
@@ -27,13 +32,15 @@ public static class BenchmarkCommand
     public static Command Create()
     {
         var command = new Command("benchmark", "Pretrain each method for the same wall-clock budget, evaluate all with the same protocol, write benchmark.json and benchmark.md");
-        foreach (var option in new Option[] { Data, Budget, Methods, Encoders, Baselines, Finetune, FinetuneSteps, Out, Seed, Threads, Quiet }) command.Add(option);
+        foreach (var option in new Option[] { Data, Budget, Methods, Encoders, Baselines, Finetune, FinetuneSteps, Out, Seed, Seeds, Threads, Quiet }) command.Add(option);
         command.SetAction(args =>
         {
             double budget = args.GetValue(Budget);
             if (budget is <= 0 or > 1440) throw new ArgumentOutOfRangeException(null, $"budget {budget} minutes is out of range: expected (0, 1440]");
             if (args.GetResult(FinetuneSteps) is not null && args.GetResult(Finetune) is null)
                 throw new ArgumentException("--finetune-steps sets the steps of --finetune's classifiers: add --finetune");
+            int seeds = args.GetValue(Seeds);
+            if (seeds is < 1 or > 100) throw new ArgumentOutOfRangeException(null, $"--seeds {seeds} is out of range: expected 1 to 100");
             var spec = DataSpec.Parse(args.GetValue(Data)!).WithFullPath();
             var plan = new BenchmarkPlan
             {
@@ -54,10 +61,21 @@ public static class BenchmarkCommand
             var data = spec.LoadAny();
             Cli.Info($"Benchmark on {data.Train} / {data.Test?.Count ?? 0} test, {budget} min per run → {outFolder}");
             using var interruption = new Interruption();
-            var result = Benchmark.Run(data, spec.ToString(), plan, outFolder, "contramask " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)),
-                log: m => Cli.Info(m), runWithProgress: (name, train) => ConsoleProgress.Run(train, name, args.GetValue(Quiet)), cancel: interruption.Token);
-            Console.WriteLine(Benchmark.Markdown(result, spec.ToString(), plan, null));
-            Cli.Info($"Written {Path.Combine(outFolder, Benchmark.JsonFileName)} and {Benchmark.MarkdownFileName}");
+            string command = "contramask " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1));
+            Func<string, Func<Action<Training.TrainingProgress>, Training.PretrainResult>, Training.PretrainResult> progress =
+                (name, train) => ConsoleProgress.Run(train, name, args.GetValue(Quiet));
+            if (seeds > 1)
+            {
+                var results = SeededBenchmark.Run(data, spec.ToString(), plan, seeds, outFolder, command, m => Cli.Info(m), progress, interruption.Token);
+                Console.WriteLine(SeededBenchmark.Markdown(results, spec.ToString(), plan, seeds, null));
+                Cli.Info($"Written {Path.Combine(outFolder, SeededBenchmark.JsonFileName)} and {SeededBenchmark.MarkdownFileName}; each seed's tables in {SeededBenchmark.SeedFolder(outFolder, plan.Seed)} to seed-{plan.Seed + seeds - 1}");
+            }
+            else
+            {
+                var result = Benchmark.Run(data, spec.ToString(), plan, outFolder, command, log: m => Cli.Info(m), runWithProgress: progress, cancel: interruption.Token);
+                Console.WriteLine(Benchmark.Markdown(result, spec.ToString(), plan, null));
+                Cli.Info($"Written {Path.Combine(outFolder, Benchmark.JsonFileName)} and {Benchmark.MarkdownFileName}");
+            }
             return interruption.Token.IsCancellationRequested ? Interruption.ExitCode : 0;
         });
         return command;
