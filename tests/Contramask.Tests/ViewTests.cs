@@ -117,7 +117,8 @@ public class ViewTests
         Tensor Views(Contramask.Classification.StrongView strong, bool weak)
         {
             using var g = new Generator(9);
-            using var views = Contramask.Classification.ClassifierViews.For(config, data, g, x => x, cutout: 0.5, strongView: strong);
+            using var views = Contramask.Classification.ClassifierViews.For(config, data, g, x => x,
+                new Contramask.Classification.ClassifierOptions { WeakView = Contramask.Classification.WeakView.Crop, Cutout = 0.5, StrongView = strong });
             return weak ? views.Weak(images, indices) : views.Strong(images, indices);
         }
         using var affine = Views(Contramask.Classification.StrongView.Affine, weak: false);

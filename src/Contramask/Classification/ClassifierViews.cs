@@ -27,8 +27,8 @@ public sealed class ClassifierViews : IDisposable
     public const double TableStrongCorruption = 0.3;
 
     /// <param name="standardize">The fine-tuned network's input standardization (<see cref="ModelFactory.Standardizer"/>), applied after each view.</param>
-    public static ClassifierViews For(PretrainConfig config, IRecordSet train, Generator generator, Func<Tensor, Tensor> standardize,
-        WeakView weakView = WeakView.Crop, double cutout = 0, StrongView strongView = StrongView.Contrastive)
+    /// <param name="options">Its weak view, strong view and Cutout choose the image views; tables have one pair of views.</param>
+    public static ClassifierViews For(PretrainConfig config, IRecordSet train, Generator generator, Func<Tensor, Tensor> standardize, ClassifierOptions options)
     {
         if (train is TableDataset rows)
         {
@@ -37,9 +37,9 @@ public sealed class ClassifierViews : IDisposable
             return new((x, _) => standardize(x), (x, indices) => standardize(corruption.CorruptExactly(x, TableStrongCorruption, indices)), pool);
         }
         int channels = ((ImageDataset)train).Channels;
-        var light = new ImageAugmenter(weakView == WeakView.Shift ? AugmentationOptions.Shift(channels) : AugmentationOptions.Light(channels), generator);
-        var strongOptions = strongView == StrongView.Affine ? AugmentationOptions.Affine(channels) : AugmentationOptions.Contrastive(channels);
-        var heavy = new ImageAugmenter(strongOptions with { CutoutMax = cutout }, generator);
+        var light = new ImageAugmenter(options.WeakView == WeakView.Shift ? AugmentationOptions.Shift(channels) : AugmentationOptions.Light(channels), generator);
+        var strongOptions = options.StrongView == StrongView.Affine ? AugmentationOptions.Affine(channels) : AugmentationOptions.Contrastive(channels);
+        var heavy = new ImageAugmenter(strongOptions with { CutoutMax = options.Cutout }, generator);
         return new((x, _) => standardize(light.Augment(x)), (x, _) => standardize(heavy.Augment(x)));
     }
 

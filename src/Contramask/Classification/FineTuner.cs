@@ -44,7 +44,7 @@ public static class FineTuner
         using var generator = new Generator((ulong)options.Seed + 7);
         var random = new Random(options.Seed + 7);
         var standardize = ModelFactory.Standardizer(config, train, device);
-        using var views = ClassifierViews.For(config, train, generator, standardize, options.WeakView, options.Cutout, options.StrongView);
+        using var views = ClassifierViews.For(config, train, generator, standardize, options);
         var (optimizer, scales) = BuildOptimizer(network, options);
         using var _ = optimizer;
         MixedPrecision.Apply(network, MixedPrecision.Resolve(config.Precision, config.Encoder, device));

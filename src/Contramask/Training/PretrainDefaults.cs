@@ -26,9 +26,10 @@ public static class PretrainDefaults
     /// Peak learning rate for an encoder and method. On MNIST's validation slice (ConvNet; docs/TUNING.md) 6e-3 and 3e-3
     /// tie for contrastive and fusion at 3 minutes, well above 1e-3; at 10 minutes 1.2e-2 beats 6e-3 side by side
     /// (fusion on all six probes, +0.19 linear; contrastive-only +0.25 linear, +1.3 kNN-20 at 1%); masked modeling
-    /// gains from 3e-3 (+0.7 linear, +1.0 with 1% of the labels over 1e-3). ViT-mini at 10 minutes: contrastive and fusion gain on every probe from
-    /// 5e-4 to 1e-3, 2e-3 and 4e-3 (8e-3 lost); masked (MAE) from 5e-4 to 1e-3 (the only step tried). Tables,
-    /// the supervised baseline and the ViT's supervised rate (the papers' 5e-4) were not swept.
+    /// gains from 3e-3 (+0.7 linear, +1.0 with 1% of the labels over 1e-3). ViT-mini at 10 minutes: contrastive and
+    /// fusion gain on every probe from 5e-4 to 1e-3, 2e-3 and 4e-3 (8e-3 lost); masked (MAE) from 5e-4 to 1e-3 (the
+    /// only step tried). Tables, the supervised baseline and the ViT's supervised rate (the papers' 5e-4) were not
+    /// swept.
     /// </summary>
     public static double LearningRate(EncoderOptions encoder, Method method) =>
         encoder.IsTable ? 1e-3 : encoder.IsVit ? method switch
