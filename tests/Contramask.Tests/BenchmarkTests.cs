@@ -116,7 +116,8 @@ public class BenchmarkTests
         Assert.Equal(0.91, SeededBenchmark.Spread(results, "test").Single(r => r.Method == "contrastive").Probes["linear"].Mean, 10);
         Assert.Equal(2, SeededBenchmark.Spread(results, "val").Single(r => r.Method == "fusion").Probes["linear"].Values.Count);
 
-        var margins = Assert.Single(SeededBenchmark.FusionMargins(results, "val")).Margins;
+        var (_, parts, margins) = Assert.Single(SeededBenchmark.FusionMargins(results, "val"));
+        Assert.Equal(["contrastive", "masked"], parts);
         Assert.Equal([0.05, -0.01], margins["linear"].Values.Select(v => Math.Round(v, 10)));
         Assert.Equal([-0.05, 0.10], margins["nmi"].Values.Select(v => Math.Round(v, 10)));
         var markdown = SeededBenchmark.Markdown(results, "digits", new BenchmarkPlan { Seed = 1 }, 3, "contramask benchmark --seeds 3");
@@ -125,6 +126,15 @@ public class BenchmarkTests
         Assert.Contains("+0.025 ± 0.106 (1/2) |", markdown);
         Assert.Contains("| contrastive | convnet | 3 | 92.00 ± 2.00 |", markdown);
         Assert.Contains("seeds 1, 2, 3 finished of 3 planned", markdown);
+        Assert.Contains("Fusion minus the better of contrastive-only and masked-only on each seed", markdown);
+
+        // Without masked-only the margin is over contrastive-only, and says so; one seed has no spread.
+        SeedResult[] pair = [Seed(1, ("contrastive", 0.90, 0.50), ("fusion", 0.95, 0.55))];
+        Assert.Equal(["contrastive"], Assert.Single(SeededBenchmark.FusionMargins(pair, "val")).Parts);
+        Assert.True(double.IsNaN(SeededBenchmark.Spread(pair, "val")[0].Probes["linear"].Std));
+        var single = SeededBenchmark.Markdown(pair, "digits", new BenchmarkPlan { Seed = 1 }, 1, null);
+        Assert.Contains("Fusion minus the better of contrastive-only on each seed", single);
+        Assert.Contains("| contrastive | convnet | 1 | 90.00 ± – |", single);
     }
 
     [Fact]

@@ -30,6 +30,7 @@ public class CliTests
     [InlineData("benchmark --seeds 0", "--seeds 0 is out of range: expected 1 to 100")]
     [InlineData("benchmark --finetune-steps 50", "--finetune-steps sets the steps of --finetune's classifiers: add --finetune")]
     [InlineData("benchmark --data digits,val=0 --finetune", "has none; keep the data spec's val= above 0")]
+    [InlineData("finetune --run /no/such/run --out /tmp/unused --mode blur", "unknown mode 'blur'; expected probe, full or semi")]
     [InlineData("finetune --run /no/such/run --out /tmp/unused --weak-view blur", "unknown weak view 'blur'; expected crop or shift")]
     [InlineData("finetune --run /no/such/run --out /tmp/unused --strong-view blur", "unknown strong view 'blur'; expected contrastive or affine")]
     [InlineData("finetune --run /no/such/run --out /tmp/unused --patience 0", "patience 0 must be at least 1")]

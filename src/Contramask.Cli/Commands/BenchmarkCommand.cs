@@ -68,7 +68,7 @@ public static class BenchmarkCommand
             {
                 var results = SeededBenchmark.Run(data, spec.ToString(), plan, seeds, outFolder, command, m => Cli.Info(m), progress, interruption.Token);
                 Console.WriteLine(SeededBenchmark.Markdown(results, spec.ToString(), plan, seeds, null));
-                Cli.Info($"Written {Path.Combine(outFolder, SeededBenchmark.JsonFileName)} and {SeededBenchmark.MarkdownFileName}; each seed's tables in {SeededBenchmark.SeedFolder(outFolder, plan.Seed)} to seed-{plan.Seed + seeds - 1}");
+                if (results.Count > 0) Cli.Info($"Written {Path.Combine(outFolder, SeededBenchmark.JsonFileName)} and {SeededBenchmark.MarkdownFileName}; each seed's tables in {SeededBenchmark.SeedFolder(outFolder, plan.Seed)} to seed-{plan.Seed + seeds - 1}");
             }
             else
             {

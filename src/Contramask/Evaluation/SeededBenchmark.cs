@@ -12,8 +12,8 @@ namespace Contramask.Evaluation;
 public sealed record SeedSpread(IReadOnlyList<double> Values)
 {
     public double Mean => Values.Count == 0 ? double.NaN : Values.Average();
-    /// <summary>Sample standard deviation (n − 1); 0 for a single seed.</summary>
-    public double Std => Values.Count < 2 ? 0 : Math.Sqrt(Values.Sum(v => (v - Mean) * (v - Mean)) / (Values.Count - 1));
+    /// <summary>Sample standard deviation (n − 1); NaN for a single seed, which has no spread to measure.</summary>
+    public double Std => Values.Count < 2 ? double.NaN : Math.Sqrt(Values.Sum(v => (v - Mean) * (v - Mean)) / (Values.Count - 1));
 }
 
 /// <summary>One finished seed of a <see cref="SeededBenchmark"/>: the seed and what <see cref="Benchmark.Run"/> returned for it.</summary>
@@ -86,24 +86,28 @@ public static class SeededBenchmark
     }
 
     /// <summary>
-    /// Per encoder, each probe's margin of fusion over the better of contrastive-only and masked-only, seed by seed
-    /// (seeds lacking fusion or both parts are skipped).
+    /// Per encoder, each probe's margin of fusion over the better of contrastive-only and masked-only on each seed
+    /// (issue #14's criterion: stricter than a margin over one fixed part); <c>Parts</c> names the parts that seeds
+    /// had (one when the benchmark ran only one of them). Seeds lacking fusion or both parts are skipped.
     /// </summary>
-    public static IReadOnlyList<(string Encoder, IReadOnlyDictionary<string, SeedSpread> Margins)> FusionMargins(IReadOnlyList<SeedResult> results, string split)
+    public static IReadOnlyList<(string Encoder, IReadOnlyList<string> Parts, IReadOnlyDictionary<string, SeedSpread> Margins)> FusionMargins(IReadOnlyList<SeedResult> results, string split)
     {
-        var rows = new List<(string, IReadOnlyDictionary<string, SeedSpread>)>();
+        var rows = new List<(string, IReadOnlyList<string>, IReadOnlyDictionary<string, SeedSpread>)>();
         foreach (var encoder in results.SelectMany(r => r.Result.Records).Where(r => r.Method == "fusion").Select(r => r.Encoder).Distinct())
         {
             var margins = Probes.ToDictionary(p => p.Key, _ => new List<double>());
+            var partNames = new SortedSet<string>(StringComparer.Ordinal);
             foreach (var seed in results)
             {
                 ProtocolScores? Of(string method) => seed.Result.Records.FirstOrDefault(r => r.Method == method && r.Encoder == encoder) is { } r ? Pick(r, split) : null;
                 var fusion = Of("fusion");
-                var parts = new[] { Of("contrastive"), Of("masked") }.OfType<ProtocolScores>().ToList();
-                if (fusion is null || parts.Count == 0) continue;
+                var named = new[] { ("contrastive", Of("contrastive")), ("masked", Of("masked")) }.Where(p => p.Item2 is not null).ToList();
+                if (fusion is null || named.Count == 0) continue;
+                var parts = named.Select(p => p.Item2!).ToList();
+                partNames.UnionWith(named.Select(p => p.Item1));
                 foreach (var p in Probes) margins[p.Key].Add(p.Pick(fusion) - parts.Max(p.Pick));
             }
-            if (margins["linear"].Count > 0) rows.Add((encoder, margins.ToDictionary(m => m.Key, m => new SeedSpread(m.Value))));
+            if (margins["linear"].Count > 0) rows.Add((encoder, partNames.ToList(), margins.ToDictionary(m => m.Key, m => new SeedSpread(m.Value))));
         }
         return rows;
     }
@@ -117,7 +121,7 @@ public static class SeededBenchmark
         var machine = MachineInfo.Current(plan.Threads);
         static JsonObject Spreads(IReadOnlyDictionary<string, SeedSpread> probes) => new(probes.Select(p => KeyValuePair.Create(p.Key, (JsonNode?)new JsonObject
         {
-            ["mean"] = Math.Round(p.Value.Mean, 5), ["std"] = Math.Round(p.Value.Std, 5),
+            ["mean"] = Math.Round(p.Value.Mean, 5), ["std"] = double.IsNaN(p.Value.Std) ? null : Math.Round(p.Value.Std, 5),
             ["values"] = new JsonArray(p.Value.Values.Select(v => (JsonNode)Math.Round(v, 5)).ToArray()),
         })));
         var json = new JsonObject
@@ -127,7 +131,11 @@ public static class SeededBenchmark
             ["machine"] = JsonSerializer.SerializeToNode(machine, PretrainConfig.Json),
             ["plan"] = new JsonObject
             {
-                ["data"] = dataSpec, ["budget_minutes"] = plan.BudgetMinutes, ["overrides"] = plan.Overrides,
+                ["data"] = dataSpec,
+                ["methods"] = new JsonArray(plan.Methods.Select(m => (JsonNode)m.ToString().ToLowerInvariant()).ToArray()),
+                ["encoders"] = plan.Encoders is null ? null : new JsonArray(plan.Encoders.Select(e => (JsonNode)e).ToArray()),
+                ["baselines"] = new JsonArray(plan.Baselines.Select(b => (JsonNode)b).ToArray()),
+                ["budget_minutes"] = plan.BudgetMinutes, ["threads"] = plan.Threads, ["overrides"] = plan.Overrides, ["seed"] = plan.Seed,
                 ["seeds_planned"] = new JsonArray(Enumerable.Range(plan.Seed, seeds).Select(s => (JsonNode)s).ToArray()),
             },
             ["seeds_finished"] = new JsonArray(results.Select(r => (JsonNode)r.Seed).ToArray()),
@@ -143,7 +151,7 @@ public static class SeededBenchmark
             }).ToArray());
             json[$"fusion_margin_{split}"] = new JsonArray(FusionMargins(results, split).Select(m => (JsonNode)new JsonObject
             {
-                ["encoder"] = m.Encoder, ["probes"] = Spreads(m.Margins),
+                ["encoder"] = m.Encoder, ["over"] = new JsonArray(m.Parts.Select(p => (JsonNode)p).ToArray()), ["probes"] = Spreads(m.Margins),
             }).ToArray());
         }
         RunFiles.WriteAllTextAtomic(Path.Combine(outFolder, JsonFileName), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
@@ -154,7 +162,7 @@ public static class SeededBenchmark
     {
         var c = CultureInfo.InvariantCulture;
         machine ??= MachineInfo.Current(plan.Threads);
-        string Figure(double value, bool percent) => percent ? (100 * value).ToString("F2", c) : value.ToString("F3", c);
+        string Figure(double value, bool percent) => double.IsNaN(value) ? "–" : percent ? (100 * value).ToString("F2", c) : value.ToString("F3", c);
         string Signed(double value, bool percent) => (value >= 0 ? "+" : "−") + Figure(Math.Abs(value), percent);
         var md = new StringBuilder();
         md.AppendLine(c, $"# Benchmark over seeds: {dataSpec}");
@@ -162,7 +170,7 @@ public static class SeededBenchmark
         md.AppendLine(c, $"Budget {plan.BudgetMinutes} min of pretraining per method and encoder; seeds {string.Join(", ", results.Select(r => r.Seed))} finished of {seeds} planned from {plan.Seed}; {machine}; commit {machine.Commit}; {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC.");
         if (command is not null) md.AppendLine(c, $"Command: `{command}`");
         md.AppendLine();
-        md.AppendLine("Each figure is the mean ± sample standard deviation over the seeds (each seed its own initialization, views and few-label draws; every seed's full table is in `seed-S/benchmark.md`). Accuracy in %. The validation slice is for choosing, the test split for publishing.");
+        md.AppendLine("Each figure is the mean ± sample standard deviation over the seeds (– for one seed; each seed its own initialization, views and few-label draws; every seed's full table, other probes and any `--finetune` classifiers are in `seed-S/benchmark.md`). Accuracy in %. The validation slice is for choosing, the test split for publishing.");
         foreach (var split in Splits)
         {
             var rows = Spread(results, split);
@@ -181,11 +189,12 @@ public static class SeededBenchmark
             var margins = FusionMargins(results, split);
             if (margins.Count == 0) continue;
             md.AppendLine();
-            md.AppendLine(c, $"Fusion minus the better of contrastive-only and masked-only, seed by seed ({title.ToLowerInvariant()}): mean ± std, then the seeds where fusion was ahead.");
+            string over = string.Join(" and ", margins.SelectMany(m => m.Parts).Distinct().Select(p => $"{p}-only"));
+            md.AppendLine(c, $"Fusion minus the better of {over} on each seed ({title.ToLowerInvariant()}): mean ± std, then the seeds where fusion was ahead.");
             md.AppendLine();
             md.AppendLine("| encoder | " + string.Join(" | ", Probes.Select(p => p.Label)) + " |");
             md.AppendLine("|---|" + string.Concat(Probes.Select(_ => "---|")));
-            foreach (var (encoder, m) in margins)
+            foreach (var (encoder, _, m) in margins)
             {
                 string cells = string.Join(" | ", Probes.Select(p =>
                     $"{Signed(m[p.Key].Mean, p.Percent)} ± {Figure(m[p.Key].Std, p.Percent)} ({m[p.Key].Values.Count(v => v > 0)}/{m[p.Key].Values.Count})"));
