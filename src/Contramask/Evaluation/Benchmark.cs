@@ -68,6 +68,20 @@ public sealed record BenchmarkPlan
     [JsonIgnore] public Func<PretrainConfig, PretrainConfig>? Adjust { get; init; }
     /// <summary>What <see cref="Adjust"/> changes, in words: recorded with the plan, and a finished run is reused only when it matches.</summary>
     public string Overrides { get; init; } = "";
+
+    /// <summary>The plan as <c>benchmark.json</c> (and <c>benchmark-seeds.json</c>) record it, with the data spec it ran on.</summary>
+    public JsonObject ToJson(string dataSpec) => new()
+    {
+        ["data"] = dataSpec,
+        ["methods"] = new JsonArray(Methods.Select(m => (JsonNode)m.ToString().ToLowerInvariant()).ToArray()),
+        ["encoders"] = Encoders is null ? null : new JsonArray(Encoders.Select(e => (JsonNode)e).ToArray()),
+        ["baselines"] = new JsonArray(Baselines.Select(b => (JsonNode)b).ToArray()),
+        ["budget_minutes"] = BudgetMinutes,
+        ["seed"] = Seed,
+        ["overrides"] = Overrides,
+        ["finetune_labels"] = FinetuneLabels is { } budgets ? new JsonArray(budgets.Select(b => (JsonNode)b.ToString()).ToArray()) : null,
+        ["finetune_steps"] = FinetuneSteps,
+    };
 }
 
 /// <summary>
@@ -248,18 +262,7 @@ public static class Benchmark
             ["command"] = command,
             ["commit"] = machine.Commit,
             ["machine"] = JsonSerializer.SerializeToNode(machine, PretrainConfig.Json),
-            ["plan"] = new JsonObject
-            {
-                ["data"] = dataSpec,
-                ["methods"] = new JsonArray(plan.Methods.Select(m => (JsonNode)m.ToString().ToLowerInvariant()).ToArray()),
-                ["encoders"] = plan.Encoders is null ? null : new JsonArray(plan.Encoders.Select(e => (JsonNode)e).ToArray()),
-                ["baselines"] = new JsonArray(plan.Baselines.Select(b => (JsonNode)b).ToArray()),
-                ["budget_minutes"] = plan.BudgetMinutes,
-                ["seed"] = plan.Seed,
-                ["overrides"] = plan.Overrides,
-                ["finetune_labels"] = plan.FinetuneLabels is { } budgets ? new JsonArray(budgets.Select(b => (JsonNode)b.ToString()).ToArray()) : null,
-                ["finetune_steps"] = plan.FinetuneSteps,
-            },
+            ["plan"] = plan.ToJson(dataSpec),
             ["written_utc"] = DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture),
             ["records"] = new JsonArray(records.Select(r => (JsonNode)r.ToJson(minutes.GetValueOrDefault(r))).ToArray()),
         };

@@ -124,20 +124,14 @@ public static class SeededBenchmark
             ["mean"] = Math.Round(p.Value.Mean, 5), ["std"] = double.IsNaN(p.Value.Std) ? null : Math.Round(p.Value.Std, 5),
             ["values"] = new JsonArray(p.Value.Values.Select(v => (JsonNode)Math.Round(v, 5)).ToArray()),
         })));
+        var planJson = plan.ToJson(dataSpec);
+        planJson["seeds_planned"] = new JsonArray(Enumerable.Range(plan.Seed, seeds).Select(s => (JsonNode)s).ToArray());
         var json = new JsonObject
         {
             ["command"] = command,
             ["commit"] = machine.Commit,
             ["machine"] = JsonSerializer.SerializeToNode(machine, PretrainConfig.Json),
-            ["plan"] = new JsonObject
-            {
-                ["data"] = dataSpec,
-                ["methods"] = new JsonArray(plan.Methods.Select(m => (JsonNode)m.ToString().ToLowerInvariant()).ToArray()),
-                ["encoders"] = plan.Encoders is null ? null : new JsonArray(plan.Encoders.Select(e => (JsonNode)e).ToArray()),
-                ["baselines"] = new JsonArray(plan.Baselines.Select(b => (JsonNode)b).ToArray()),
-                ["budget_minutes"] = plan.BudgetMinutes, ["threads"] = plan.Threads, ["overrides"] = plan.Overrides, ["seed"] = plan.Seed,
-                ["seeds_planned"] = new JsonArray(Enumerable.Range(plan.Seed, seeds).Select(s => (JsonNode)s).ToArray()),
-            },
+            ["plan"] = planJson,
             ["seeds_finished"] = new JsonArray(results.Select(r => (JsonNode)r.Seed).ToArray()),
             ["written_utc"] = DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture),
         };
