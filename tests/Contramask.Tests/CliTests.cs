@@ -33,6 +33,8 @@ public class CliTests
     [InlineData("finetune --run /no/such/run --out /tmp/unused --mode blur", "unknown mode 'blur'; expected probe, full or semi")]
     [InlineData("finetune --run /no/such/run --out /tmp/unused --weak-view blur", "unknown weak view 'blur'; expected crop or shift")]
     [InlineData("finetune --run /no/such/run --out /tmp/unused --strong-view blur", "unknown strong view 'blur'; expected contrastive or affine")]
+    [InlineData("mine --run /no/such/run --label-evidence 1", "unknown label evidence '1'; expected probe, neighbours or both")]
+    [InlineData("select --run /no/such/run --strategy 2", "unknown strategy '2'; expected typical, coreset, balanced or random")]
     [InlineData("finetune --run /no/such/run --out /tmp/unused --patience 0", "patience 0 must be at least 1")]
     [InlineData("finetune --run /no/such/run --out /tmp/unused --cutout 2", "cutout 2 is out of range")]
     [InlineData("finetune --run /no/such/run --out /tmp/unused --unlabelled-ratio 0", "unlabelled ratio 0 is out of range")]

@@ -40,7 +40,7 @@ public static class FinetuneCommand
             string runFolder = args.GetValue(Run)!, outFolder = args.GetValue(Out)!;
             var options = new ClassifierOptions
             {
-                Mode = Choice(args.GetValue(Mode), "mode", Defaults.Mode),
+                Mode = Cli.Choice(args.GetValue(Mode), "mode", Defaults.Mode),
                 Labels = LabelBudget.Parse(args.GetValue(Labels)!),
                 Seed = args.GetValue(Seed),
                 FromScratch = args.GetValue(FromScratch),
@@ -51,8 +51,8 @@ public static class FinetuneCommand
                 EncoderRateScale = args.GetValue(EncoderScale) ?? Defaults.EncoderRateScale,
                 Threshold = args.GetValue(Threshold) ?? Defaults.Threshold,
                 AverageDecay = args.GetValue(AverageDecay),
-                WeakView = Choice(args.GetValue(WeakViewOption), "weak view", Defaults.WeakView),
-                StrongView = Choice(args.GetValue(StrongViewOption), "strong view", Defaults.StrongView),
+                WeakView = Cli.Choice(args.GetValue(WeakViewOption), "weak view", Defaults.WeakView),
+                StrongView = Cli.Choice(args.GetValue(StrongViewOption), "strong view", Defaults.StrongView),
                 UnlabelledRatio = args.GetValue(UnlabelledRatio) ?? Defaults.UnlabelledRatio,
                 Patience = args.GetValue(Patience),
                 Cutout = args.GetValue(Cutout) ?? Defaults.Cutout,
@@ -94,15 +94,5 @@ public static class FinetuneCommand
         Row("calibration error (ECE) %", s => $"{100 * s.ExpectedCalibrationError:F2}");
         Row("records", s => $"{s.Count:N0}");
         AnsiConsole.Write(table);
-    }
-
-    /// <summary>An enum option's value by its lower-case name (<paramref name="fallback"/> when not given), or one line naming the choices.</summary>
-    static T Choice<T>(string? value, string what, T fallback) where T : struct, Enum
-    {
-        if (value is null) return fallback;
-        var names = Enum.GetNames<T>().Select(n => n.ToLowerInvariant()).ToArray();
-        string given = value.ToLowerInvariant();
-        return names.Contains(given) ? Enum.Parse<T>(given, ignoreCase: true)
-            : throw new ArgumentException($"unknown {what} '{given}'; expected {string.Join(", ", names[..^1])} or {names[^1]}");
     }
 }

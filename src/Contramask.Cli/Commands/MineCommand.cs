@@ -61,8 +61,7 @@ public static class MineCommand
             LabelIssues = args.GetValue(LabelIssues),
             LabelIssueSettings = new LabelIssueOptions
             {
-                Evidence = Enum.TryParse<LabelEvidence>(args.GetValue(LabelEvidence), true, out var evidence) && Enum.IsDefined(evidence) ? evidence
-                    : throw new ArgumentException($"unknown --label-evidence '{args.GetValue(LabelEvidence)}': expected probe, neighbours or both"),
+                Evidence = Cli.Choice(args.GetValue(LabelEvidence), "label evidence", new LabelIssueOptions().Evidence),
                 Seed = args.GetValue(Seed),
             },
         };

@@ -26,8 +26,7 @@ public static class SelectCommand
         {
             string run = args.GetValue(Run)!;
             bool quiet = args.GetValue(Quiet);
-            var strategy = Enum.TryParse<SelectionStrategy>(args.GetValue(Strategy), true, out var s) && Enum.IsDefined(s) ? s
-                : throw new ArgumentException($"unknown --strategy '{args.GetValue(Strategy)}': expected typical, coreset, balanced or random");
+            var strategy = Cli.Choice(args.GetValue(Strategy), "strategy", new SelectionOptions().Strategy);
             int count = args.GetValue(Count);
             if (count < 1) throw new ArgumentException($"--n {count}: expected at least 1 record to pick");
             if (args.GetValue(Clusters) < 2) throw new ArgumentException($"--clusters {args.GetValue(Clusters)}: expected at least 2");
