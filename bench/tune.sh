@@ -7,12 +7,13 @@
 #   bench/tune.sh DATA_SPEC MINUTES RECIPES_FILE OUT
 # A recipe line: NAME then `contramask pretrain` options, e.g.  fusion-m25  --method fusion --mask-ratio 0.25
 # MINUTES 0 means no budget (give --epochs in the recipe). Set THREADS to pin the thread count (default: all), and
-# SKIP_BUILD=1 when several sweeps share one build (epoch-limited recipes can run side by side with THREADS=1).
+# SKIP_BUILD=1 when several sweeps share one build (epoch-limited recipes can run side by side with THREADS=1), and
+# CLI="dotnet FOLDER/Contramask.Cli.dll" to run another build (one made with -o while a sweep runs from bin/Release).
 set -uo pipefail
 spec=${1:?data spec}; minutes=${2:?minutes}; recipes=${3:?recipe file}; out=${4:?output folder}
 cd "$(dirname "$0")/.."
 [ -n "${SKIP_BUILD:-}" ] || dotnet build src/Contramask.Cli -c Release -v q >/dev/null || exit 1
-cli="dotnet src/Contramask.Cli/bin/Release/net10.0/Contramask.Cli.dll"
+cli=${CLI:-"dotnet src/Contramask.Cli/bin/Release/net10.0/Contramask.Cli.dll"}
 mkdir -p "$out"
 [ -f "$out/results.md" ] || printf '| recipe | options | steps | rec/s | val linear | val kNN-20 | val linear 1%% | val linear 10%% | val kNN-20 1%% | val NMI |\n|---|---|---|---|---|---|---|---|---|---|\n' > "$out/results.md"
 budget=(); [ "$minutes" != 0 ] && budget=(--budget "$minutes")

@@ -31,7 +31,7 @@ public static class PretrainCommand
     static readonly Option<double?> ReconstructionWeight = new("--reconstruction-weight") { Description = "Fusion: weight of the reconstruction term w_rec" };
     static readonly Option<double?> NoiseWeight = new("--noise-weight") { Description = "Share w_noise of CAN's denoising term in the reconstruction weight, 0–1" };
     static readonly Option<int?> MaskedViews = new("--masked-views") { Description = "Fusion: 2 = mask both views (CAN), 1 = mask the first and contrast it with the clean second (tables: the row itself), 0 = contrast two clean views and reconstruct a masked copy of the first (a third pass; images only)" };
-    static readonly Option<string?> FusionOption = new("--fusion") { Description = "Fusion on images: can (one encoder, NT-Xent between the views; CAN) | momentum (the masked view predicts a momentum target's features of the clean other view; after CMAE) | layered (as can, but the pixel decoder reads a CNN's next-to-last stage or a ViT's middle block; after Layer-Grafted Pre-training)" };
+    static readonly Option<string?> FusionOption = new("--fusion") { Description = "Fusion kind. Images: can (one encoder, NT-Xent between the views; CAN) | momentum (the masked view predicts a momentum target's features of the clean other view; after CMAE) | layered (as can, but the pixel decoder reads a CNN's next-to-last stage or a ViT's middle block; after Layer-Grafted Pre-training); tables: can (VIME-masked views) | subsets (one view per overlapping column subset, each rebuilding the whole row; after SubTab)" };
     static readonly Option<double?> TargetMomentum = new("--target-momentum") { Description = "--fusion momentum: the target's EMA momentum at the start, rising to 1 on a cosine" };
     static readonly Option<double?> CorruptionRate = new("--corruption-rate") { Description = "Tables, contrastive: fraction c of each row's features replaced from other training rows (SCARF replaces exactly ⌊c·F⌋)" };
     static readonly Option<bool> NoBatchNormRecalibration = new("--no-bn-recalibration") { Description = "Masked/fusion on a CNN: keep BatchNorm's statistics of masked images instead of re-estimating them on clean ones" };
@@ -193,7 +193,8 @@ public static class PretrainCommand
         "can" => FusionKind.Can,
         "momentum" => FusionKind.Momentum,
         "layered" => FusionKind.Layered,
-        _ => throw new ArgumentException($"unknown fusion '{name}'; expected can, momentum or layered"),
+        "subsets" => FusionKind.Subsets,
+        _ => throw new ArgumentException($"unknown fusion '{name}'; expected can, momentum, layered or subsets"),
     };
 
     public static Precision ParsePrecision(string name) => name.ToLowerInvariant() switch

@@ -15,8 +15,10 @@ public enum Method { Contrastive, Masked, Fusion, Supervised }
 /// block, so reconstruction shapes the lower layers and only the contrastive term the upper ones. Layer-Grafted Pre-training
 /// (Jiang et al. 2023) found the two losses' gradients conflict more the deeper the layer, and masked modeling suited
 /// to the lower layers, contrast to the upper; it trains them in sequence, this variant at once.
+/// <see cref="Subsets"/> (tables only): SubTab-style views, one per overlapping column subset, each reconstructing the
+/// whole row and pulled together by NT-Xent and a distance term (see <see cref="TableSubsetFusionObjective"/>).
 /// </summary>
-public enum FusionKind { Can, Momentum, Layered }
+public enum FusionKind { Can, Momentum, Layered, Subsets }
 
 /// <summary>
 /// Settings of the objective; defaults follow the papers scaled to small data (see each field). Method-dependent
@@ -103,10 +105,17 @@ public sealed record ObjectiveOptions
     public void ValidateForTable()
     {
         if (Method != Method.Fusion) return;
-        if (Fusion != FusionKind.Can)
-            throw new ArgumentException($"--fusion {Fusion.ToString().ToLowerInvariant()} is for images; tables fuse SCARF-style views with VIME reconstruction (--fusion can)");
+        if (Fusion is not (FusionKind.Can or FusionKind.Subsets))
+            throw new ArgumentException($"--fusion {Fusion.ToString().ToLowerInvariant()} is for images; tables fuse SCARF-style views with VIME reconstruction (--fusion can) or feature-subset views (--fusion subsets)");
         if (MaskedViews == 0)
             throw new ArgumentException("--masked-views 0 is for images (two clean augmented views); a table's views differ only by their masking: use 1 or 2");
+    }
+
+    /// <summary>What image fusion cannot take: the table-only fusion kinds.</summary>
+    public void ValidateForImages()
+    {
+        if (Method == Method.Fusion && Fusion == FusionKind.Subsets)
+            throw new ArgumentException("--fusion subsets is for tables (views of column subsets); images fuse with can, momentum or layered");
     }
 
     public void Validate()

@@ -49,6 +49,7 @@ public abstract class SelfSupervisedObjective : nn.Module
         ImageEncoder? target = null)
     {
         options.Validate();
+        options.ValidateForImages();
         return options.Method switch
         {
             Method.Contrastive => new ContrastiveObjective(encoder, options, generator),
@@ -76,6 +77,7 @@ public abstract class SelfSupervisedObjective : nn.Module
             Method.Contrastive => new ScarfObjective(encoder, options, generator),
             // VIME as its paper has it: no noise. The fusion's two views differ by their corruption and a little noise.
             Method.Masked => new TableMaskedObjective(encoder, options, Pool(), generator),
+            Method.Fusion when options.Fusion == FusionKind.Subsets => new TableSubsetFusionObjective(encoder, options, Pool(), generator),
             Method.Fusion => new TableFusionObjective(encoder, options, Pool(), generator, views.NoiseStd),
             Method.Supervised => new SupervisedObjective(encoder, options, generator),
             _ => throw new ArgumentOutOfRangeException(nameof(options), options.Method, "unknown method"),

@@ -101,6 +101,7 @@ public sealed record PretrainConfig
         Encoder.Validate();
         Objective.Validate();
         if (Encoder.IsTable) Objective.ValidateForTable();
+        else Objective.ValidateForImages();
         Augmentation.Validate();
         TableViews.Validate();
         if (Epochs is < 1 or > 100_000) throw new ArgumentOutOfRangeException(null, $"epochs {Epochs} is out of range: expected 1 to 100000");

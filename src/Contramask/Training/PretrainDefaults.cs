@@ -84,8 +84,9 @@ public static class PretrainDefaults
             ["--reconstruction-weight"] = N(cnnFusion.WeightReconstruction),
             ["--noise-weight"] = $"{N(cnnFusion.WeightNoise)} (off)",
             ["--masked-views"] = $"ViT {vitFusion.MaskedViews}, CNN {cnnFusion.MaskedViews}, tables {tableFusion.MaskedViews} (a ViT with `--fusion can`: CAN's {vitCan.MaskedViews})",
-            ["--fusion"] = cnnFusion.Fusion == vitFusion.Fusion ? $"`{cnnFusion.Fusion.ToString().ToLowerInvariant()}`"
-                : $"CNN `{cnnFusion.Fusion.ToString().ToLowerInvariant()}`, ViT `{vitFusion.Fusion.ToString().ToLowerInvariant()}`",
+            ["--fusion"] = (cnnFusion.Fusion == vitFusion.Fusion ? $"`{cnnFusion.Fusion.ToString().ToLowerInvariant()}`"
+                : $"CNN `{cnnFusion.Fusion.ToString().ToLowerInvariant()}`, ViT `{vitFusion.Fusion.ToString().ToLowerInvariant()}`")
+                + $", tables `{tableFusion.Fusion.ToString().ToLowerInvariant()}`",
             ["--target-momentum"] = N(cnnFusion.TargetMomentum),
             ["--crop-scale-min"] = $"{N(AugmentationOptions.Contrastive(1).CropScaleMin)} (masked {N(AugmentationOptions.Light(1).CropScaleMin)})",
             ["--patch"] = "from the image size",
