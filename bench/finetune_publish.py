@@ -6,6 +6,10 @@ prints a Markdown table (validation / test). Refuses a classifier.json without a
 import json, os, sys
 
 out, folders = sys.argv[1], sys.argv[2:]
+# Named by their path below the folders' common parent, so that sets from two encoders (contrastive/semi-600 and
+# fusion/semi-600) keep apart; one folder per parent gives the plain folder name, as before.
+parents = {os.path.dirname(os.path.normpath(f)) for f in folders}
+common = os.path.commonpath(list(parents)) if len(parents) > 1 else None
 records = []
 for folder in folders:
     c = json.load(open(os.path.join(folder, "classifier.json")))
@@ -13,16 +17,23 @@ for folder in folders:
         sys.exit(f"{folder}: no test figure (a --no-test tuning run); publish from a run without --no-test")
     f = c.get("fine_tune") or {}
     records.append({
-        "name": os.path.basename(os.path.normpath(folder)), "run": c["run"], "mode": c["mode"], "labels": c["labels"],
+        "name": os.path.relpath(os.path.normpath(folder), common) if common else os.path.basename(os.path.normpath(folder)), "run": c["run"], "mode": c["mode"], "labels": c["labels"],
         "labelled": c["labelled_count"], "unlabelled": c["unlabelled_count"], "steps": f.get("steps"),
         "best_step": f.get("best_step"), "seconds": round(c["seconds"], 1), "temperature": round(c["temperature"], 3),
         "machine": c.get("machine"), "val": c["validation"], "test": c["test"],
     })
+# The chosen classifier of each label budget: the best validation accuracy among the pretrained ones (a model trained
+# from scratch is the baseline, not a candidate). The test figures play no part in it.
+for labelled in sorted({r["labelled"] for r in records}):
+    candidates = [r for r in records if r["labelled"] == labelled and "scratch" not in r["mode"]]
+    if candidates:
+        max(candidates, key=lambda r: r["val"]["accuracy"])["chosen"] = True
 json.dump({"records": records}, open(out, "w"), indent=2)
 print("| classifier | mode | labels | steps (best) | seconds | accuracy val / test | macro-F1 val / test | ECE val / test |")
 print("|---|---|---|---|---|---|---|---|")
 for r in records:
     v, t = r["val"], r["test"]
     steps = f"{r['steps']} ({r['best_step']})" if r["steps"] is not None else "–"
-    print(f"| {r['name']} | {r['mode']} | {r['labelled']} | {steps} | {r['seconds']:.0f} | {100*v['accuracy']:.2f} / {100*t['accuracy']:.2f} | "
+    name = f"**{r['name']}**" if r.get("chosen") else r["name"]
+    print(f"| {name} | {r['mode']} | {r['labelled']} | {steps} | {r['seconds']:.0f} | {100*v['accuracy']:.2f} / {100*t['accuracy']:.2f} | "
           f"{100*v['macro_f1']:.2f} / {100*t['macro_f1']:.2f} | {100*v['ece']:.2f} / {100*t['ece']:.2f} |")
