@@ -31,7 +31,9 @@ public class TableSubsetFusionTests
         var layout = new TableLayout(data.Train.Schema);
         var subsets = new FeatureSubsets(layout.FeatureCount, count: 2, overlap: 0);   // 5 features: columns 0–1, then 2–4
         using var rows = data.Train.Batch([0, 1, 2]);
-        using var views = subsets.Hide(rows.repeat(2, 1), layout);
+        // The objective's own copies: a block order other than Hide's would pair a row's view with another row's.
+        using var copies = subsets.Repeat(rows);
+        using var views = subsets.Hide(copies, layout);
         var original = rows.data<float>().ToArray();
         var seen = views.data<float>().ToArray();
         int f = layout.FeatureCount;

@@ -66,7 +66,7 @@ public static class MiningBenchmarkCommand
             }
             if (args.GetValue(FlipLabels) is double fraction and > 0)
             {
-                var kinds = args.GetValue(Evidence) is string e ? [Enum.Parse<Mining.LabelEvidence>(e, ignoreCase: true)] : (IReadOnlyList<Mining.LabelEvidence>?)null;
+                var kinds = args.GetValue(Evidence) is string e ? [Cli.Choice(e, "label evidence", default(Mining.LabelEvidence))] : (IReadOnlyList<Mining.LabelEvidence>?)null;
                 var scores = MiningBenchmark.LabelIssues(run, Split(splits, args.GetValue(LabelsSplit)!), fraction, args.GetValue(Seed), kinds, m => Cli.Info(m));
                 report["label_issues"] = new { split = args.GetValue(LabelsSplit), fraction, scores };
             }

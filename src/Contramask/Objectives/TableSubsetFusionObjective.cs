@@ -48,7 +48,7 @@ public sealed class TableSubsetFusionObjective : SelfSupervisedObjective
         var rows = views[0];
         int n = (int)rows.shape[0], k = subsets.Count;
         // K copies of the batch, each noisy on its own, then each copy reduced to its subset; one encoder pass for all.
-        var copies = rows.repeat(k, 1);
+        var copies = subsets.Repeat(rows);
         var (noisy, changed) = corruption.CorruptEach(copies, Options.MaskRatio);
         changed.Dispose();
         var embedding = encoder.forward(subsets.Hide(noisy, encoder.Layout));

@@ -49,11 +49,14 @@ public sealed class FeatureSubsets
         return tensor(map, new long[] { Count, FeatureCount }, device: device);
     }
 
+    /// <summary>K copies of a batch, subset by subset (copy k is rows k·N to k·N + N − 1): the order <see cref="Hide"/> takes.</summary>
+    public Tensor Repeat(Tensor rows) => rows.repeat(Count, 1);
+
     /// <summary>
     /// The K views of packed rows stacked subset by subset (K·N×2F): view k of a row keeps subset k's cells and shows
     /// every other cell as missing.
     /// </summary>
-    /// <param name="rows">K·N packed rows, the N rows repeated K times in subset order (each copy may carry its own noise).</param>
+    /// <param name="rows">K·N packed rows from <see cref="Repeat"/> (each copy may carry its own noise).</param>
     public Tensor Hide(Tensor rows, TableLayout layout)
     {
         using var scope = NewDisposeScope();
