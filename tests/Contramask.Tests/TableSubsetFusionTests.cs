@@ -83,6 +83,15 @@ public class TableSubsetFusionTests
     }
 
     [Fact]
+    public void Subset_fusion_refuses_the_view_count_of_can_fusion_instead_of_ignoring_it()
+    {
+        var options = ObjectiveOptions.ForTableMethod(Method.Fusion) with { Fusion = FusionKind.Subsets, MaskedViews = 1 };
+        var error = Assert.Throws<ArgumentException>(options.ValidateForTable);
+        Assert.Contains("--fusion subsets makes one view per column subset", error.Message);
+        (options with { MaskedViews = 2 }).ValidateForTable();
+    }
+
+    [Fact]
     public void Subset_fusion_on_images_is_refused_with_what_to_use_instead()
     {
         var config = new PretrainConfig { Objective = ObjectiveOptions.ForMethod(Method.Fusion, vit: false) with { Fusion = FusionKind.Subsets } };

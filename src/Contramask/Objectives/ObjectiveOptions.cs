@@ -109,6 +109,8 @@ public sealed record ObjectiveOptions
             throw new ArgumentException($"--fusion {Fusion.ToString().ToLowerInvariant()} is for images; tables fuse SCARF-style views with VIME reconstruction (--fusion can) or feature-subset views (--fusion subsets)");
         if (MaskedViews == 0)
             throw new ArgumentException("--masked-views 0 is for images (two clean augmented views); a table's views differ only by their masking: use 1 or 2");
+        if (Fusion == FusionKind.Subsets && MaskedViews != 2)
+            throw new ArgumentException($"--masked-views {MaskedViews} is for --fusion can; --fusion subsets makes one view per column subset");
     }
 
     /// <summary>What image fusion cannot take: the table-only fusion kinds.</summary>
