@@ -39,7 +39,6 @@ public sealed class TableSubsetFusionObjective : SelfSupervisedObjective
         RegisterComponents();
     }
 
-    public FeatureSubsets Subsets => subsets;
     public override int ViewCount => 1;
     public override bool WantsStrongViews => false;
 
