@@ -28,6 +28,8 @@ public class CliTests
     [InlineData("benchmark --finetune 1%,0%", "--finetune 0%: expected a percentage")]
     [InlineData("benchmark --finetune --finetune-steps 0", "--finetune-steps 0 is out of range")]
     [InlineData("benchmark --seeds 0", "--seeds 0 is out of range: expected 1 to 100")]
+    [InlineData("benchmark --contrastive-weight -1", "--contrastive-weight -1 is out of range: expected 0 to 100")]
+    [InlineData("benchmark --methods masked --reconstruction-weight 2", "set fusion's weights: add fusion to --methods")]
     [InlineData("benchmark --finetune-steps 50", "--finetune-steps sets the steps of --finetune's classifiers: add --finetune")]
     [InlineData("benchmark --data digits,val=0 --finetune", "has none; keep the data spec's val= above 0")]
     [InlineData("finetune --run /no/such/run --out /tmp/unused --mode blur", "unknown mode 'blur'; expected probe, full or semi")]
@@ -94,6 +96,23 @@ public class CliTests
         (code, output, error) = Run("evaluate", "--run", folder);
         Assert.True(code == 0, error);
         Assert.Contains("raw features", output);
+    }
+
+    [Fact]
+    public void Benchmark_weights_change_fusion_only_and_are_recorded()
+    {
+        var folder = Path.Combine(Fixture.TempFolder(), "bench");
+        var csv = Fixture.Path("tables", "mixed.csv");
+        var (code, output, error) = Run("benchmark", "--data", $"csv:{csv},label=label,id=id,split=30", "--methods", "contrastive,fusion",
+            "--baselines", "none", "--budget", "0.01", "--contrastive-weight", "0.03", "--out", folder, "--quiet", "--threads", "2");
+        Assert.True(code == 0, error);
+        Assert.Contains("Changed from the defaults: fusion contrastive weight 0.03.", output);
+        Objectives.ObjectiveOptions Objective(string run) =>
+            Contramask.Training.PretrainConfig.FromJson(File.ReadAllText(Path.Combine(folder, run, "config.json")), "config.json").Objective;
+        Assert.Equal(0.03, Objective("fusion-mlp").WeightContrastive);
+        Assert.Equal(new Objectives.ObjectiveOptions().WeightReconstruction, Objective("fusion-mlp").WeightReconstruction);
+        Assert.Equal(new Objectives.ObjectiveOptions().WeightContrastive, Objective("contrastive-mlp").WeightContrastive);
+        Assert.Contains("fusion contrastive weight 0.03", File.ReadAllText(Path.Combine(folder, "benchmark.json")));
     }
 
     [Theory]

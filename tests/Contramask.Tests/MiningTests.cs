@@ -148,6 +148,24 @@ public class MiningTests
     static Tensor torch_normalize(Tensor x) => TorchSharp.torch.nn.functional.normalize(x, dim: 1);
 
     [Fact]
+    public void The_report_names_each_objective_setting_in_its_papers_words()
+    {
+        Dictionary<string, string> Settings(string encoder, Objectives.ObjectiveOptions objective) => MiningReport.ObjectiveSettings(
+            new Training.PretrainConfig { Encoder = Models.EncoderOptions.FromName(encoder), Objective = objective }).ToDictionary(p => p.Setting, p => p.Value);
+
+        var tableFusion = Settings("mlp", Objectives.ObjectiveOptions.ForTableMethod(Objectives.Method.Fusion));
+        Assert.Equal("0.3 of each row's features, swapped in from other rows (VIME)", tableFusion["mask probability"]);
+        Assert.Equal("can, 2 masked views; weights contrastive 0.1, reconstruction 1; τ 0.2", tableFusion["fusion"]);
+        Assert.False(tableFusion.ContainsKey("mask ratio"));
+        Assert.Equal("0.3 of each row's features, replaced from other rows (SCARF)",
+            Settings("mlp", Objectives.ObjectiveOptions.ForTableMethod(Objectives.Method.Contrastive))["corruption rate"]);
+        var imageFusion = Settings("convnet", Objectives.ObjectiveOptions.ForMethod(Objectives.Method.Fusion, vit: false));
+        Assert.Equal("0.25 of the patches", imageFusion["mask ratio"]);
+        Assert.StartsWith("layered, 1 masked view;", imageFusion["fusion"]);
+        Assert.Equal(["mask ratio"], Settings("vit-mini", Objectives.ObjectiveOptions.ForMethod(Objectives.Method.Masked, vit: true)).Keys);
+    }
+
+    [Fact]
     public void Embed_and_mine_a_tiny_run_and_the_report_links_only_files_that_exist()
     {
         var folder = Path.Combine(Fixture.TempFolder(), "run");

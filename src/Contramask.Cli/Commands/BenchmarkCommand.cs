@@ -28,11 +28,13 @@ public static class BenchmarkCommand
     };
     static readonly Option<int?> FinetuneSteps = new("--finetune-steps") { Description = $"Steps of every fine-tune (default: full {Classification.ClassifierOptions.FullSteps}, semi {Classification.ClassifierOptions.SemiSteps}; the best validation check is kept)" };
     static readonly Option<bool> Quiet = new("--quiet") { Description = "No progress bars" };
+    static readonly Option<double?> ContrastiveWeight = new("--contrastive-weight") { Description = "Fusion runs only: weight of the InfoNCE term w_nce (default: pretrain's for the data)" };
+    static readonly Option<double?> ReconstructionWeight = new("--reconstruction-weight") { Description = "Fusion runs only: weight of the reconstruction term w_rec (default: pretrain's for the data)" };
 
     public static Command Create()
     {
         var command = new Command("benchmark", "Pretrain each method for the same wall-clock budget, evaluate all with the same protocol, write benchmark.json and benchmark.md");
-        foreach (var option in new Option[] { Data, Budget, Methods, Encoders, Baselines, Finetune, FinetuneSteps, Out, Seed, Seeds, Threads, Quiet }) command.Add(option);
+        foreach (var option in new Option[] { Data, Budget, Methods, Encoders, Baselines, ContrastiveWeight, ReconstructionWeight, Finetune, FinetuneSteps, Out, Seed, Seeds, Threads, Quiet }) command.Add(option);
         command.SetAction(args =>
         {
             double budget = args.GetValue(Budget);
@@ -57,6 +59,7 @@ public static class BenchmarkCommand
                     ? (steps is >= 1 and <= 1_000_000 ? steps : throw new ArgumentOutOfRangeException(null, $"--finetune-steps {steps} is out of range: expected 1 to 1000000"))
                     : null,
             };
+            plan = FusionWeights(plan, args.GetValue(ContrastiveWeight), args.GetValue(ReconstructionWeight));
             string outFolder = args.GetValue(Out) ?? Path.Combine("runs", "benchmark-" + spec.Kind);
             var data = spec.LoadAny();
             Cli.Info($"Benchmark on {data.Train} / {data.Test?.Count ?? 0} test, {budget} min per run → {outFolder}");
@@ -83,6 +86,35 @@ public static class BenchmarkCommand
 
     /// <summary>The label budgets of <c>--finetune</c> given without a value: the few, some and all labels.</summary>
     public const string DefaultFinetuneLabels = "1%,10%,all";
+
+    /// <summary>
+    /// Fusion's term weights for this benchmark (the parts keep their own objective, where a weight only scales the
+    /// loss): how a weight chosen on validation is put through the same budget and seeds as the parts.
+    /// </summary>
+    static BenchmarkPlan FusionWeights(BenchmarkPlan plan, double? contrastive, double? reconstruction)
+    {
+        if (contrastive is null && reconstruction is null) return plan;
+        foreach (var (name, value) in new[] { ("--contrastive-weight", contrastive), ("--reconstruction-weight", reconstruction) })
+            if (value is double w && (!double.IsFinite(w) || w < 0 || w > 100))
+                throw new ArgumentOutOfRangeException(null, $"{name} {w} is out of range: expected 0 to 100");
+        if (!plan.Methods.Contains(Method.Fusion))
+            throw new ArgumentException("--contrastive-weight and --reconstruction-weight set fusion's weights: add fusion to --methods");
+        var words = new List<string>();
+        if (contrastive is double c) words.Add(FormattableString.Invariant($"fusion contrastive weight {c}"));
+        if (reconstruction is double r) words.Add(FormattableString.Invariant($"fusion reconstruction weight {r}"));
+        return plan with
+        {
+            Adjust = config => config.Objective.Method != Method.Fusion ? config : config with
+            {
+                Objective = config.Objective with
+                {
+                    WeightContrastive = contrastive ?? config.Objective.WeightContrastive,
+                    WeightReconstruction = reconstruction ?? config.Objective.WeightReconstruction,
+                },
+            },
+            Overrides = string.Join(", ", words),
+        };
+    }
 
     static string[] List(string value) => value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(v => v.ToLowerInvariant()).ToArray();
 }

@@ -163,6 +163,7 @@ public static class SeededBenchmark
         md.AppendLine();
         md.AppendLine(c, $"Budget {plan.BudgetMinutes} min of pretraining per method and encoder; seeds {string.Join(", ", results.Select(r => r.Seed))} finished of {seeds} planned from {plan.Seed}; {machine}; commit {machine.Commit}; {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC.");
         if (command is not null) md.AppendLine(c, $"Command: `{command}`");
+        if (plan.Overrides.Length > 0) md.AppendLine(c, $"Changed from the defaults: {plan.Overrides}.");
         md.AppendLine();
         md.AppendLine("Each figure is the mean ± sample standard deviation over the seeds (– for one seed; each seed its own initialization, views and few-label draws; every seed's full table, other probes and any `--finetune` classifiers are in `seed-S/benchmark.md`). Accuracy in %. The validation slice is for choosing, the test split for publishing.");
         foreach (var split in Splits)
@@ -183,8 +184,9 @@ public static class SeededBenchmark
             var margins = FusionMargins(results, split);
             if (margins.Count == 0) continue;
             md.AppendLine();
-            string over = string.Join(" and ", margins.SelectMany(m => m.Parts).Distinct().Select(p => $"{p}-only"));
-            md.AppendLine(c, $"Fusion minus the better of {over} on each seed ({title.ToLowerInvariant()}): mean ± std, then the seeds where fusion was ahead.");
+            var parts = margins.SelectMany(m => m.Parts).Distinct().Select(p => $"{p}-only").ToList();
+            string over = parts.Count == 1 ? parts[0] : "the better of " + string.Join(" and ", parts);
+            md.AppendLine(c, $"Fusion minus {over} on each seed ({title.ToLowerInvariant()}): mean ± std, then the seeds where fusion was ahead.");
             md.AppendLine();
             md.AppendLine("| encoder | " + string.Join(" | ", Probes.Select(p => p.Label)) + " |");
             md.AppendLine("|---|" + string.Concat(Probes.Select(_ => "---|")));

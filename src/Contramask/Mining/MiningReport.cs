@@ -36,9 +36,7 @@ public static class MiningReport
             if (dataSummary is not null) md.AppendLine(c, $"| records | {dataSummary} |");
             md.AppendLine(c, $"| steps | {state.Step:N0} ({state.Epoch} epochs, batch {config.BatchSize}) in {TimeSpan.FromSeconds(state.ElapsedSeconds):hh\\:mm\\:ss} |");
             md.AppendLine(c, $"| learning rate | {config.LearningRate} peak, weight decay {config.WeightDecay}, seed {config.Seed} |");
-            if (config.Objective.Method is not Objectives.Method.Contrastive) md.AppendLine(c, $"| mask ratio | {config.Objective.MaskRatio} |");
-            if (config.Objective.Method is Objectives.Method.Fusion)
-                md.AppendLine(c, $"| fusion weights | contrastive {config.Objective.WeightContrastive}, reconstruction {config.Objective.WeightReconstruction}, τ {config.Objective.Temperature} |");
+            foreach (var (setting, value) in ObjectiveSettings(config)) md.AppendLine(c, $"| {setting} | {value} |");
             md.AppendLine();
             var curves = new[] { "quality.png", "loss.png", "learning-rate.png" }.Where(Has).ToList();
             if (curves.Count > 0)
@@ -158,5 +156,26 @@ public static class MiningReport
             md.AppendLine("| " + name + " | " + string.Join(" | ", columns.Select(n => root.GetProperty(n).TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.Number
                 ? (key == "nmi" ? v.GetDouble().ToString("F3", c) : (100 * v.GetDouble()).ToString("F2", c)) : "–")) + " |");
         md.AppendLine();
+    }
+
+    /// <summary>
+    /// The objective's own settings in the words of its papers: on tables the masked share is VIME's mask probability
+    /// (cells swapped in from other rows), not a share of patches, and SCARF's corruption rate is a setting of its own.
+    /// </summary>
+    public static IEnumerable<(string Setting, string Value)> ObjectiveSettings(Training.PretrainConfig config)
+    {
+        var c = CultureInfo.InvariantCulture;
+        var objective = config.Objective;
+        bool table = config.Encoder.IsTable;
+        if (objective.Method is Objectives.Method.Fusion)
+            yield return ("fusion", string.Create(c, $"{objective.Fusion.ToString().ToLowerInvariant()}{(objective.Fusion == Objectives.FusionKind.Subsets ? "" : $", {objective.MaskedViews} masked view{(objective.MaskedViews == 1 ? "" : "s")}")}; weights contrastive {objective.WeightContrastive}, reconstruction {objective.WeightReconstruction}; τ {objective.Temperature}"));
+        if (objective.Method is Objectives.Method.Masked or Objectives.Method.Fusion)
+            yield return table
+                ? ("mask probability", string.Create(c, $"{objective.MaskRatio} of each row's features, swapped in from other rows (VIME)"))
+                : ("mask ratio", string.Create(c, $"{objective.MaskRatio} of the patches"));
+        if (table && objective.Method is Objectives.Method.Contrastive)
+            yield return ("corruption rate", string.Create(c, $"{config.TableViews.CorruptionRate} of each row's features, replaced from other rows (SCARF)"));
+        if (objective.Method is Objectives.Method.Contrastive)
+            yield return ("temperature", string.Create(c, $"τ {objective.Temperature}"));
     }
 }
