@@ -30,6 +30,8 @@ public class CliTests
     [InlineData("benchmark --seeds 0", "--seeds 0 is out of range: expected 1 to 100")]
     [InlineData("benchmark --contrastive-weight -1", "--contrastive-weight -1 is out of range: expected 0 to 100")]
     [InlineData("benchmark --methods masked --reconstruction-weight 2", "set fusion's weights: add fusion to --methods")]
+    [InlineData("benchmark --reconstruction-weight 101", "--reconstruction-weight 101 is out of range: expected 0 to 100")]
+    [InlineData("benchmark --contrastive-weight 0 --reconstruction-weight 0", "leaves fusion nothing to learn")]
     [InlineData("benchmark --finetune-steps 50", "--finetune-steps sets the steps of --finetune's classifiers: add --finetune")]
     [InlineData("benchmark --data digits,val=0 --finetune", "has none; keep the data spec's val= above 0")]
     [InlineData("finetune --run /no/such/run --out /tmp/unused --mode blur", "unknown mode 'blur'; expected probe, full or semi")]
@@ -106,7 +108,7 @@ public class CliTests
         var (code, output, error) = Run("benchmark", "--data", $"csv:{csv},label=label,id=id,split=30", "--methods", "contrastive,fusion",
             "--baselines", "none", "--budget", "0.01", "--contrastive-weight", "0.03", "--out", folder, "--quiet", "--threads", "2");
         Assert.True(code == 0, error);
-        Assert.Contains("Changed from the defaults: fusion contrastive weight 0.03.", output);
+        Assert.Contains("Set for this benchmark: fusion contrastive weight 0.03.", output);
         Objectives.ObjectiveOptions Objective(string run) =>
             Contramask.Training.PretrainConfig.FromJson(File.ReadAllText(Path.Combine(folder, run, "config.json")), "config.json").Objective;
         Assert.Equal(0.03, Objective("fusion-mlp").WeightContrastive);

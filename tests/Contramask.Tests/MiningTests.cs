@@ -150,14 +150,21 @@ public class MiningTests
     [Fact]
     public void The_report_names_each_objective_setting_in_its_papers_words()
     {
+        // The corruption rate and the mask share differ, so a row that reads the wrong setting shows it.
         Dictionary<string, string> Settings(string encoder, Objectives.ObjectiveOptions objective) => MiningReport.ObjectiveSettings(
-            new Training.PretrainConfig { Encoder = Models.EncoderOptions.FromName(encoder), Objective = objective }).ToDictionary(p => p.Setting, p => p.Value);
+            new Training.PretrainConfig { Encoder = Models.EncoderOptions.FromName(encoder), Objective = objective, TableViews = new() { CorruptionRate = 0.6 } })
+            .ToDictionary(p => p.Setting, p => p.Value);
 
-        var tableFusion = Settings("mlp", Objectives.ObjectiveOptions.ForTableMethod(Objectives.Method.Fusion));
-        Assert.Equal("0.3 of each row's features, swapped in from other rows (VIME)", tableFusion["mask probability"]);
+        var tableFusion = Settings("mlp", Objectives.ObjectiveOptions.ForTableMethod(Objectives.Method.Fusion) with { MaskRatio = 0.35 });
+        Assert.Equal("0.35 of each row's features, swapped in from other rows (VIME)", tableFusion["mask probability"]);
         Assert.Equal("can, 2 masked views; weights contrastive 0.1, reconstruction 1; τ 0.2", tableFusion["fusion"]);
         Assert.False(tableFusion.ContainsKey("mask ratio"));
-        Assert.Equal("0.3 of each row's features, replaced from other rows (SCARF)",
+        Assert.False(tableFusion.ContainsKey("corruption rate"));
+        Assert.Equal("0.35 of the columns, dropped as tokens (MAE)",
+            Settings("ft-transformer", Objectives.ObjectiveOptions.ForTableMethod(Objectives.Method.Masked) with { MaskRatio = 0.35 })["mask ratio"]);
+        Assert.StartsWith("0.35 of each subset view's features", Settings("mlp", Objectives.ObjectiveOptions.ForTableMethod(Objectives.Method.Fusion)
+            with { MaskRatio = 0.35, Fusion = Objectives.FusionKind.Subsets })["swap noise"]);
+        Assert.Equal("0.6 of each row's features, replaced from other rows (SCARF)",
             Settings("mlp", Objectives.ObjectiveOptions.ForTableMethod(Objectives.Method.Contrastive))["corruption rate"]);
         var imageFusion = Settings("convnet", Objectives.ObjectiveOptions.ForMethod(Objectives.Method.Fusion, vit: false));
         Assert.Equal("0.25 of the patches", imageFusion["mask ratio"]);

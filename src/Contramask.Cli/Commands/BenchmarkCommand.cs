@@ -96,7 +96,9 @@ public static class BenchmarkCommand
         if (contrastive is null && reconstruction is null) return plan;
         foreach (var (name, value) in new[] { ("--contrastive-weight", contrastive), ("--reconstruction-weight", reconstruction) })
             if (value is double w && (!double.IsFinite(w) || w < 0 || w > 100))
-                throw new ArgumentOutOfRangeException(null, $"{name} {w} is out of range: expected 0 to 100");
+                throw new ArgumentOutOfRangeException(null, FormattableString.Invariant($"{name} {w} is out of range: expected 0 to 100"));
+        if (contrastive == 0 && reconstruction == 0)
+            throw new ArgumentException("--contrastive-weight 0 with --reconstruction-weight 0 leaves fusion nothing to learn: keep one above 0");
         if (!plan.Methods.Contains(Method.Fusion))
             throw new ArgumentException("--contrastive-weight and --reconstruction-weight set fusion's weights: add fusion to --methods");
         var words = new List<string>();

@@ -281,7 +281,7 @@ public static class Benchmark
         md.AppendLine();
         md.AppendLine(c, $"Budget {plan.BudgetMinutes} min of pretraining per method and encoder, seed {plan.Seed}; {machine}; commit {machine.Commit}; {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC.");
         if (command is not null) md.AppendLine(c, $"Command: `{command}`");
-        if (plan.Overrides.Length > 0) md.AppendLine(c, $"Changed from the defaults: {plan.Overrides}.");
+        if (plan.Overrides.Length > 0) md.AppendLine(c, $"Set for this benchmark: {plan.Overrides}.");
         md.AppendLine();
         md.AppendLine("Accuracy in %; few-label columns are the mean ± std over 3 stratified draws; rec/s = images or rows per second of pretraining. Baselines: raw = pixels or standardized features, random = untrained encoder, supervised = all labels, same budget. Probes are fitted on the training split only; the validation slice is for choosing, the test split for publishing.");
         foreach (var (title, pick) in new (string, Func<BenchmarkRecord, ProtocolScores?>)[] { ("Validation slice", r => r.Validation), ("Test split", r => r.Test) })

@@ -163,7 +163,7 @@ public static class SeededBenchmark
         md.AppendLine();
         md.AppendLine(c, $"Budget {plan.BudgetMinutes} min of pretraining per method and encoder; seeds {string.Join(", ", results.Select(r => r.Seed))} finished of {seeds} planned from {plan.Seed}; {machine}; commit {machine.Commit}; {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC.");
         if (command is not null) md.AppendLine(c, $"Command: `{command}`");
-        if (plan.Overrides.Length > 0) md.AppendLine(c, $"Changed from the defaults: {plan.Overrides}.");
+        if (plan.Overrides.Length > 0) md.AppendLine(c, $"Set for this benchmark: {plan.Overrides}.");
         md.AppendLine();
         md.AppendLine("Each figure is the mean ± sample standard deviation over the seeds (– for one seed; each seed its own initialization, views and few-label draws; every seed's full table, other probes and any `--finetune` classifiers are in `seed-S/benchmark.md`). Accuracy in %. The validation slice is for choosing, the test split for publishing.");
         foreach (var split in Splits)

@@ -159,8 +159,9 @@ public static class MiningReport
     }
 
     /// <summary>
-    /// The objective's own settings in the words of its papers: on tables the masked share is VIME's mask probability
-    /// (cells swapped in from other rows), not a share of patches, and SCARF's corruption rate is a setting of its own.
+    /// The objective's own settings in the words of its papers: on an MLP the masked share is VIME's mask probability
+    /// (cells swapped in from other rows), on the FT-Transformer MAE's share of column tokens dropped
+    /// (<see cref="Objectives.TableMaskedBranch"/>), and SCARF's corruption rate is a setting of its own.
     /// </summary>
     public static IEnumerable<(string Setting, string Value)> ObjectiveSettings(Training.PretrainConfig config)
     {
@@ -170,9 +171,12 @@ public static class MiningReport
         if (objective.Method is Objectives.Method.Fusion)
             yield return ("fusion", string.Create(c, $"{objective.Fusion.ToString().ToLowerInvariant()}{(objective.Fusion == Objectives.FusionKind.Subsets ? "" : $", {objective.MaskedViews} masked view{(objective.MaskedViews == 1 ? "" : "s")}")}; weights contrastive {objective.WeightContrastive}, reconstruction {objective.WeightReconstruction}; τ {objective.Temperature}"));
         if (objective.Method is Objectives.Method.Masked or Objectives.Method.Fusion)
-            yield return table
-                ? ("mask probability", string.Create(c, $"{objective.MaskRatio} of each row's features, swapped in from other rows (VIME)"))
-                : ("mask ratio", string.Create(c, $"{objective.MaskRatio} of the patches"));
+            yield return !table ? ("mask ratio", string.Create(c, $"{objective.MaskRatio} of the patches"))
+                : objective.Method is Objectives.Method.Fusion && objective.Fusion == Objectives.FusionKind.Subsets
+                    ? ("swap noise", string.Create(c, $"{objective.MaskRatio} of each subset view's features, swapped in from other rows (SubTab)"))
+                : config.Encoder.Kind == "ft-transformer"
+                    ? ("mask ratio", string.Create(c, $"{objective.MaskRatio} of the columns, dropped as tokens (MAE)"))
+                    : ("mask probability", string.Create(c, $"{objective.MaskRatio} of each row's features, swapped in from other rows (VIME)"));
         if (table && objective.Method is Objectives.Method.Contrastive)
             yield return ("corruption rate", string.Create(c, $"{config.TableViews.CorruptionRate} of each row's features, replaced from other rows (SCARF)"));
         if (objective.Method is Objectives.Method.Contrastive)
