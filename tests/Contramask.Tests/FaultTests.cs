@@ -261,6 +261,7 @@ public class FaultTests
     [InlineData("pretrain --mask-ratio 1", "mask ratio 1 is out of range: expected [0, 1)")]
     [InlineData("pretrain --contrastive-weight 1001", "contrastive weight 1001 is out of range: expected [0, 1000]")]
     [InlineData("pretrain --reconstruction-weight 1001", "reconstruction weight 1001 is out of range: expected [0, 1000]")]
+    [InlineData("pretrain --contrastive-weight NaN", "contrastive weight NaN is out of range: expected [0, 1000]")]
     [InlineData("pretrain --noise-weight 2", "noise weight 2 is out of range: expected [0, 1]")]
     [InlineData("pretrain --masked-views 3", "masked views 3 is out of range: expected 0, 1 or 2")]
     [InlineData("pretrain --corruption-rate 1", "corruption rate 1 is out of range: expected [0, 1)")]

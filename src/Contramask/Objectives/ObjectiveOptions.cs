@@ -125,7 +125,7 @@ public sealed record ObjectiveOptions
         if (Temperature is <= 0 or > 10) throw new ArgumentOutOfRangeException(null, $"temperature {Temperature} is out of range: expected (0, 10]");
         if (MaskRatio is < 0 or >= 1) throw new ArgumentOutOfRangeException(null, $"mask ratio {MaskRatio} is out of range: expected [0, 1)");
         foreach (var (name, w) in new[] { ("contrastive weight", WeightContrastive), ("reconstruction weight", WeightReconstruction) })
-            if (w < 0 || w > 1000) throw new ArgumentOutOfRangeException(null, $"{name} {w} is out of range: expected [0, 1000]");
+            if (!(w is >= 0 and <= 1000)) throw new ArgumentOutOfRangeException(null, $"{name} {w} is out of range: expected [0, 1000]");   // NaN too: it trains to a NaN loss
         if (WeightMaskPrediction is < 0 or > 1000) throw new ArgumentOutOfRangeException(null, $"mask-prediction weight {WeightMaskPrediction} is out of range: expected [0, 1000]");
         if (WeightNoise is < 0 or > 1) throw new ArgumentOutOfRangeException(null, $"noise weight {WeightNoise} is out of range: expected [0, 1]");
         if (NoiseStdMax is <= 0 or > 10) throw new ArgumentOutOfRangeException(null, $"noise std {NoiseStdMax} is out of range: expected (0, 10]");
