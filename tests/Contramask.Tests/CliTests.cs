@@ -29,7 +29,10 @@ public class CliTests
     [InlineData("benchmark --finetune --finetune-steps 0", "--finetune-steps 0 is out of range")]
     [InlineData("benchmark --seeds 0", "--seeds 0 is out of range: expected 1 to 100")]
     [InlineData("benchmark --contrastive-weight -1", "--contrastive-weight -1 is out of range: expected 0 to 100")]
-    [InlineData("benchmark --methods masked --reconstruction-weight 2", "set fusion's weights: add fusion to --methods")]
+    [InlineData("benchmark --methods masked --reconstruction-weight 2", "set fusion's objective: add fusion to --methods")]
+    [InlineData("benchmark --decoder-depth 0", "decoder depth 0 is out of range: expected 1 to 16")]
+    [InlineData("benchmark --decoder-width 6", "decoder width 6 must be a multiple of 4")]
+    [InlineData("benchmark --data csv:rows.csv --decoder-depth 1", "--decoder-depth and --decoder-width size an image pixel decoder")]
     [InlineData("benchmark --reconstruction-weight 101", "--reconstruction-weight 101 is out of range: expected 0 to 100")]
     [InlineData("benchmark --contrastive-weight 0 --reconstruction-weight 0", "leaves fusion nothing to learn")]
     [InlineData("benchmark --finetune-steps 50", "--finetune-steps sets the steps of --finetune's classifiers: add --finetune")]
@@ -115,6 +118,25 @@ public class CliTests
         Assert.Equal(new Objectives.ObjectiveOptions().WeightReconstruction, Objective("fusion-mlp").WeightReconstruction);
         Assert.Equal(new Objectives.ObjectiveOptions().WeightContrastive, Objective("contrastive-mlp").WeightContrastive);
         Assert.Contains("fusion contrastive weight 0.03", File.ReadAllText(Path.Combine(folder, "benchmark.json")));
+    }
+
+    [Fact]
+    public void Decoder_options_size_the_vit_fusion_decoder()
+    {
+        var folder = Path.Combine(Fixture.TempFolder(), "decoder");
+        var (code, _, error) = Run("pretrain", "--data", $"idx:{Fixture.Path("idx")}", "--method", "fusion", "--encoder", "vit-mini",
+            "--decoder-depth", "1", "--decoder-width", "64", "--epochs", "1", "--batch-size", "8", "--out", folder, "--quiet", "--threads", "2", "--no-eval");
+        Assert.True(code == 0, error);
+        var config = Contramask.Training.PretrainConfig.FromJson(File.ReadAllText(Path.Combine(folder, "config.json")), "config.json");
+        Assert.Equal((1, 64), (config.Objective.DecoderDepth, config.Objective.DecoderDim));
+        // The objective built from that configuration has one decoder block at width 64 (the default: two at 128).
+        using var g = new TorchSharp.torch.Generator(1);
+        using var encoder = (config.Encoder with { Patch = 2 }).Build(1, 8, 8);
+        using var objective = Objectives.SelfSupervisedObjective.Create(config.Objective, encoder, 1, 8, 8, 2, g);
+        var shapes = objective.named_parameters().ToDictionary(p => p.name, p => p.parameter.shape);
+        Assert.Contains(shapes.Keys, k => k.Contains("decoderBlocks.0.", StringComparison.Ordinal));
+        Assert.DoesNotContain(shapes.Keys, k => k.Contains("decoderBlocks.1.", StringComparison.Ordinal));
+        Assert.Equal(64, shapes.Single(p => p.Key.EndsWith("decoderEmbedding.weight", StringComparison.Ordinal)).Value[0]);
     }
 
     [Theory]

@@ -263,6 +263,8 @@ public class FaultTests
     [InlineData("pretrain --reconstruction-weight 1001", "reconstruction weight 1001 is out of range: expected [0, 1000]")]
     [InlineData("pretrain --contrastive-weight NaN", "contrastive weight NaN is out of range: expected [0, 1000]")]
     [InlineData("pretrain --noise-weight 2", "noise weight 2 is out of range: expected [0, 1]")]
+    [InlineData("pretrain --decoder-depth 0", "decoder depth 0 is out of range: expected 1 to 16")]
+    [InlineData("pretrain --decoder-width 6", "decoder width 6 must be a multiple of 4")]
     [InlineData("pretrain --masked-views 3", "masked views 3 is out of range: expected 0, 1 or 2")]
     [InlineData("pretrain --corruption-rate 1", "corruption rate 1 is out of range: expected [0, 1)")]
     [InlineData("pretrain --crop-scale-min 0", "must satisfy 0 < min ≤ max ≤ 1")]

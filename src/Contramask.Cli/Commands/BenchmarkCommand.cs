@@ -30,11 +30,13 @@ public static class BenchmarkCommand
     static readonly Option<bool> Quiet = new("--quiet") { Description = "No progress bars" };
     static readonly Option<double?> ContrastiveWeight = new("--contrastive-weight") { Description = "Fusion runs only: weight of the InfoNCE term w_nce (default: pretrain's for the data)" };
     static readonly Option<double?> ReconstructionWeight = new("--reconstruction-weight") { Description = "Fusion runs only: weight of the reconstruction term w_rec (default: pretrain's for the data)" };
+    static readonly Option<int?> DecoderDepth = new("--decoder-depth") { Description = "Fusion runs on a ViT only: blocks of the MAE pixel decoder (default: pretrain's)" };
+    static readonly Option<int?> DecoderWidth = new("--decoder-width") { Description = "Fusion runs on images only: width of the pixel decoder (default: pretrain's)" };
 
     public static Command Create()
     {
         var command = new Command("benchmark", "Pretrain each method for the same wall-clock budget, evaluate all with the same protocol, write benchmark.json and benchmark.md");
-        foreach (var option in new Option[] { Data, Budget, Methods, Encoders, Baselines, ContrastiveWeight, ReconstructionWeight, Finetune, FinetuneSteps, Out, Seed, Seeds, Threads, Quiet }) command.Add(option);
+        foreach (var option in new Option[] { Data, Budget, Methods, Encoders, Baselines, ContrastiveWeight, ReconstructionWeight, DecoderDepth, DecoderWidth, Finetune, FinetuneSteps, Out, Seed, Seeds, Threads, Quiet }) command.Add(option);
         command.SetAction(args =>
         {
             double budget = args.GetValue(Budget);
@@ -59,7 +61,7 @@ public static class BenchmarkCommand
                     ? (steps is >= 1 and <= 1_000_000 ? steps : throw new ArgumentOutOfRangeException(null, $"--finetune-steps {steps} is out of range: expected 1 to 1000000"))
                     : null,
             };
-            plan = FusionWeights(plan, args.GetValue(ContrastiveWeight), args.GetValue(ReconstructionWeight));
+            plan = FusionOverrides(plan, args.GetValue(ContrastiveWeight), args.GetValue(ReconstructionWeight), args.GetValue(DecoderDepth), args.GetValue(DecoderWidth), spec.IsTable);
             string outFolder = args.GetValue(Out) ?? Path.Combine("runs", "benchmark-" + spec.Kind);
             var data = spec.LoadAny();
             Cli.Info($"Benchmark on {data.Train} / {data.Test?.Count ?? 0} test, {budget} min per run → {outFolder}");
@@ -88,22 +90,29 @@ public static class BenchmarkCommand
     public const string DefaultFinetuneLabels = "1%,10%,all";
 
     /// <summary>
-    /// Fusion's term weights for this benchmark (the parts keep their own objective, where a weight only scales the
-    /// loss): how a weight chosen on validation is put through the same budget and seeds as the parts.
+    /// Fusion's term weights and decoder size for this benchmark (the parts keep their own objective, where a weight
+    /// only scales the loss): how a setting chosen on validation is put through the same budget and seeds as the parts.
     /// </summary>
-    static BenchmarkPlan FusionWeights(BenchmarkPlan plan, double? contrastive, double? reconstruction)
+    static BenchmarkPlan FusionOverrides(BenchmarkPlan plan, double? contrastive, double? reconstruction, int? decoderDepth, int? decoderWidth, bool table)
     {
-        if (contrastive is null && reconstruction is null) return plan;
+        if (contrastive is null && reconstruction is null && decoderDepth is null && decoderWidth is null) return plan;
         foreach (var (name, value) in new[] { ("--contrastive-weight", contrastive), ("--reconstruction-weight", reconstruction) })
             if (value is double w && (!double.IsFinite(w) || w < 0 || w > 100))
                 throw new ArgumentOutOfRangeException(null, FormattableString.Invariant($"{name} {w} is out of range: expected 0 to 100"));
         if (contrastive == 0 && reconstruction == 0)
             throw new ArgumentException("--contrastive-weight 0 with --reconstruction-weight 0 leaves fusion nothing to learn: keep one above 0");
+        if (table && (decoderDepth is not null || decoderWidth is not null))
+            throw new ArgumentException("--decoder-depth and --decoder-width size an image pixel decoder: a table's fusion reconstructs through its own head");
         if (!plan.Methods.Contains(Method.Fusion))
-            throw new ArgumentException("--contrastive-weight and --reconstruction-weight set fusion's weights: add fusion to --methods");
+            throw new ArgumentException("--contrastive-weight, --reconstruction-weight, --decoder-depth and --decoder-width set fusion's objective: add fusion to --methods");
+        // The range checks are ObjectiveOptions.Validate's, run here so a bad value stops the benchmark before its first run.
+        var defaults = new ObjectiveOptions();
+        (defaults with { DecoderDepth = decoderDepth ?? defaults.DecoderDepth, DecoderDim = decoderWidth ?? defaults.DecoderDim }).Validate();
         var words = new List<string>();
         if (contrastive is double c) words.Add(FormattableString.Invariant($"fusion contrastive weight {c}"));
         if (reconstruction is double r) words.Add(FormattableString.Invariant($"fusion reconstruction weight {r}"));
+        if (decoderDepth is int d) words.Add(FormattableString.Invariant($"fusion decoder depth {d}"));
+        if (decoderWidth is int dw) words.Add(FormattableString.Invariant($"fusion decoder width {dw}"));
         return plan with
         {
             Adjust = config => config.Objective.Method != Method.Fusion ? config : config with
@@ -112,6 +121,8 @@ public static class BenchmarkCommand
                 {
                     WeightContrastive = contrastive ?? config.Objective.WeightContrastive,
                     WeightReconstruction = reconstruction ?? config.Objective.WeightReconstruction,
+                    DecoderDepth = decoderDepth ?? config.Objective.DecoderDepth,
+                    DecoderDim = decoderWidth ?? config.Objective.DecoderDim,
                 },
             },
             Overrides = string.Join(", ", words),

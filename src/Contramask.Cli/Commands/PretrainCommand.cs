@@ -32,6 +32,8 @@ public static class PretrainCommand
     static readonly Option<double?> NoiseWeight = new("--noise-weight") { Description = "Share w_noise of CAN's denoising term in the reconstruction weight, 0–1" };
     static readonly Option<int?> MaskedViews = new("--masked-views") { Description = "Fusion: 2 = mask both views (CAN), 1 = mask the first and contrast it with the clean second (tables: the row itself), 0 = contrast two clean views and reconstruct a masked copy of the first (a third pass; images only)" };
     static readonly Option<string?> FusionOption = new("--fusion") { Description = "Fusion kind. Images: can (one encoder, NT-Xent between the views; CAN) | momentum (the masked view predicts a momentum target's features of the clean other view; after CMAE) | layered (as can, but the pixel decoder reads a CNN's next-to-last stage or a ViT's middle block; after Layer-Grafted Pre-training); tables: can (VIME-masked views) | subsets (one view per overlapping column subset, each rebuilding the whole row; after SubTab)" };
+    static readonly Option<int?> DecoderDepth = new("--decoder-depth") { Description = "Masked/fusion on a ViT: transformer blocks of the MAE pixel decoder" };
+    static readonly Option<int?> DecoderWidth = new("--decoder-width") { Description = "Masked/fusion on images: width of the ViT's MAE decoder (a multiple of its 4 heads), or of a CNN's pixel-prediction head" };
     static readonly Option<double?> TargetMomentum = new("--target-momentum") { Description = "--fusion momentum: the target's EMA momentum at the start, rising to 1 on a cosine" };
     static readonly Option<double?> CorruptionRate = new("--corruption-rate") { Description = "Tables, contrastive: fraction c of each row's features replaced from other training rows (SCARF replaces exactly ⌊c·F⌋)" };
     static readonly Option<bool> NoBatchNormRecalibration = new("--no-bn-recalibration") { Description = "Masked/fusion on a CNN: keep BatchNorm's statistics of masked images instead of re-estimating them on clean ones" };
@@ -51,7 +53,7 @@ public static class PretrainCommand
     static readonly Option<bool> Quiet = new("--quiet") { Description = "No progress bar" };
 
     static readonly Option[] All = [Data, Label, Id, Schema, MethodOption, EncoderOption, Out, Resume, Overwrite, Epochs, Budget, BatchSize, LearningRate, WeightDecay,
-        Temperature, MaskRatio, ContrastiveWeight, ReconstructionWeight, NoiseWeight, MaskedViews, FusionOption, TargetMomentum, CorruptionRate, NoBatchNormRecalibration, CropScaleMin,
+        Temperature, MaskRatio, ContrastiveWeight, ReconstructionWeight, NoiseWeight, MaskedViews, FusionOption, DecoderDepth, DecoderWidth, TargetMomentum, CorruptionRate, NoBatchNormRecalibration, CropScaleMin,
         Patch, Width, Seed, Threads, Device, PrecisionOption, LowMemory, KeepCheckpoints, Monitor, StopOnCollapse, CollapseRank, NoEval, Quiet];
 
     /// <summary>What each option means, without its default (which comes from the code: <see cref="PretrainDefaults"/>).</summary>
@@ -156,6 +158,8 @@ public static class PretrainCommand
             WeightNoise = args.GetValue(NoiseWeight) ?? config.Objective.WeightNoise,
             MaskedViews = args.GetValue(MaskedViews) ?? config.Objective.MaskedViews,
             TargetMomentum = args.GetValue(TargetMomentum) ?? config.Objective.TargetMomentum,
+            DecoderDepth = args.GetValue(DecoderDepth) ?? config.Objective.DecoderDepth,
+            DecoderDim = args.GetValue(DecoderWidth) ?? config.Objective.DecoderDim,
         };
         var encoder = config.Encoder with
         {
