@@ -235,7 +235,7 @@ def random_mask(batch, count, ratio, generator):
 class Objective(nn.Module):
     """contrastive (SimCLR), masked (MAE) or fusion (CAN, both views masked) around a ViT or CNN, as in Contramask."""
 
-    def __init__(self, method, encoder, temperature=0.2, mask_ratio=0.5):
+    def __init__(self, method, encoder, temperature=0.2, mask_ratio=0.5, decoder_dim=128, decoder_depth=2):
         super().__init__()
         self.method, self.encoder, self.temperature, self.mask_ratio = method, encoder, temperature, mask_ratio
         if method in ("contrastive", "fusion"):
@@ -243,7 +243,7 @@ class Objective(nn.Module):
         if method in ("masked", "fusion"):
             if not isinstance(encoder, VisionTransformer):
                 raise SystemExit("the reference implements masked and fusion recipes with a ViT only")
-            self.branch = MaeBranch(encoder)
+            self.branch = MaeBranch(encoder, decoder_dim=decoder_dim, decoder_depth=decoder_depth)
 
     view_count = property(lambda self: 1 if self.method == "masked" else 2)
 
@@ -464,7 +464,8 @@ def check(args):
     if obj["method"] == "fusion" and (obj.get("fusion", "can") != "can" or obj.get("masked_views", 2) != 2):
         raise SystemExit(f"the reference implements CAN's fusion only (--fusion can, both views masked), not "
                          f"fusion {obj.get('fusion')} with {obj.get('masked_views')} masked view(s): pass --fusion can to contramask speed")
-    objective = Objective(obj["method"], encoder, temperature=obj["temperature"], mask_ratio=obj["mask_ratio"])
+    objective = Objective(obj["method"], encoder, temperature=obj["temperature"], mask_ratio=obj["mask_ratio"],
+                          decoder_dim=obj.get("decoder_dim", 128), decoder_depth=obj.get("decoder_depth", 2))
     state = {canonical(k): v for k, v in tensors.items() if k.startswith("param.")}
     own = dict(objective.named_parameters())
     missing = sorted(set(own) - set(state))

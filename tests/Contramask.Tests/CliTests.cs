@@ -30,7 +30,8 @@ public class CliTests
     [InlineData("benchmark --seeds 0", "--seeds 0 is out of range: expected 1 to 100")]
     [InlineData("benchmark --contrastive-weight -1", "--contrastive-weight -1 is out of range: expected 0 to 100")]
     [InlineData("benchmark --methods masked --reconstruction-weight 2", "set fusion's objective: add fusion to --methods")]
-    [InlineData("benchmark --decoder-depth 0", "decoder depth 0 is out of range: expected 1 to 16")]
+    [InlineData("benchmark --encoders vit-mini --decoder-depth 0", "decoder depth 0 is out of range: expected 1 to 16")]
+    [InlineData("benchmark --decoder-depth 1", "--decoder-depth sizes a ViT's MAE decoder")]
     [InlineData("benchmark --decoder-width 6", "decoder width 6 must be a multiple of 4")]
     [InlineData("benchmark --data csv:rows.csv --decoder-depth 1", "--decoder-depth and --decoder-width size an image pixel decoder")]
     [InlineData("benchmark --reconstruction-weight 101", "--reconstruction-weight 101 is out of range: expected 0 to 100")]
@@ -125,31 +126,64 @@ public class CliTests
     {
         var folder = Path.Combine(Fixture.TempFolder(), "decoder");
         var (code, _, error) = Run("pretrain", "--data", $"idx:{Fixture.Path("idx")}", "--method", "fusion", "--encoder", "vit-mini",
-            "--decoder-depth", "1", "--decoder-width", "64", "--epochs", "1", "--batch-size", "8", "--out", folder, "--quiet", "--threads", "2", "--no-eval");
+            "--decoder-depth", "1", "--decoder-width", "96", "--epochs", "1", "--batch-size", "8", "--out", folder, "--quiet", "--threads", "2", "--no-eval");
         Assert.True(code == 0, error);
         var config = Contramask.Training.PretrainConfig.FromJson(File.ReadAllText(Path.Combine(folder, "config.json")), "config.json");
-        Assert.Equal((1, 64), (config.Objective.DecoderDepth, config.Objective.DecoderDim));
-        // The objective built from that configuration has one decoder block at width 64 (the default: two at 128).
+        Assert.Equal((1, 96), (config.Objective.DecoderDepth, config.Objective.DecoderDim));
+        // The objective built from that configuration has one decoder block at width 96 (the default: two at 64).
         using var g = new TorchSharp.torch.Generator(1);
         using var encoder = (config.Encoder with { Patch = 2 }).Build(1, 8, 8);
         using var objective = Objectives.SelfSupervisedObjective.Create(config.Objective, encoder, 1, 8, 8, 2, g);
         var shapes = objective.named_parameters().ToDictionary(p => p.name, p => p.parameter.shape);
         Assert.Contains(shapes.Keys, k => k.Contains("decoderBlocks.0.", StringComparison.Ordinal));
         Assert.DoesNotContain(shapes.Keys, k => k.Contains("decoderBlocks.1.", StringComparison.Ordinal));
-        Assert.Equal(64, shapes.Single(p => p.Key.EndsWith("decoderEmbedding.weight", StringComparison.Ordinal)).Value[0]);
+        Assert.Equal(96, shapes.Single(p => p.Key.EndsWith("decoderEmbedding.weight", StringComparison.Ordinal)).Value[0]);
+    }
+
+    [Fact]
+    public void A_vit_fusion_run_saved_with_the_old_decoder_width_resumes_with_it()
+    {
+        // Runs saved before the layered ViT decoder narrowed to 64 hold a width-128 decoder: a resume (and evaluation,
+        // export) rebuilds the objective from the run's own configuration, so the weights still fit.
+        var folder = Path.Combine(Fixture.TempFolder(), "old-decoder");
+        string[] common = ["--data", $"idx:{Fixture.Path("idx")}", "--method", "fusion", "--encoder", "vit-mini", "--batch-size", "8", "--out", folder, "--quiet", "--threads", "2", "--no-eval"];
+        var (code, first, error) = Run([.. common, "--decoder-width", "128", "--epochs", "1"]);
+        Assert.True(code == 0, error);
+        (code, var second, error) = Run("pretrain", "--out", folder, "--resume", "--epochs", "2", "--quiet", "--no-eval");
+        Assert.True(code == 0, error);
+        static int Steps(string output) => int.Parse(System.Text.RegularExpressions.Regex.Match(output, @"Finished: (\d+) steps").Groups[1].Value);
+        Assert.Equal(2 * Steps(first), Steps(second));
+        var config = Contramask.Training.PretrainConfig.FromJson(File.ReadAllText(Path.Combine(folder, "config.json")), "config.json");
+        Assert.Equal(128, config.Objective.DecoderDim);
+    }
+
+    [Fact]
+    public void Benchmark_decoder_width_reaches_the_fusion_run_only()
+    {
+        var folder = Path.Combine(Fixture.TempFolder(), "bench-decoder");
+        var (code, output, error) = Run("benchmark", "--data", "digits", "--encoders", "vit-mini", "--methods", "masked,fusion",
+            "--baselines", "none", "--budget", "0.01", "--decoder-width", "32", "--decoder-depth", "1", "--out", folder, "--quiet", "--threads", "2");
+        Assert.True(code == 0, error);
+        Assert.Contains("Set for this benchmark: fusion decoder depth 1, fusion decoder width 32.", output);
+        Objectives.ObjectiveOptions Objective(string run) =>
+            Contramask.Training.PretrainConfig.FromJson(File.ReadAllText(Path.Combine(folder, run, "config.json")), "config.json").Objective;
+        Assert.Equal((1, 32), (Objective("fusion-vit-mini").DecoderDepth, Objective("fusion-vit-mini").DecoderDim));
+        var masked = Objectives.ObjectiveOptions.ForMethod(Objectives.Method.Masked, vit: true);
+        Assert.Equal((masked.DecoderDepth, masked.DecoderDim), (Objective("masked-vit-mini").DecoderDepth, Objective("masked-vit-mini").DecoderDim));
     }
 
     [Theory]
-    [InlineData("vit-mini", "", 0.25, 1)]                          // layered: one view masked lightly beside a clean one
-    [InlineData("vit-mini", "--fusion,layered", 0.25, 1)]
-    [InlineData("vit-mini", "--fusion,can", 0.5, 2)]               // CAN's own settings: both views masked at 0.5
-    [InlineData("vit-mini", "--fusion,momentum", 0.5, 1)]          // one online view, masked as when it was measured
-    [InlineData("vit-mini", "--fusion,can,--masked-views,1", 0.5, 1)] // an option given wins over the kind's default
-    [InlineData("vit-mini", "--fusion,can,--mask-ratio,0.3", 0.3, 2)]
-    [InlineData("convnet", "--fusion,can", 0.25, 1)]               // a CNN's settings do not depend on the kind
-    [InlineData("convnet", "--fusion,momentum", 0.25, 1)]
-    [InlineData("mlp", "--fusion,can", 0.3, 2)]                    // nor do a table's (VIME's 0.3)
-    public void A_fusion_kind_brings_its_own_mask_settings_on_a_vit_only(string encoder, string options, double maskRatio, int maskedViews)
+    [InlineData("vit-mini", "", 0.25, 1, 64)]                          // layered: one view masked lightly beside a clean one, a narrow decoder
+    [InlineData("vit-mini", "--fusion,layered", 0.25, 1, 64)]
+    [InlineData("vit-mini", "--fusion,can", 0.5, 2, 128)]              // CAN's own settings: both views masked at 0.5
+    [InlineData("vit-mini", "--fusion,momentum", 0.5, 1, 128)]         // one online view, masked as when it was measured
+    [InlineData("vit-mini", "--fusion,can,--masked-views,1", 0.5, 1, 128)] // an option given wins over the kind's default
+    [InlineData("vit-mini", "--fusion,can,--mask-ratio,0.3", 0.3, 2, 128)]
+    [InlineData("vit-mini", "--decoder-width,32", 0.25, 1, 32)]
+    [InlineData("convnet", "--fusion,can", 0.25, 1, 128)]              // a CNN's settings do not depend on the kind
+    [InlineData("convnet", "--fusion,momentum", 0.25, 1, 128)]
+    [InlineData("mlp", "--fusion,can", 0.3, 2, 128)]                   // nor do a table's (VIME's 0.3)
+    public void A_fusion_kind_brings_its_own_mask_settings_on_a_vit_only(string encoder, string options, double maskRatio, int maskedViews, int decoderWidth)
     {
         var folder = Path.Combine(Fixture.TempFolder(), "fusion-kind");
         string[] data = encoder == "mlp"
@@ -162,6 +196,7 @@ public class CliTests
         var config = Contramask.Training.PretrainConfig.FromJson(File.ReadAllText(Path.Combine(folder, "config.json")), "config.json");
         Assert.Equal(maskRatio, config.Objective.MaskRatio);
         Assert.Equal(maskedViews, config.Objective.MaskedViews);
+        Assert.Equal(decoderWidth, config.Objective.DecoderDim);
     }
 
     [Theory]

@@ -169,7 +169,13 @@ public class MiningTests
         var imageFusion = Settings("convnet", Objectives.ObjectiveOptions.ForMethod(Objectives.Method.Fusion, vit: false));
         Assert.Equal("0.25 of the patches", imageFusion["mask ratio"]);
         Assert.StartsWith("layered, 1 masked view;", imageFusion["fusion"]);
-        Assert.Equal(["mask ratio"], Settings("vit-mini", Objectives.ObjectiveOptions.ForMethod(Objectives.Method.Masked, vit: true)).Keys);
+        Assert.Equal("1×1 convolutions, hidden width 128 (SimMIM)", imageFusion["pixel decoder"]);
+        var vitMasked = Settings("vit-mini", Objectives.ObjectiveOptions.ForMethod(Objectives.Method.Masked, vit: true));
+        Assert.Equal(["mask ratio", "pixel decoder"], vitMasked.Keys);
+        Assert.Equal("2 transformer blocks of width 128 (MAE)", vitMasked["pixel decoder"]);
+        Assert.Equal("1 transformer block of width 64 (MAE)",
+            Settings("vit-mini", Objectives.ObjectiveOptions.ForMethod(Objectives.Method.Fusion, vit: true) with { DecoderDepth = 1 })["pixel decoder"]);
+        Assert.False(tableFusion.ContainsKey("pixel decoder"));
     }
 
     [Fact]

@@ -103,6 +103,8 @@ public static class BenchmarkCommand
             throw new ArgumentException("--contrastive-weight 0 with --reconstruction-weight 0 leaves fusion nothing to learn: keep one above 0");
         if (table && (decoderDepth is not null || decoderWidth is not null))
             throw new ArgumentException("--decoder-depth and --decoder-width size an image pixel decoder: a table's fusion reconstructs through its own head");
+        if (decoderDepth is not null && !(plan.Encoders ?? []).Any(e => Models.EncoderOptions.FromName(e).IsVit))
+            throw new ArgumentException("--decoder-depth sizes a ViT's MAE decoder (a CNN's pixel head has no blocks): add a ViT to --encoders");
         if (!plan.Methods.Contains(Method.Fusion))
             throw new ArgumentException("--contrastive-weight, --reconstruction-weight, --decoder-depth and --decoder-width set fusion's objective: add fusion to --methods");
         // The range checks are ObjectiveOptions.Validate's, run here so a bad value stops the benchmark before its first run.

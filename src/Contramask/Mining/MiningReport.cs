@@ -177,6 +177,10 @@ public static class MiningReport
                 : config.Encoder.Kind == "ft-transformer"
                     ? ("mask ratio", string.Create(c, $"{objective.MaskRatio} of the columns, dropped as tokens (MAE)"))
                     : ("mask probability", string.Create(c, $"{objective.MaskRatio} of each row's features, swapped in from other rows (VIME)"));
+        if (!table && objective.Method is Objectives.Method.Masked or Objectives.Method.Fusion)
+            yield return ("pixel decoder", config.Encoder.IsVit
+                ? string.Create(c, $"{objective.DecoderDepth} transformer block{(objective.DecoderDepth == 1 ? "" : "s")} of width {objective.DecoderDim} (MAE)")
+                : string.Create(c, $"1×1 convolutions, hidden width {objective.DecoderDim} (SimMIM)"));
         if (table && objective.Method is Objectives.Method.Contrastive)
             yield return ("corruption rate", string.Create(c, $"{config.TableViews.CorruptionRate} of each row's features, replaced from other rows (SCARF)"));
         if (objective.Method is Objectives.Method.Contrastive)

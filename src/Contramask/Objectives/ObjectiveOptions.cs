@@ -77,7 +77,7 @@ public sealed record ObjectiveOptions
     /// 2022: both views masked at 0.5), so the paper's method stays reproducible; <c>momentum</c> masks its one online
     /// view at CAN's 0.5 on a ViT, as it did when it was measured. A layered ViT's MAE decoder is half as wide as the
     /// default (64, two blocks): on MNIST's validation slice at 10 minutes it gave 25% more steps and won five of six
-    /// probes (+0.35 linear), one block at width 128 four (docs/TUNING.md).
+    /// probes over width 128 (+0.35 linear), and five of six over one block at width 128 (docs/TUNING.md).
     /// </summary>
     static ObjectiveOptions ForFusion(bool vit, FusionKind fusion) => (vit, fusion) switch
     {

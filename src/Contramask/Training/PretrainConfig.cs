@@ -74,14 +74,18 @@ public sealed record PretrainConfig
     public ScheduleExtension? Extension { get; init; }
 
     /// <summary>
-    /// This run with fusion <paramref name="kind"/>, and, for image fusion, the mask settings that kind brings
-    /// (<see cref="ObjectiveOptions.ForMethod"/>: on a ViT, CAN keeps its two views at 0.5); options given on top win.
+    /// This run with fusion <paramref name="kind"/>, and, for image fusion, the mask and decoder settings that kind brings
+    /// (<see cref="ObjectiveOptions.ForMethod"/>: on a ViT, CAN keeps its two views at 0.5 and its decoder at width 128);
+    /// options given on top win.
     /// </summary>
     public PretrainConfig WithFusion(FusionKind kind)
     {
         if (Objective.Method != Method.Fusion || Encoder.IsTable) return this with { Objective = Objective with { Fusion = kind } };
         var own = ObjectiveOptions.ForMethod(Method.Fusion, Encoder.IsVit, kind);
-        return this with { Objective = Objective with { Fusion = kind, MaskRatio = own.MaskRatio, MaskedViews = own.MaskedViews } };
+        return this with
+        {
+            Objective = Objective with { Fusion = kind, MaskRatio = own.MaskRatio, MaskedViews = own.MaskedViews, DecoderDim = own.DecoderDim, DecoderDepth = own.DecoderDepth },
+        };
     }
 
     /// <summary>The settings a run fixes from its training images: the patch side and the normalization statistics.</summary>

@@ -89,7 +89,7 @@ public static class PretrainDefaults
                 + $", tables `{tableFusion.Fusion.ToString().ToLowerInvariant()}`",
             ["--decoder-depth"] = vitMasked.DecoderDepth == vitFusion.DecoderDepth && vitCan.DecoderDepth == vitFusion.DecoderDepth
                 ? vitFusion.DecoderDepth.ToString(CultureInfo.InvariantCulture) : $"masked {vitMasked.DecoderDepth}, fusion {vitFusion.DecoderDepth} (`--fusion can`: {vitCan.DecoderDepth})",
-            ["--decoder-width"] = $"ViT: masked {vitMasked.DecoderDim}, fusion {vitFusion.DecoderDim} (`--fusion can`, `momentum`: {vitCan.DecoderDim}); CNN {cnnFusion.DecoderDim}",
+            ["--decoder-width"] = $"ViT: masked {vitMasked.DecoderDim}, fusion {vitFusion.DecoderDim} (`--fusion can`: {vitCan.DecoderDim}, `momentum`: {vitMomentum.DecoderDim}); CNN {cnnFusion.DecoderDim}",
             ["--target-momentum"] = N(cnnFusion.TargetMomentum),
             ["--crop-scale-min"] = $"{N(AugmentationOptions.Contrastive(1).CropScaleMin)} (masked {N(AugmentationOptions.Light(1).CropScaleMin)})",
             ["--patch"] = "from the image size",
