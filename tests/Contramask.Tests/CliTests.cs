@@ -204,6 +204,8 @@ public class CliTests
     [InlineData("mixed.csv", "--encoder,convnet", "encoder 'convnet' is for images")]
     [InlineData("mixed.csv", "--method,fusion,--fusion,momentum", "--fusion momentum is for images")]
     [InlineData("mixed.csv", "--method,fusion,--masked-views,0", "--masked-views 0 is for images")]
+    [InlineData("mixed.csv", "--method,fusion,--decoder-width,64", "--decoder-width is for images")]
+    [InlineData("mixed.csv", "--patch,4,--width,2", "--patch, --width are for images")]
     [InlineData(null, "--label,label", "--label applies to tables")]
     public void Bad_table_options_give_one_clear_line(string? table, string options, string expected)
     {
