@@ -115,7 +115,7 @@ public static class PretrainCommand
         else
         {
             // Image-only settings would be silently ignored on a table: refuse them by name.
-            if (spec.IsTable && new Option[] { DecoderDepth, DecoderWidth, Patch, Width, CropScaleMin }.Where(o => args.GetResult(o) is not null).Select(o => o.Name).ToList() is { Count: > 0 } given)
+            if (spec.IsTable && new Option[] { DecoderDepth, DecoderWidth, Patch, Width, CropScaleMin }.Where(o => args.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToList() is { Count: > 0 } given)
                 throw new ArgumentException($"{string.Join(", ", given)} {(given.Count == 1 ? "is" : "are")} for images (pixel decoder, patches, CNN width, crops); a table run takes none of them");
             var skipped = new List<string>();
             var data = spec.LoadAny(skipped: skipped);
