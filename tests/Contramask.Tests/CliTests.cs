@@ -146,8 +146,8 @@ public class CliTests
         // Runs saved before the layered ViT decoder narrowed to 64 hold a width-128 decoder: a resume (and evaluation,
         // export) rebuilds the objective from the run's own configuration, so the weights still fit.
         var folder = Path.Combine(Fixture.TempFolder(), "old-decoder");
-        string[] common = ["pretrain", "--data", $"idx:{Fixture.Path("idx")}", "--method", "fusion", "--encoder", "vit-mini", "--batch-size", "8", "--out", folder, "--quiet", "--threads", "2", "--no-eval"];
-        var (code, first, error) = Run([.. common, "--decoder-width", "128", "--epochs", "1"]);
+        var (code, first, error) = Run("pretrain", "--data", $"idx:{Fixture.Path("idx")}", "--method", "fusion", "--encoder", "vit-mini",
+            "--decoder-width", "128", "--epochs", "1", "--batch-size", "8", "--out", folder, "--quiet", "--threads", "2", "--no-eval");
         Assert.True(code == 0, error);
         (code, var second, error) = Run("pretrain", "--out", folder, "--resume", "--epochs", "2", "--quiet", "--no-eval");
         Assert.True(code == 0, error);

@@ -171,16 +171,18 @@ public static class MiningReport
         if (objective.Method is Objectives.Method.Fusion)
             yield return ("fusion", string.Create(c, $"{objective.Fusion.ToString().ToLowerInvariant()}{(objective.Fusion == Objectives.FusionKind.Subsets ? "" : $", {objective.MaskedViews} masked view{(objective.MaskedViews == 1 ? "" : "s")}")}; weights contrastive {objective.WeightContrastive}, reconstruction {objective.WeightReconstruction}; τ {objective.Temperature}"));
         if (objective.Method is Objectives.Method.Masked or Objectives.Method.Fusion)
+        {
             yield return !table ? ("mask ratio", string.Create(c, $"{objective.MaskRatio} of the patches"))
                 : objective.Method is Objectives.Method.Fusion && objective.Fusion == Objectives.FusionKind.Subsets
                     ? ("swap noise", string.Create(c, $"{objective.MaskRatio} of each subset view's features, swapped in from other rows (SubTab)"))
                 : config.Encoder.Kind == "ft-transformer"
                     ? ("mask ratio", string.Create(c, $"{objective.MaskRatio} of the columns, dropped as tokens (MAE)"))
                     : ("mask probability", string.Create(c, $"{objective.MaskRatio} of each row's features, swapped in from other rows (VIME)"));
-        if (!table && objective.Method is Objectives.Method.Masked or Objectives.Method.Fusion)
-            yield return ("pixel decoder", config.Encoder.IsVit
-                ? string.Create(c, $"{objective.DecoderDepth} transformer block{(objective.DecoderDepth == 1 ? "" : "s")} of width {objective.DecoderDim} (MAE)")
-                : string.Create(c, $"1×1 convolutions, hidden width {objective.DecoderDim} (SimMIM)"));
+            if (!table)
+                yield return ("pixel decoder", config.Encoder.IsVit
+                    ? string.Create(c, $"{objective.DecoderDepth} transformer block{(objective.DecoderDepth == 1 ? "" : "s")} of width {objective.DecoderDim} (MAE)")
+                    : string.Create(c, $"1×1 convolutions, hidden width {objective.DecoderDim} (SimMIM)"));
+        }
         if (table && objective.Method is Objectives.Method.Contrastive)
             yield return ("corruption rate", string.Create(c, $"{config.TableViews.CorruptionRate} of each row's features, replaced from other rows (SCARF)"));
         if (objective.Method is Objectives.Method.Contrastive)

@@ -83,7 +83,7 @@ public sealed record ObjectiveOptions
     {
         (true, FusionKind.Can) => new() { Method = Method.Fusion, MaskRatio = 0.5, MaskedViews = 2, Fusion = fusion },
         (true, FusionKind.Momentum) => new() { Method = Method.Fusion, MaskRatio = 0.5, MaskedViews = 1, Fusion = fusion },
-        (true, _) => new() { Method = Method.Fusion, MaskRatio = 0.25, MaskedViews = 1, Fusion = fusion, DecoderDim = 64 },
+        (true, _) => ForFusion(vit: false, fusion) with { DecoderDim = 64 },
         _ => new() { Method = Method.Fusion, MaskRatio = 0.25, MaskedViews = 1, Fusion = fusion },
     };
 
