@@ -87,8 +87,9 @@ public static class PretrainDefaults
             ["--fusion"] = (cnnFusion.Fusion == vitFusion.Fusion ? $"`{cnnFusion.Fusion.ToString().ToLowerInvariant()}`"
                 : $"CNN `{cnnFusion.Fusion.ToString().ToLowerInvariant()}`, ViT `{vitFusion.Fusion.ToString().ToLowerInvariant()}`")
                 + $", tables `{tableFusion.Fusion.ToString().ToLowerInvariant()}`",
-            ["--decoder-depth"] = vitMasked.DecoderDepth == vitFusion.DecoderDepth && vitCan.DecoderDepth == vitFusion.DecoderDepth
-                ? vitFusion.DecoderDepth.ToString(CultureInfo.InvariantCulture) : $"masked {vitMasked.DecoderDepth}, fusion {vitFusion.DecoderDepth} (`--fusion can`: {vitCan.DecoderDepth})",
+            ["--decoder-depth"] = new[] { vitMasked, vitCan, vitMomentum }.All(o => o.DecoderDepth == vitFusion.DecoderDepth)
+                ? vitFusion.DecoderDepth.ToString(CultureInfo.InvariantCulture)
+                : $"masked {vitMasked.DecoderDepth}, fusion {vitFusion.DecoderDepth} (`--fusion can`: {vitCan.DecoderDepth}, `momentum`: {vitMomentum.DecoderDepth})",
             ["--decoder-width"] = $"ViT: masked {vitMasked.DecoderDim}, fusion {vitFusion.DecoderDim} (`--fusion can`: {vitCan.DecoderDim}, `momentum`: {vitMomentum.DecoderDim}); CNN {cnnFusion.DecoderDim}",
             ["--target-momentum"] = N(cnnFusion.TargetMomentum),
             ["--crop-scale-min"] = $"{N(AugmentationOptions.Contrastive(1).CropScaleMin)} (masked {N(AugmentationOptions.Light(1).CropScaleMin)})",
