@@ -294,6 +294,22 @@ public class ClassifierTests(DigitsRunFixture run) : IClassFixture<DigitsRunFixt
     }
 
     [Fact]
+    public void Fine_tuning_with_nesterov_sgd_learns_beyond_the_probe_and_records_its_optimizer()
+    {
+        var options = Quick with
+        {
+            Mode = ClassifierMode.Full, Optimizer = ClassifierOptimizer.Sgd,
+            LearningRate = ClassifierOptions.DefaultLearningRate(ClassifierOptimizer.Sgd),
+            WeightDecay = ClassifierOptions.DefaultWeightDecay(ClassifierOptimizer.Sgd),
+        };
+        using var classifier = Classifier.Train(run.Folder, null, options);
+        var result = classifier.Info.FineTune!;
+        Assert.True(result.BestStep > 0, "no SGD check beat the probe's head");
+        Assert.Equal(ClassifierOptimizer.Sgd, classifier.Info.Options.Optimizer);
+        Assert.Equal(0.03, classifier.Info.Options.LearningRate);
+    }
+
+    [Fact]
     public void With_batch_norm_recalibration_the_kept_encoder_normalizes_with_clean_image_statistics()
     {
         var config = Checkpoint.ReadState(run.Folder).State.Config;

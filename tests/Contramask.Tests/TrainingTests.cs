@@ -12,6 +12,26 @@ public class TrainingTests
     static PretrainConfig Small(ImageDataset train, Method method, int epochs) =>
         PretrainConfig.DefaultsFor(train, method) with { Epochs = epochs, BatchSize = 64, Threads = 2, LearningRate = Fixture.ShortRunLearningRate };
 
+    [Theory]
+    [InlineData(true, 0.886, 0.725566)]
+    [InlineData(false, 0.94, 0.8266)]
+    public void Sgd_matches_torch_optim_SGD_with_momentum_and_coupled_weight_decay_on_a_hand_computed_case(bool nesterov, double first, double second)
+    {
+        // p = 1, ∇ = 0.5 twice, lr 0.1, μ 0.9, λ 0.1. Step 1: g = 0.5 + 0.1·1 = 0.6, b = 0.6; Nesterov moves by
+        // 0.1·(0.6 + 0.9·0.6) = 0.114, plain momentum by 0.1·0.6. Step 2 (Nesterov): g = 0.5 + 0.1·0.886 = 0.5886,
+        // b = 0.9·0.6 + 0.5886 = 1.1286, p = 0.886 − 0.1·(0.5886 + 0.9·1.1286) = 0.725566; plain: g = 0.594,
+        // b = 1.134, p = 0.94 − 0.1134 = 0.8266.
+        using var p = new TorchSharp.Modules.Parameter(tensor(new[] { 1.0 }));
+        using var sgd = new Sgd([new ParameterGroup([p], 0.1, 0.1)], momentum: 0.9, nesterov: nesterov);
+        foreach (var expected in new[] { first, second })
+        {
+            sgd.ZeroGrad();
+            using (var loss = p.sum().mul(0.5)) loss.backward();
+            sgd.Step();
+            Assert.Equal(expected, p.item<double>(), 9);
+        }
+    }
+
     [Fact]
     public void Short_fusion_pretraining_on_digits_beats_the_random_init_encoder()
     {

@@ -15,7 +15,8 @@ public static class FinetuneCommand
     static readonly Option<string> Mode = new("--mode") { Description = "probe: frozen encoder + logistic regression; full: end-to-end fine-tuning from the probe's head; semi: full + the unlabelled rest of the training split (FixMatch-style pseudo-labels)", DefaultValueFactory = _ => Defaults.Mode.ToString().ToLowerInvariant() };
     static readonly Option<string> Out = new("--out") { Description = "Classifier folder to write (classifier.json, model.bin, confusion.png)", Required = true };
     static readonly Option<int?> Steps = new("--steps") { Description = $"Steps of end-to-end training; the best validation check is kept (default {ClassifierOptions.FullSteps} for full, {ClassifierOptions.SemiSteps} for semi)" };
-    static readonly Option<double?> LearningRate = new("--lr") { Description = $"Peak learning rate of the head; the encoder's is --encoder-lr-scale times it (default {Defaults.LearningRate})" };
+    static readonly Option<string?> OptimizerOption = new("--optimizer") { Description = $"adamw, or sgd (Nesterov momentum 0.9 and L2 weight decay {ClassifierOptions.DefaultWeightDecay(ClassifierOptimizer.Sgd)}, as FixMatch trains) (default {Defaults.Optimizer.ToString().ToLowerInvariant()})" };
+    static readonly Option<double?> LearningRate = new("--lr") { Description = $"Peak learning rate of the head; the encoder's is --encoder-lr-scale times it (default {ClassifierOptions.DefaultLearningRate(ClassifierOptimizer.AdamW)} with adamw, {ClassifierOptions.DefaultLearningRate(ClassifierOptimizer.Sgd)} with sgd)" };
     static readonly Option<double?> EncoderScale = new("--encoder-lr-scale") { Description = $"Encoder learning rate as a share of the head's (default {Defaults.EncoderRateScale})" };
     static readonly Option<double?> Threshold = new("--threshold") { Description = $"semi: confidence a pseudo-label needs (default {Defaults.Threshold})" };
     static readonly Option<double?> AverageDecay = new("--average-decay") { Description = "Validate and keep a moving average of the weights with this decay (FixMatch: 0.999; default: the trained weights)" };
@@ -34,12 +35,15 @@ public static class FinetuneCommand
     public static Command Create()
     {
         var command = new Command("finetune", "Train a classifier on a pretrained encoder with all or a few labels; write it as a folder with its validation and test scores");
-        foreach (var option in new Option[] { Run, Data, Labels, Mode, Out, Steps, LearningRate, EncoderScale, Threshold, AverageDecay, WeakViewOption, StrongViewOption, UnlabelledRatio, Patience, Cutout, Recalibrate, FromScratch, NoTest, Seed, Threads, Quiet }) command.Add(option);
+        foreach (var option in new Option[] { Run, Data, Labels, Mode, Out, Steps, OptimizerOption, LearningRate, EncoderScale, Threshold, AverageDecay, WeakViewOption, StrongViewOption, UnlabelledRatio, Patience, Cutout, Recalibrate, FromScratch, NoTest, Seed, Threads, Quiet }) command.Add(option);
         command.SetAction(args =>
         {
             string runFolder = args.GetValue(Run)!, outFolder = args.GetValue(Out)!;
+            var optimizer = Cli.Choice(args.GetValue(OptimizerOption), "optimizer", Defaults.Optimizer);
             var options = new ClassifierOptions
             {
+                Optimizer = optimizer,
+                WeightDecay = ClassifierOptions.DefaultWeightDecay(optimizer),
                 Mode = Cli.Choice(args.GetValue(Mode), "mode", Defaults.Mode),
                 Labels = LabelBudget.Parse(args.GetValue(Labels)!),
                 Seed = args.GetValue(Seed),
@@ -47,7 +51,7 @@ public static class FinetuneCommand
                 ScoreTest = !args.GetValue(NoTest),
                 Threads = args.GetValue(Threads),
                 Steps = args.GetValue(Steps),
-                LearningRate = args.GetValue(LearningRate) ?? Defaults.LearningRate,
+                LearningRate = args.GetValue(LearningRate) ?? ClassifierOptions.DefaultLearningRate(optimizer),
                 EncoderRateScale = args.GetValue(EncoderScale) ?? Defaults.EncoderRateScale,
                 Threshold = args.GetValue(Threshold) ?? Defaults.Threshold,
                 AverageDecay = args.GetValue(AverageDecay),

@@ -29,6 +29,15 @@ public enum StrongView
     Affine,
 }
 
+/// <summary>The optimizer of end-to-end training.</summary>
+public enum ClassifierOptimizer
+{
+    /// <summary>AdamW (decoupled weight decay), as pretraining uses.</summary>
+    AdamW,
+    /// <summary>SGD with Nesterov momentum 0.9 and L2 weight decay, as FixMatch trains (<see cref="Training.Sgd"/>).</summary>
+    Sgd,
+}
+
 /// <summary>
 /// Settings of <see cref="Classifier.Train"/>. Defaults are documented in the README's "Classify" section, which a
 /// test checks against these values.
@@ -51,8 +60,9 @@ public sealed record ClassifierOptions
     [System.Text.Json.Serialization.JsonIgnore] public int TotalSteps => Steps ?? (Mode == ClassifierMode.Semi ? SemiSteps : FullSteps);
     /// <summary>Labelled records per step.</summary>
     public int BatchSize { get; init; } = 128;
-    /// <summary>Peak AdamW learning rate of the head; the encoder's is this × <see cref="EncoderRateScale"/>.</summary>
-    public double LearningRate { get; init; } = 1e-3;
+    public ClassifierOptimizer Optimizer { get; init; } = ClassifierOptimizer.AdamW;
+    /// <summary>Peak learning rate of the head; the encoder's is this × <see cref="EncoderRateScale"/>. Set it with the optimizer (<see cref="DefaultLearningRate"/>).</summary>
+    public double LearningRate { get; init; } = DefaultLearningRate(ClassifierOptimizer.AdamW);
     /// <summary>
     /// The encoder learns slower than the new head so fine-tuning does not wash out what pretraining found
     /// (Kumar et al. 2022 start from the probe's head for the same reason).
@@ -60,7 +70,14 @@ public sealed record ClassifierOptions
     public double EncoderRateScale { get; init; } = 0.3;
     /// <summary>ViTs: each block's rate is this power of its distance from the top (MAE's fine-tuning recipe, Bao et al. 2022; 0.75 there).</summary>
     public double LayerDecay { get; init; } = 0.75;
-    public double WeightDecay { get; init; } = 0.05;
+    /// <summary>Weight decay of weight matrices and kernels (AdamW: decoupled; SGD: L2 on the gradient). Set it with the optimizer (<see cref="DefaultWeightDecay"/>).</summary>
+    public double WeightDecay { get; init; } = DefaultWeightDecay(ClassifierOptimizer.AdamW);
+
+    /// <summary>The head's peak rate for an optimizer: AdamW 1e-3; SGD FixMatch's 0.03 (Sohn et al. 2020, §4).</summary>
+    public static double DefaultLearningRate(ClassifierOptimizer optimizer) => optimizer == ClassifierOptimizer.Sgd ? 0.03 : 1e-3;
+
+    /// <summary>Weight decay for an optimizer: AdamW 0.05 (decoupled); SGD FixMatch's 5e-4 (L2).</summary>
+    public static double DefaultWeightDecay(ClassifierOptimizer optimizer) => optimizer == ClassifierOptimizer.Sgd ? 5e-4 : 0.05;
     /// <summary>Steps between validation checks; the best check's weights are kept.</summary>
     public int EvaluateEvery { get; init; } = 100;
     /// <summary>

@@ -14,16 +14,8 @@ namespace Contramask.Training;
 /// It replaces TorchSharp's own, whose step converts numbers to temporary Scalars for every parameter
 /// (<see cref="Runtime.Scalars"/>): here every number is a Scalar held for the whole step.
 /// </summary>
-public sealed class AdamW : IDisposable
+public sealed class AdamW : IOptimizer
 {
-    /// <summary>Parameters that share a learning rate and a weight decay.</summary>
-    public sealed class Group(IReadOnlyList<Parameter> parameters, double learningRate, double weightDecay)
-    {
-        public IReadOnlyList<Parameter> Parameters { get; } = parameters;
-        public double LearningRate { get; set; } = learningRate;
-        public double WeightDecay { get; } = weightDecay;
-    }
-
     sealed class State(Tensor average, Tensor squares)
     {
         public long Step;
@@ -35,7 +27,7 @@ public sealed class AdamW : IDisposable
     readonly Scalar beta1Scalar, beta2Scalar, oneMinusBeta1, oneMinusBeta2, epsilonScalar;
     readonly Dictionary<Parameter, State> states = new(ReferenceEqualityComparer.Instance);
 
-    public AdamW(IReadOnlyList<Group> groups, double beta1 = 0.9, double beta2 = 0.999, double epsilon = 1e-8)
+    public AdamW(IReadOnlyList<ParameterGroup> groups, double beta1 = 0.9, double beta2 = 0.999, double epsilon = 1e-8)
     {
         Groups = groups;
         this.beta1 = beta1; this.beta2 = beta2; this.epsilon = epsilon;
@@ -43,17 +35,15 @@ public sealed class AdamW : IDisposable
         oneMinusBeta1 = Of(1 - beta1); oneMinusBeta2 = Of(1 - beta2); epsilonScalar = Of(epsilon);
     }
 
-    public IReadOnlyList<Group> Groups { get; }
+    public IReadOnlyList<ParameterGroup> Groups { get; }
     IEnumerable<Parameter> Parameters => Groups.SelectMany(g => g.Parameters);
 
-    /// <summary>Clears the gradients (sets them to zero, keeping their memory for the next step).</summary>
     public void ZeroGrad()
     {
         using var _ = no_grad();
         foreach (var p in Parameters) p.grad?.zero_();
     }
 
-    /// <summary>One update of every parameter that has a gradient.</summary>
     public void Step()
     {
         using var scope = NewDisposeScope();
