@@ -296,17 +296,14 @@ public class ClassifierTests(DigitsRunFixture run) : IClassFixture<DigitsRunFixt
     [Fact]
     public void Fine_tuning_with_nesterov_sgd_learns_beyond_the_probe_and_records_its_optimizer()
     {
-        var options = Quick with
-        {
-            Mode = ClassifierMode.Full, Optimizer = ClassifierOptimizer.Sgd,
-            LearningRate = ClassifierOptions.DefaultLearningRate(ClassifierOptimizer.Sgd),
-            WeightDecay = ClassifierOptions.DefaultWeightDecay(ClassifierOptimizer.Sgd),
-        };
-        using var classifier = Classifier.Train(run.Folder, null, options);
+        // Choosing the optimizer brings its own rate and decay unless they are set.
+        using var classifier = Classifier.Train(run.Folder, null, Quick with { Mode = ClassifierMode.Full, Optimizer = ClassifierOptimizer.Sgd });
         var result = classifier.Info.FineTune!;
         Assert.True(result.BestStep > 0, "no SGD check beat the probe's head");
         Assert.Equal(ClassifierOptimizer.Sgd, classifier.Info.Options.Optimizer);
-        Assert.Equal(0.03, classifier.Info.Options.LearningRate);
+        Assert.Equal((0.03, 5e-4), (classifier.Info.Options.LearningRate, classifier.Info.Options.WeightDecay));
+        Assert.Equal((1e-3, 0.05), (Quick.LearningRate, Quick.WeightDecay));
+        Assert.Equal(0.01, (Quick with { Optimizer = ClassifierOptimizer.Sgd, LearningRate = 0.01 }).LearningRate);
     }
 
     [Fact]

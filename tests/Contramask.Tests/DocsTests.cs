@@ -86,6 +86,7 @@ public class DocsTests
             ["--weak-view"] = d.WeakView.ToString().ToLowerInvariant(),
             ["--strong-view"] = d.StrongView.ToString().ToLowerInvariant(),
             ["--cutout"] = N(d.Cutout),
+            ["--cutout-fill"] = N(d.CutoutFill),
             ["--patience"] = d.Patience is int patience ? N(patience) : "none",
             ["--bn-recalibration"] = d.RecalibrateBatchNorm ? "on" : "off",
             ["LayerDecay"] = N(d.LayerDecay),

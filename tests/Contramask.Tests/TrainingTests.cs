@@ -13,16 +13,19 @@ public class TrainingTests
         PretrainConfig.DefaultsFor(train, method) with { Epochs = epochs, BatchSize = 64, Threads = 2, LearningRate = Fixture.ShortRunLearningRate };
 
     [Theory]
-    [InlineData(true, 0.886, 0.725566)]
-    [InlineData(false, 0.94, 0.8266)]
-    public void Sgd_matches_torch_optim_SGD_with_momentum_and_coupled_weight_decay_on_a_hand_computed_case(bool nesterov, double first, double second)
+    [InlineData(true, 0.1, 0.886, 0.725566)]
+    [InlineData(false, 0.1, 0.94, 0.8266)]
+    [InlineData(true, 0.0, 0.905, 0.7695)]
+    public void Sgd_matches_torch_optim_SGD_with_momentum_and_coupled_weight_decay_on_a_hand_computed_case(bool nesterov, double decay, double first, double second)
     {
         // p = 1, ∇ = 0.5 twice, lr 0.1, μ 0.9, λ 0.1. Step 1: g = 0.5 + 0.1·1 = 0.6, b = 0.6; Nesterov moves by
         // 0.1·(0.6 + 0.9·0.6) = 0.114, plain momentum by 0.1·0.6. Step 2 (Nesterov): g = 0.5 + 0.1·0.886 = 0.5886,
         // b = 0.9·0.6 + 0.5886 = 1.1286, p = 0.886 − 0.1·(0.5886 + 0.9·1.1286) = 0.725566; plain: g = 0.594,
         // b = 1.134, p = 0.94 − 0.1134 = 0.8266.
+        // Without decay (Nesterov): b = 0.5, p = 1 − 0.1·(0.5 + 0.45) = 0.905; b = 0.95, p = 0.905 − 0.1·(0.5 + 0.855) =
+        // 0.7695, which holds only if the buffer is a copy: were it the gradient itself, zeroing the gradient would wipe it.
         using var p = new TorchSharp.Modules.Parameter(tensor(new[] { 1.0 }));
-        using var sgd = new Sgd([new ParameterGroup([p], 0.1, 0.1)], momentum: 0.9, nesterov: nesterov);
+        using var sgd = new Sgd([new ParameterGroup([p], 0.1, decay)], momentum: 0.9, nesterov: nesterov);
         foreach (var expected in new[] { first, second })
         {
             sgd.ZeroGrad();

@@ -154,6 +154,13 @@ public class ViewTests
             sides.Add(Math.Max(rows, columns));
         }
         Assert.True(sides.Count > 48 && sides.Max() >= 12 && sides.Distinct().Count() > 5, "squares of many sizes in most images");
+
+        // Filled with black instead, the same squares (same seed) are 0 where they were 0.5.
+        using var g2 = new Generator(5);
+        using var black = new ImageAugmenter(cutoutOnly with { CutoutFill = 0 }, g2).Augment(images);
+        var blackPixels = black.data<float>().ToArray();
+        Assert.Equal(pixels.Select(v => v == 0.5f ? 0f : v), blackPixels);
+        Assert.Throws<ArgumentOutOfRangeException>(() => (cutoutOnly with { CutoutFill = 1.5 }).Validate());
     }
 
     [Fact]

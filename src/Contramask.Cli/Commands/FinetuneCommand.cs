@@ -15,7 +15,7 @@ public static class FinetuneCommand
     static readonly Option<string> Mode = new("--mode") { Description = "probe: frozen encoder + logistic regression; full: end-to-end fine-tuning from the probe's head; semi: full + the unlabelled rest of the training split (FixMatch-style pseudo-labels)", DefaultValueFactory = _ => Defaults.Mode.ToString().ToLowerInvariant() };
     static readonly Option<string> Out = new("--out") { Description = "Classifier folder to write (classifier.json, model.bin, confusion.png)", Required = true };
     static readonly Option<int?> Steps = new("--steps") { Description = $"Steps of end-to-end training; the best validation check is kept (default {ClassifierOptions.FullSteps} for full, {ClassifierOptions.SemiSteps} for semi)" };
-    static readonly Option<string?> OptimizerOption = new("--optimizer") { Description = $"adamw, or sgd (Nesterov momentum 0.9 and L2 weight decay {ClassifierOptions.DefaultWeightDecay(ClassifierOptimizer.Sgd)}, as FixMatch trains) (default {Defaults.Optimizer.ToString().ToLowerInvariant()})" };
+    static readonly Option<string?> OptimizerOption = new("--optimizer") { Description = $"adamw, or sgd (Nesterov momentum 0.9 and L2 weight decay {ClassifierOptions.DefaultWeightDecay(ClassifierOptimizer.Sgd)}, FixMatch's optimizer) (default {Defaults.Optimizer.ToString().ToLowerInvariant()})" };
     static readonly Option<double?> LearningRate = new("--lr") { Description = $"Peak learning rate of the head; the encoder's is --encoder-lr-scale times it (default {ClassifierOptions.DefaultLearningRate(ClassifierOptimizer.AdamW)} with adamw, {ClassifierOptions.DefaultLearningRate(ClassifierOptimizer.Sgd)} with sgd)" };
     static readonly Option<double?> EncoderScale = new("--encoder-lr-scale") { Description = $"Encoder learning rate as a share of the head's (default {Defaults.EncoderRateScale})" };
     static readonly Option<double?> Threshold = new("--threshold") { Description = $"semi: confidence a pseudo-label needs (default {Defaults.Threshold})" };
@@ -25,6 +25,7 @@ public static class FinetuneCommand
     static readonly Option<int?> Patience = new("--patience") { Description = $"Validation checks (every {Defaults.EvaluateEvery} steps) without improvement before stopping (default: never; the best check is kept)" };
     static readonly Option<string?> StrongViewOption = new("--strong-view") { Description = $"semi, images: the strong view of unlabelled records, contrastive (pretraining's crops down to 35%, jitter, blur, noise) or affine (rotation up to 30°, shear up to 0.3, shifts, a light crop) (default {Defaults.StrongView.ToString().ToLowerInvariant()})" };
     static readonly Option<double?> Cutout = new("--cutout") { Description = $"semi, images: the strong view ends with a grey square of up to this share of the side (FixMatch's Cutout; 0 = none; default {Defaults.Cutout})" };
+    static readonly Option<double?> CutoutFill = new("--cutout-fill") { Description = $"semi, images: the Cutout square's value in the unit range (0 = black, 1 = white; default {Defaults.CutoutFill}, FixMatch's grey)" };
     static readonly Option<bool> Recalibrate = new("--bn-recalibration") { Description = "CNNs: re-estimate BatchNorm's statistics on clean training images before each validation check" };
     static readonly Option<bool> FromScratch = new("--from-scratch") { Description = "Baseline: the run's encoder architecture with random weights, trained on the same labels (full or semi)" };
     static readonly Option<bool> NoTest = new("--no-test") { Description = "Leave the test split unscored (while choosing settings on the validation slice)" };
@@ -35,7 +36,7 @@ public static class FinetuneCommand
     public static Command Create()
     {
         var command = new Command("finetune", "Train a classifier on a pretrained encoder with all or a few labels; write it as a folder with its validation and test scores");
-        foreach (var option in new Option[] { Run, Data, Labels, Mode, Out, Steps, OptimizerOption, LearningRate, EncoderScale, Threshold, AverageDecay, WeakViewOption, StrongViewOption, UnlabelledRatio, Patience, Cutout, Recalibrate, FromScratch, NoTest, Seed, Threads, Quiet }) command.Add(option);
+        foreach (var option in new Option[] { Run, Data, Labels, Mode, Out, Steps, OptimizerOption, LearningRate, EncoderScale, Threshold, AverageDecay, WeakViewOption, StrongViewOption, UnlabelledRatio, Patience, Cutout, CutoutFill, Recalibrate, FromScratch, NoTest, Seed, Threads, Quiet }) command.Add(option);
         command.SetAction(args =>
         {
             string runFolder = args.GetValue(Run)!, outFolder = args.GetValue(Out)!;
@@ -43,7 +44,6 @@ public static class FinetuneCommand
             var options = new ClassifierOptions
             {
                 Optimizer = optimizer,
-                WeightDecay = ClassifierOptions.DefaultWeightDecay(optimizer),
                 Mode = Cli.Choice(args.GetValue(Mode), "mode", Defaults.Mode),
                 Labels = LabelBudget.Parse(args.GetValue(Labels)!),
                 Seed = args.GetValue(Seed),
@@ -60,6 +60,7 @@ public static class FinetuneCommand
                 UnlabelledRatio = args.GetValue(UnlabelledRatio) ?? Defaults.UnlabelledRatio,
                 Patience = args.GetValue(Patience),
                 Cutout = args.GetValue(Cutout) ?? Defaults.Cutout,
+                CutoutFill = args.GetValue(CutoutFill) ?? Defaults.CutoutFill,
                 RecalibrateBatchNorm = args.GetValue(Recalibrate) || Defaults.RecalibrateBatchNorm,
             };
             options.Validate();

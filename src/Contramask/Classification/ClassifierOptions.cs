@@ -61,8 +61,9 @@ public sealed record ClassifierOptions
     /// <summary>Labelled records per step.</summary>
     public int BatchSize { get; init; } = 128;
     public ClassifierOptimizer Optimizer { get; init; } = ClassifierOptimizer.AdamW;
-    /// <summary>Peak learning rate of the head; the encoder's is this × <see cref="EncoderRateScale"/>. Set it with the optimizer (<see cref="DefaultLearningRate"/>).</summary>
-    public double LearningRate { get; init; } = DefaultLearningRate(ClassifierOptimizer.AdamW);
+    readonly double? learningRate, weightDecay;
+    /// <summary>Peak learning rate of the head; the encoder's is this × <see cref="EncoderRateScale"/>. Unless set, the optimizer's (<see cref="DefaultLearningRate"/>).</summary>
+    public double LearningRate { get => learningRate ?? DefaultLearningRate(Optimizer); init => learningRate = value; }
     /// <summary>
     /// The encoder learns slower than the new head so fine-tuning does not wash out what pretraining found
     /// (Kumar et al. 2022 start from the probe's head for the same reason).
@@ -70,13 +71,13 @@ public sealed record ClassifierOptions
     public double EncoderRateScale { get; init; } = 0.3;
     /// <summary>ViTs: each block's rate is this power of its distance from the top (MAE's fine-tuning recipe, Bao et al. 2022; 0.75 there).</summary>
     public double LayerDecay { get; init; } = 0.75;
-    /// <summary>Weight decay of weight matrices and kernels (AdamW: decoupled; SGD: L2 on the gradient). Set it with the optimizer (<see cref="DefaultWeightDecay"/>).</summary>
-    public double WeightDecay { get; init; } = DefaultWeightDecay(ClassifierOptimizer.AdamW);
+    /// <summary>Weight decay of weight matrices and kernels (AdamW: decoupled; SGD: L2 on the gradient). Unless set, the optimizer's (<see cref="DefaultWeightDecay"/>).</summary>
+    public double WeightDecay { get => weightDecay ?? DefaultWeightDecay(Optimizer); init => weightDecay = value; }
 
-    /// <summary>The head's peak rate for an optimizer: AdamW 1e-3; SGD FixMatch's 0.03 (Sohn et al. 2020, §4).</summary>
+    /// <summary>The head's peak rate for an optimizer: AdamW 1e-3; SGD FixMatch's η = 0.03 (Sohn et al. 2020).</summary>
     public static double DefaultLearningRate(ClassifierOptimizer optimizer) => optimizer == ClassifierOptimizer.Sgd ? 0.03 : 1e-3;
 
-    /// <summary>Weight decay for an optimizer: AdamW 0.05 (decoupled); SGD FixMatch's 5e-4 (L2).</summary>
+    /// <summary>Weight decay for an optimizer: AdamW 0.05 (decoupled); SGD FixMatch's 5e-4 (L2 on kernels; google-research/fixmatch, fixmatch.py).</summary>
     public static double DefaultWeightDecay(ClassifierOptimizer optimizer) => optimizer == ClassifierOptimizer.Sgd ? 5e-4 : 0.05;
     /// <summary>Steps between validation checks; the best check's weights are kept.</summary>
     public int EvaluateEvery { get; init; } = 100;
@@ -98,6 +99,8 @@ public sealed record ClassifierOptions
     /// it scored 98.38 against 98.22 without (validation slice, docs/TUNING.md).
     /// </summary>
     public double Cutout { get; init; } = 0.5;
+    /// <summary>Semi, images: the Cutout square's value in the unit range (FixMatch's mid grey 0.5; 0 = black, MNIST's background).</summary>
+    public double CutoutFill { get; init; } = 0.5;
     /// <summary>CNNs: re-estimate BatchNorm's running statistics on clean training images before each validation check (they otherwise describe augmented views).</summary>
     public bool RecalibrateBatchNorm { get; init; }
     /// <summary>Semi: the smallest softmax confidence on the weak view for a pseudo-label (FixMatch's τ = 0.95).</summary>
@@ -135,6 +138,7 @@ public sealed record ClassifierOptions
         Check(Threshold is > 0 and <= 1, $"threshold {Threshold} is out of range: expected (0, 1]");
         Check(UnlabelledRatio is >= 1 and <= 64, $"unlabelled ratio {UnlabelledRatio} is out of range: expected 1 to 64");
         Check(Cutout is >= 0 and <= 1, $"cutout {Cutout} is out of range: expected [0, 1]");
+        Check(CutoutFill is >= 0 and <= 1, $"cutout fill {CutoutFill} is out of range: expected [0, 1]");
         Check(UnlabelledWeight is >= 0 and <= 100, $"unlabelled weight {UnlabelledWeight} is out of range: expected [0, 100]");
         Check(AverageDecay is null or (> 0 and < 1), $"average decay {AverageDecay} is out of range: expected (0, 1)");
         Check(L2Grid.Count > 0 && L2Grid.All(v => v >= 0), "the L2 grid needs at least one non-negative penalty");

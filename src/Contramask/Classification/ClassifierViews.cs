@@ -39,7 +39,7 @@ public sealed class ClassifierViews : IDisposable
         int channels = ((ImageDataset)train).Channels;
         var light = new ImageAugmenter(options.WeakView == WeakView.Shift ? AugmentationOptions.Shift(channels) : AugmentationOptions.Light(channels), generator);
         var strongOptions = options.StrongView == StrongView.Affine ? AugmentationOptions.Affine(channels) : AugmentationOptions.Contrastive(channels);
-        var heavy = new ImageAugmenter(strongOptions with { CutoutMax = options.Cutout }, generator);
+        var heavy = new ImageAugmenter(strongOptions with { CutoutMax = options.Cutout, CutoutFill = options.CutoutFill }, generator);
         return new((x, _) => standardize(light.Augment(x)), (x, _) => standardize(heavy.Augment(x)));
     }
 

@@ -9,15 +9,23 @@ namespace Contramask.Training;
 /// Stochastic gradient descent with momentum, computed as PyTorch's <c>torch.optim.SGD</c> does (dampening 0):
 /// g ← ∇ + λ·p (L2 weight decay coupled to the gradient, unlike AdamW's); b ← μ·b + g (b = g at the first step);
 /// with Nesterov momentum (Sutskever et al. 2013, in PyTorch's form) p ← p − lr·(g + μ·b), without it p ← p − lr·b.
-/// FixMatch trains so (Sohn et al. 2020, §4: SGD with Nesterov momentum 0.9, weight decay 5e-4 in its PyTorch port,
-/// kekmodel/FixMatch-pytorch, where biases and BatchNorm are not decayed).
+/// FixMatch trains so (Sohn et al. 2020; google-research/fixmatch, fixmatch.py: Nesterov momentum 0.9, lr 0.03,
+/// 5e-4 × ½Σw² over convolution and dense kernels only, whose gradient is the λ·p here).
 /// </summary>
-public sealed class Sgd(IReadOnlyList<ParameterGroup> groups, double momentum = 0.9, bool nesterov = true) : IOptimizer
+public sealed class Sgd : IOptimizer
 {
-    readonly Scalar momentumScalar = Of(momentum);
+    readonly Scalar momentumScalar;
+    readonly bool nesterov;
     readonly Dictionary<Parameter, Tensor> buffers = new(ReferenceEqualityComparer.Instance);
 
-    public IReadOnlyList<ParameterGroup> Groups { get; } = groups;
+    public Sgd(IReadOnlyList<ParameterGroup> groups, double momentum = 0.9, bool nesterov = true)
+    {
+        if (momentum is < 0 or >= 1) throw new ArgumentOutOfRangeException(nameof(momentum), $"momentum {momentum} is out of range: expected [0, 1)");
+        if (nesterov && momentum == 0) throw new ArgumentException("Nesterov momentum needs a momentum above 0", nameof(nesterov));
+        Groups = groups; momentumScalar = Of(momentum); this.nesterov = nesterov;
+    }
+
+    public IReadOnlyList<ParameterGroup> Groups { get; }
 
     public void ZeroGrad()
     {

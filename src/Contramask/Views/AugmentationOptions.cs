@@ -66,6 +66,8 @@ public sealed record AugmentationOptions
 
     /// <summary>Largest side of the Cutout square (DeVries and Taylor 2017), as a fraction of the image side; 0 = none.</summary>
     public double CutoutMax { get; init; } = 0;
+    /// <summary>The Cutout square's value in the unit range: mid grey 0.5 as FixMatch's CTAugment fills it; 0 is black.</summary>
+    public double CutoutFill { get; init; } = 0.5;
 
     /// <summary>Range checks with messages that name the allowed range.</summary>
     public void Validate()
@@ -76,6 +78,7 @@ public sealed record AugmentationOptions
         Check(RotateMax is >= 0 and <= 180, $"rotation {RotateMax}° must be in [0, 180]");
         Check(ShearMax is >= 0 and <= 1, $"shear {ShearMax} must be in [0, 1]");
         Check(CutoutMax is >= 0 and <= 1, $"cutout {CutoutMax} must be in [0, 1]");
+        Check(CutoutFill is >= 0 and <= 1, $"cutout fill {CutoutFill} must be in [0, 1]");
         Check(Jitter is >= 0 and < 1, $"jitter {Jitter} must be in [0, 1)");
         Check(Saturation is >= 0 and <= 1, $"saturation {Saturation} must be in [0, 1]");
         foreach (var (name, p) in new[] { ("jitter probability", JitterProbability), ("grey probability", GreyProbability), ("blur probability", BlurProbability) })

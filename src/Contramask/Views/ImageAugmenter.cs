@@ -45,7 +45,7 @@ public sealed class ImageAugmenter(AugmentationOptions options, Generator genera
     /// <summary>
     /// Cutout (DeVries and Taylor 2017), as FixMatch's strong augmentation ends (Sohn et al. 2020, §2.3): a square of
     /// side up to <see cref="AugmentationOptions.CutoutMax"/> of the image, centred anywhere (it may hang over the
-    /// edge), filled with mid grey.
+    /// edge), filled with <see cref="AugmentationOptions.CutoutFill"/> (mid grey by default).
     /// </summary>
     Tensor Cutout(Tensor x)
     {
@@ -57,7 +57,7 @@ public sealed class ImageAugmenter(AugmentationOptions options, Generator genera
         var rows = arange(Of(0.5), Of(height + 0.5), One, ScalarType.Float32, device: device).view(1, 1, height, 1);
         var columns = arange(Of(0.5), Of(width + 0.5), One, ScalarType.Float32, device: device).view(1, 1, 1, width);
         var inside = (rows - cy).abs_().lt(half).logical_and((columns - cx).abs_().lt(half));
-        return x.masked_fill(inside, Of(0.5));
+        return x.masked_fill(inside, Of(Options.CutoutFill));
     }
 
     Tensor Uniform(long n) => rand(n, generator: generator).to(device);
