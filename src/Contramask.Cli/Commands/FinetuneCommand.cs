@@ -24,7 +24,7 @@ public static class FinetuneCommand
     static readonly Option<int?> UnlabelledRatio = new("--unlabelled-ratio") { Description = $"semi: unlabelled records per labelled one in a step (FixMatch's mu; default {Defaults.UnlabelledRatio})" };
     static readonly Option<int?> Patience = new("--patience") { Description = $"Validation checks (every {Defaults.EvaluateEvery} steps) without improvement before stopping (default: never; the best check is kept)" };
     static readonly Option<string?> StrongViewOption = new("--strong-view") { Description = $"semi, images: the strong view of unlabelled records, contrastive (pretraining's crops down to 35%, jitter, blur, noise) or affine (rotation up to 30°, shear up to 0.3, shifts, a light crop) (default {Defaults.StrongView.ToString().ToLowerInvariant()})" };
-    static readonly Option<double?> Cutout = new("--cutout") { Description = $"semi, images: the strong view ends with a grey square of up to this share of the side (FixMatch's Cutout; 0 = none; default {Defaults.Cutout})" };
+    static readonly Option<double?> Cutout = new("--cutout") { Description = $"semi, images: the strong view ends with a square (grey unless --cutout-fill) of up to this share of the side (FixMatch's Cutout; 0 = none; default {Defaults.Cutout})" };
     static readonly Option<double?> CutoutFill = new("--cutout-fill") { Description = $"semi, images: the Cutout square's value in the unit range (0 = black, 1 = white; default {Defaults.CutoutFill}, FixMatch's grey)" };
     static readonly Option<bool> Recalibrate = new("--bn-recalibration") { Description = "CNNs: re-estimate BatchNorm's statistics on clean training images before each validation check" };
     static readonly Option<bool> FromScratch = new("--from-scratch") { Description = "Baseline: the run's encoder architecture with random weights, trained on the same labels (full or semi)" };
@@ -40,10 +40,9 @@ public static class FinetuneCommand
         command.SetAction(args =>
         {
             string runFolder = args.GetValue(Run)!, outFolder = args.GetValue(Out)!;
-            var optimizer = Cli.Choice(args.GetValue(OptimizerOption), "optimizer", Defaults.Optimizer);
             var options = new ClassifierOptions
             {
-                Optimizer = optimizer,
+                Optimizer = Cli.Choice(args.GetValue(OptimizerOption), "optimizer", Defaults.Optimizer),
                 Mode = Cli.Choice(args.GetValue(Mode), "mode", Defaults.Mode),
                 Labels = LabelBudget.Parse(args.GetValue(Labels)!),
                 Seed = args.GetValue(Seed),
@@ -51,7 +50,6 @@ public static class FinetuneCommand
                 ScoreTest = !args.GetValue(NoTest),
                 Threads = args.GetValue(Threads),
                 Steps = args.GetValue(Steps),
-                LearningRate = args.GetValue(LearningRate) ?? ClassifierOptions.DefaultLearningRate(optimizer),
                 EncoderRateScale = args.GetValue(EncoderScale) ?? Defaults.EncoderRateScale,
                 Threshold = args.GetValue(Threshold) ?? Defaults.Threshold,
                 AverageDecay = args.GetValue(AverageDecay),
@@ -63,6 +61,8 @@ public static class FinetuneCommand
                 CutoutFill = args.GetValue(CutoutFill) ?? Defaults.CutoutFill,
                 RecalibrateBatchNorm = args.GetValue(Recalibrate) || Defaults.RecalibrateBatchNorm,
             };
+            // Unless given, the rate (and the weight decay) follow the optimizer (ClassifierOptions.DefaultLearningRate).
+            if (args.GetValue(LearningRate) is double rate) options = options with { LearningRate = rate };
             options.Validate();
             var data = args.GetValue(Data) is string spec
                 ? DataSpec.Parse(spec).LoadAny(Training.Checkpoint.ReadState(runFolder).State.Config.Table) : null;

@@ -94,13 +94,13 @@ public sealed record ClassifierOptions
     /// <summary>Semi, images: the strong view, before Cutout.</summary>
     public StrongView StrongView { get; init; } = StrongView.Contrastive;
     /// <summary>
-    /// Semi, images: the strong view ends with Cutout, a grey square of up to this fraction of the image's side
+    /// Semi, images: the strong view ends with Cutout, a square (<see cref="CutoutFill"/>, grey by default) of up to this fraction of the image's side
     /// (FixMatch's strong augmentation ends so, with 0.5; Sohn et al. 2020, §2.3); 0 = none. On MNIST with 600 labels
     /// it scored 98.38 against 98.22 without (validation slice, docs/TUNING.md).
     /// </summary>
     public double Cutout { get; init; } = 0.5;
     /// <summary>Semi, images: the Cutout square's value in the unit range (FixMatch's mid grey 0.5; 0 = black, MNIST's background).</summary>
-    public double CutoutFill { get; init; } = 0.5;
+    public double CutoutFill { get; init; } = Views.AugmentationOptions.GreyCutoutFill;
     /// <summary>CNNs: re-estimate BatchNorm's running statistics on clean training images before each validation check (they otherwise describe augmented views).</summary>
     public bool RecalibrateBatchNorm { get; init; }
     /// <summary>Semi: the smallest softmax confidence on the weak view for a pseudo-label (FixMatch's τ = 0.95).</summary>

@@ -18,8 +18,8 @@ public sealed record FineTuneResult(int Steps, int BestStep, double BestValidati
 /// <summary>
 /// End-to-end training of a <see cref="ClassifierNetwork"/> whose head starts from the linear probe (LP-FT; Kumar
 /// et al. 2022: fine-tuning from a fitted head distorts pretrained features less than from a random one). AdamW (or,
-/// with <see cref="ClassifierOptions.Optimizer"/>, FixMatch's Nesterov SGD) with a linear warm-up then cosine decay; the encoder learns at a fraction of the head's rate, a ViT's lower blocks at a
-/// smaller one still (layer-wise decay, as MAE fine-tunes). Every <see cref="ClassifierOptions.EvaluateEvery"/> steps
+/// with <see cref="ClassifierOptions.Optimizer"/>, FixMatch's Nesterov SGD) with a linear warm-up then cosine decay;
+/// the encoder learns at a fraction of the head's rate, a ViT's lower blocks at a smaller one still (layer-wise decay, as MAE fine-tunes). Every <see cref="ClassifierOptions.EvaluateEvery"/> steps
 /// the validation slice is scored and the best weights kept; training stops after
 /// <see cref="ClassifierOptions.TotalPatience"/> checks without improvement (by default it runs its whole schedule), or
 /// before the next step once <c>cancel</c> is signalled (Ctrl+C), keeping the best weights checked so far.
@@ -194,7 +194,7 @@ public static class FineTuner
     /// <see cref="ClassifierOptions.EncoderRateScale"/>, a ViT's patch embedding and block i further by
     /// LayerDecay^(depth + 1 − layer) with the patch embedding at layer 0 (MAE's <c>param_groups_lrd</c> rule).
     /// </summary>
-    static (IOptimizer Optimizer, double[] Scales) BuildOptimizer(ClassifierNetwork network, ClassifierOptions options)
+    static (Optimizer Optimizer, double[] Scales) BuildOptimizer(ClassifierNetwork network, ClassifierOptions options)
     {
         var (decay, _) = WeightDecayGroups.Split(network);
         var decayed = new HashSet<Parameter>(decay, ReferenceEqualityComparer.Instance);
@@ -210,7 +210,7 @@ public static class FineTuner
         }
         var ordered = groups.OrderByDescending(g => g.Key.Scale).ThenBy(g => g.Key.Decay).ToList();
         var groupList = ordered.Select(g => new ParameterGroup(g.Value, options.LearningRate * g.Key.Scale, g.Key.Decay ? options.WeightDecay : 0)).ToList();
-        IOptimizer optimizer = options.Optimizer == ClassifierOptimizer.Sgd ? new Sgd(groupList) : new AdamW(groupList);
+        Optimizer optimizer = options.Optimizer == ClassifierOptimizer.Sgd ? new Sgd(groupList) : new AdamW(groupList);
         return (optimizer, ordered.Select(g => g.Key.Scale).ToArray());
     }
 

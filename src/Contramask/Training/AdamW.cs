@@ -14,7 +14,7 @@ namespace Contramask.Training;
 /// It replaces TorchSharp's own, whose step converts numbers to temporary Scalars for every parameter
 /// (<see cref="Runtime.Scalars"/>): here every number is a Scalar held for the whole step.
 /// </summary>
-public sealed class AdamW : IOptimizer
+public sealed class AdamW : Optimizer
 {
     sealed class State(Tensor average, Tensor squares)
     {
@@ -27,24 +27,14 @@ public sealed class AdamW : IOptimizer
     readonly Scalar beta1Scalar, beta2Scalar, oneMinusBeta1, oneMinusBeta2, epsilonScalar;
     readonly Dictionary<Parameter, State> states = new(ReferenceEqualityComparer.Instance);
 
-    public AdamW(IReadOnlyList<ParameterGroup> groups, double beta1 = 0.9, double beta2 = 0.999, double epsilon = 1e-8)
+    public AdamW(IReadOnlyList<ParameterGroup> groups, double beta1 = 0.9, double beta2 = 0.999, double epsilon = 1e-8) : base(groups)
     {
-        Groups = groups;
         this.beta1 = beta1; this.beta2 = beta2; this.epsilon = epsilon;
         beta1Scalar = Of(beta1); beta2Scalar = Of(beta2);
         oneMinusBeta1 = Of(1 - beta1); oneMinusBeta2 = Of(1 - beta2); epsilonScalar = Of(epsilon);
     }
 
-    public IReadOnlyList<ParameterGroup> Groups { get; }
-    IEnumerable<Parameter> Parameters => Groups.SelectMany(g => g.Parameters);
-
-    public void ZeroGrad()
-    {
-        using var _ = no_grad();
-        foreach (var p in Parameters) p.grad?.zero_();
-    }
-
-    public void Step()
+    public override void Step()
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
@@ -118,7 +108,7 @@ public sealed class AdamW : IOptimizer
         }
     }
 
-    public void Dispose()
+    public override void Dispose()
     {
         foreach (var state in states.Values) { state.Average.Dispose(); state.Squares.Dispose(); }
         states.Clear();

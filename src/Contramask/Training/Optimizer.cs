@@ -1,4 +1,5 @@
 using TorchSharp.Modules;
+using static TorchSharp.torch;
 
 namespace Contramask.Training;
 
@@ -12,11 +13,21 @@ public sealed class ParameterGroup(IReadOnlyList<Parameter> parameters, double l
 }
 
 /// <summary>What a training loop needs of an optimizer: its groups (to set their rates), clearing gradients and a step.</summary>
-public interface IOptimizer : IDisposable
+public abstract class Optimizer(IReadOnlyList<ParameterGroup> groups) : IDisposable
 {
-    IReadOnlyList<ParameterGroup> Groups { get; }
+    public IReadOnlyList<ParameterGroup> Groups { get; } = groups;
+    protected IEnumerable<Parameter> Parameters => Groups.SelectMany(g => g.Parameters);
+
     /// <summary>Clears the gradients (sets them to zero, keeping their memory for the next step).</summary>
-    void ZeroGrad();
+    public void ZeroGrad()
+    {
+        using var _ = no_grad();
+        foreach (var p in Parameters) p.grad?.zero_();
+    }
+
     /// <summary>One update of every parameter that has a gradient.</summary>
-    void Step();
+    public abstract void Step();
+
+    /// <summary>Frees the optimizer's state (moments, momentum buffers).</summary>
+    public abstract void Dispose();
 }

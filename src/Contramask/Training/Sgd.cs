@@ -12,28 +12,20 @@ namespace Contramask.Training;
 /// FixMatch trains so (Sohn et al. 2020; google-research/fixmatch, fixmatch.py: Nesterov momentum 0.9, lr 0.03,
 /// 5e-4 × ½Σw² over convolution and dense kernels only, whose gradient is the λ·p here).
 /// </summary>
-public sealed class Sgd : IOptimizer
+public sealed class Sgd : Optimizer
 {
     readonly Scalar momentumScalar;
     readonly bool nesterov;
     readonly Dictionary<Parameter, Tensor> buffers = new(ReferenceEqualityComparer.Instance);
 
-    public Sgd(IReadOnlyList<ParameterGroup> groups, double momentum = 0.9, bool nesterov = true)
+    public Sgd(IReadOnlyList<ParameterGroup> groups, double momentum = 0.9, bool nesterov = true) : base(groups)
     {
         if (momentum is < 0 or >= 1) throw new ArgumentOutOfRangeException(nameof(momentum), $"momentum {momentum} is out of range: expected [0, 1)");
         if (nesterov && momentum == 0) throw new ArgumentException("Nesterov momentum needs a momentum above 0", nameof(nesterov));
-        Groups = groups; momentumScalar = Of(momentum); this.nesterov = nesterov;
+        momentumScalar = Of(momentum); this.nesterov = nesterov;
     }
 
-    public IReadOnlyList<ParameterGroup> Groups { get; }
-
-    public void ZeroGrad()
-    {
-        using var _ = no_grad();
-        foreach (var p in Groups.SelectMany(g => g.Parameters)) p.grad?.zero_();
-    }
-
-    public void Step()
+    public override void Step()
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
@@ -54,7 +46,7 @@ public sealed class Sgd : IOptimizer
         }
     }
 
-    public void Dispose()
+    public override void Dispose()
     {
         foreach (var buffer in buffers.Values) buffer.Dispose();
         buffers.Clear();

@@ -66,8 +66,10 @@ public sealed record AugmentationOptions
 
     /// <summary>Largest side of the Cutout square (DeVries and Taylor 2017), as a fraction of the image side; 0 = none.</summary>
     public double CutoutMax { get; init; } = 0;
-    /// <summary>The Cutout square's value in the unit range: mid grey 0.5 as FixMatch's CTAugment fills it; 0 is black.</summary>
-    public double CutoutFill { get; init; } = 0.5;
+    /// <summary>Mid grey, the value FixMatch's CTAugment fills its Cutout square with.</summary>
+    public const double GreyCutoutFill = 0.5;
+    /// <summary>The Cutout square's value in the unit range (0 is black).</summary>
+    public double CutoutFill { get; init; } = GreyCutoutFill;
 
     /// <summary>Range checks with messages that name the allowed range.</summary>
     public void Validate()
