@@ -94,6 +94,38 @@ public class MetricTests
     }
 
     [Fact]
+    public void Linear_probe_breaks_penalty_ties_by_held_out_cross_entropy_not_by_grid_order()
+    {
+        // Two far-apart classes, 40 labelled rows: every penalty classifies each held-out fold perfectly, so
+        // accuracy ties; the weak penalty's sharper probabilities have the lower cross-entropy. Choosing on one
+        // slice with a strict ">" kept whichever penalty came first in the grid (here the heavy one).
+        using var g = new Generator(3);
+        var labels = Enumerable.Range(0, 40).Select(i => (long)(i % 2)).ToArray();
+        using var features = randn(40, 4, generator: g) + tensor(labels).unsqueeze(1).to_type(ScalarType.Float32) * 8;
+        var (probe, l2) = LinearProbe.FitSelectingL2(features, labels, 2, settings: new ProbeSettings { L2Grid = [1, 1e-6] });
+        using (probe) Assert.Equal(1e-6, l2);
+    }
+
+    [Fact]
+    public void Few_label_probe_standardizes_by_the_features_it_is_given_and_survives_a_class_of_one()
+    {
+        using var g = new Generator(4);
+        using var all = randn(200, 3, generator: g).mul_(3).add_(5);
+        var labels = new long[] { 0, 0, 0, 1, 1, 1, 2 }; // class 2 has one row: no fold can hold it out
+        using var few = all.narrow(0, 0, labels.Length);
+        var (probe, l2) = LinearProbe.FitSelectingL2(few, labels, 3, standardizeBy: all);
+        using (probe)
+        {
+            Assert.Equal(1e-4, l2); // the middle penalty when nothing can be held out
+            using var expected = all.mean([0], keepdim: true);
+            Assert.True(probe.State.Mean.allclose(expected));
+        }
+        var folds = FewLabelSplit.StratifiedFolds(Enumerable.Range(0, 50).Select(i => i % 2).ToArray(), 5, seed: 1);
+        foreach (var c in new[] { 0, 1 })
+            Assert.Equal(Enumerable.Range(0, 5), Enumerable.Range(0, 50).Where(i => i % 2 == c).Select(i => folds[i]).Distinct().Order());
+    }
+
+    [Fact]
     public void Linear_probe_chooses_its_penalty_from_the_grid()
     {
         using var g = new Generator(5);

@@ -8,7 +8,7 @@ public sealed record EvaluationSet(string Split, Tensor Features, int[] Labels, 
 
 /// <summary>
 /// The evaluation protocol on frozen embeddings (docs/EVALUATION.md), for any features (an encoder's, raw pixels'):
-/// probes fitted on the training split only: linear probe (L2 chosen on a validation slice of train), kNN with
+/// probes fitted on the training split only: linear probe (L2 chosen by cross-validation or a slice of train), kNN with
 /// k = 20 and 200, the same two probes with a stratified 1% and 10% of the training labels (3 seeded draws each);
 /// then, on each split scored (validation and/or test): their accuracy, balanced accuracy, macro-F1 and ROC-AUC,
 /// k-means with k = number of classes (NMI, ARI), and representation health (alignment, uniformity, effective rank
@@ -70,7 +70,8 @@ public static class EvaluationProtocol
                 using var x = trainFeatures.index_select(0, tensor(subset.Select(i => (long)i).ToArray()));
                 var y = subset.Select(i => trainY[i]).ToArray();
                 string percent = $"{Math.Round(fraction * 100)}pct";
-                var (fewProbe, _) = LinearProbe.FitSelectingL2(x, y, classes, seed + draw, settings: probeSettings);
+                // Standardized by every training embedding: the unlabelled rest is there in this setting and needs no labels.
+                var (fewProbe, _) = LinearProbe.FitSelectingL2(x, y, classes, seed + draw, probeSettings, standardizeBy: trainFeatures);
                 using (fewProbe) Score($"linear_{percent}", fewProbe.Classify);
                 Score($"knn20_{percent}", q => KnnClassifier.Classify(x, y, q, 20, classes));
             }

@@ -31,4 +31,23 @@ public static class FewLabelSplit
         var inValidation = new HashSet<int>(validation);
         return (Enumerable.Range(0, labels.Count).Where(i => !inValidation.Contains(i)).ToArray(), validation);
     }
+
+    /// <summary>
+    /// Assigns every record to one of <paramref name="folds"/> folds so that each class is spread evenly over them
+    /// (a class with at least <paramref name="folds"/> records appears in every fold).
+    /// </summary>
+    /// <returns>The fold of each record, 0 … folds − 1.</returns>
+    public static int[] StratifiedFolds(IReadOnlyList<int> labels, int folds, int seed)
+    {
+        var random = new Random(seed);
+        var fold = new int[labels.Count];
+        foreach (var group in Enumerable.Range(0, labels.Count).GroupBy(i => labels[i]).OrderBy(g => g.Key))
+        {
+            var members = group.ToArray();
+            random.Shuffle(members);
+            int start = random.Next(folds);
+            for (int m = 0; m < members.Length; m++) fold[members[m]] = (start + m) % folds;
+        }
+        return fold;
+    }
 }

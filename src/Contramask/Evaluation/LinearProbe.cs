@@ -59,32 +59,68 @@ public sealed class LinearProbe : IDisposable
 
 
     /// <summary>
-    /// Picks the L2 penalty on a stratified validation slice of the training features (never the test split),
-    /// then refits on all training features with it.
+    /// Picks the L2 penalty on the training features only (never the test split), then refits on all of them with it.
+    /// Below <see cref="ProbeSettings.CrossValidationBelow"/> rows (every few-label probe) by stratified k-fold
+    /// cross-validation: a single 10% slice of 1% of a table's labels holds about six rows, on which the penalties
+    /// tie and the choice is a coin toss (docs/TUNING.md, "The few-label linear probe's penalty"). Above it, one
+    /// stratified 10% slice, which then holds thousands of rows. Each penalty is scored by its held-out accuracy;
+    /// ties go to the lower held-out cross-entropy, so a tie is broken by evidence rather than by the grid's order.
     /// </summary>
-    public static (LinearProbe Probe, double L2) FitSelectingL2(Tensor features, long[] labels, int classes, int seed = 0, double validationFraction = 0.1,
-        ProbeSettings? settings = null)
+    /// <param name="standardizeBy">Features whose mean and std standardize the inputs (default: <paramref name="features"/>);
+    /// with few labels, pass all the training embeddings: they need no labels and give steadier statistics.</param>
+    public static (LinearProbe Probe, double L2) FitSelectingL2(Tensor features, long[] labels, int classes, int seed = 0,
+        ProbeSettings? settings = null, Tensor? standardizeBy = null)
     {
         settings ??= new ProbeSettings();
         var intLabels = labels.Select(l => (int)l).ToArray();
-        var (trainIdx, validationIdx) = FewLabelSplit.TrainValidation(intLabels, validationFraction, seed);
-        double best = 1e-4;
-        // With too few examples left to learn every class, fall back to a middle penalty.
-        if (trainIdx.Select(i => intLabels[i]).Distinct().Count() == classes && validationIdx.Length >= classes)
+        // fold[i]: which held-out part row i belongs to; each part in heldOut is scored by a probe fitted on the rest.
+        int[] fold;
+        int[] heldOut;
+        if (labels.Length < settings.CrossValidationBelow)
         {
-            using var trainX = features.index_select(0, tensor(trainIdx.Select(i => (long)i).ToArray()));
-            using var validationX = features.index_select(0, tensor(validationIdx.Select(i => (long)i).ToArray()));
-            var trainY = trainIdx.Select(i => labels[i]).ToArray();
-            var validationY = validationIdx.Select(i => labels[i]).ToArray();
-            double bestAccuracy = -1;
+            // Every class must appear in every fold's training part: no more folds than the rarest class has rows.
+            int folds = Math.Min(settings.Folds, intLabels.GroupBy(l => l).Min(g => g.Count()));
+            fold = folds >= 2 ? FewLabelSplit.StratifiedFolds(intLabels, folds, seed) : [];
+            heldOut = Enumerable.Range(0, folds).ToArray();
+        }
+        else
+        {
+            fold = new int[labels.Length];
+            foreach (var i in FewLabelSplit.TrainValidation(intLabels, 0.1, seed).Validation) fold[i] = 1;
+            heldOut = [1];
+        }
+        double best = 1e-4; // too few rows to hold any out: a middle penalty
+        if (fold.Length > 0 && intLabels.Distinct().Count() == classes)
+        {
+            var standardization = standardizeBy ?? features;
+            (double Accuracy, double CrossEntropy) bestScore = (-1, double.PositiveInfinity);
             foreach (var l2 in settings.L2Grid)
             {
-                using var candidate = Fit(trainX, trainY, classes, l2, settings.Epochs, seed: seed);
-                double accuracy = candidate.Accuracy(validationX, validationY);
-                if (accuracy > bestAccuracy) { bestAccuracy = accuracy; best = l2; }
+                int correct = 0, scored = 0;
+                double crossEntropy = 0;
+                foreach (var f in heldOut)
+                {
+                    using var scope = NewDisposeScope();
+                    var trainIdx = Enumerable.Range(0, labels.Length).Where(i => fold[i] != f).Select(i => (long)i).ToArray();
+                    var heldIdx = Enumerable.Range(0, labels.Length).Where(i => fold[i] == f).Select(i => (long)i).ToArray();
+                    using var candidate = Fit(features.index_select(0, tensor(trainIdx)), trainIdx.Select(i => labels[i]).ToArray(),
+                        classes, l2, settings.Epochs, seed: seed, standardizeBy: standardization);
+                    var heldY = heldIdx.Select(i => labels[i]).ToArray();
+                    using var probabilities = candidate.Probabilities(features.index_select(0, tensor(heldIdx)));
+                    var predicted = probabilities.argmax(1).data<long>().ToArray();
+                    correct += predicted.Zip(heldY).Count(p => p.First == p.Second);
+                    crossEntropy += -probabilities.gather(1, tensor(heldY).unsqueeze(1)).clamp_min(Of(1e-12)).log().sum().item<float>();
+                    scored += heldY.Length;
+                }
+                (double Accuracy, double CrossEntropy) score = ((double)correct / scored, crossEntropy / scored);
+                if (score.Accuracy > bestScore.Accuracy || (score.Accuracy == bestScore.Accuracy && score.CrossEntropy < bestScore.CrossEntropy))
+                {
+                    bestScore = score;
+                    best = l2;
+                }
             }
         }
-        return (Fit(features, labels, classes, best, settings.Epochs, seed: seed), best);
+        return (Fit(features, labels, classes, best, settings.Epochs, seed: seed, standardizeBy: standardizeBy), best);
     }
 
     /// <summary>The fitted standardization (1×D mean and std of the training features) and the D×C weight and C bias.</summary>
@@ -121,11 +157,15 @@ public sealed class LinearProbe : IDisposable
 }
 
 /// <summary>
-/// How the linear probe is fitted: passes over its training features and the L2 penalties its validation slice
-/// chooses from. The defaults were chosen on the validation split of MNIST (docs/TUNING.md).
+/// How the linear probe is fitted: passes over its training features, the L2 penalties it chooses from, and how it
+/// holds rows out to choose. The defaults were chosen on validation splits (docs/TUNING.md).
 /// </summary>
 public sealed record ProbeSettings
 {
     public int Epochs { get; init; } = 100;
     public IReadOnlyList<double> L2Grid { get; init; } = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2];
+    /// <summary>Folds of the cross-validation that chooses the penalty on small labelled sets.</summary>
+    public int Folds { get; init; } = 5;
+    /// <summary>Labelled sets this large or larger choose on one stratified 10% slice instead (1,000+ held-out rows; k fits would cost k times as much).</summary>
+    public int CrossValidationBelow { get; init; } = 10_000;
 }

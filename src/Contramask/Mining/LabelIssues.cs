@@ -116,7 +116,7 @@ public static class LabelIssues
     /// <summary>Stratified k-fold: each fold predicted by a probe fitted on the others (L2 chosen once, on the first fold's training part).</summary>
     static Tensor CrossValidatedProbe(Tensor x, int[] labels, int classes, int folds, int seed, Action<string>? progress)
     {
-        var fold = StratifiedFolds(labels, folds, seed);
+        var fold = FewLabelSplit.StratifiedFolds(labels, folds, seed);
         var result = zeros(labels.Length, classes);
         double? l2 = null;
         for (int f = 0; f < folds; f++)
@@ -145,19 +145,6 @@ public static class LabelIssues
     }
 
     /// <summary>Fold of each record: within each class, records shuffled and dealt round-robin.</summary>
-    static int[] StratifiedFolds(int[] labels, int folds, int seed)
-    {
-        var random = new Random(seed);
-        var fold = new int[labels.Length];
-        foreach (var group in Enumerable.Range(0, labels.Length).GroupBy(i => labels[i]).OrderBy(g => g.Key))
-        {
-            var members = group.ToArray();
-            random.Shuffle(members);
-            int start = random.Next(folds);
-            for (int m = 0; m < members.Length; m++) fold[members[m]] = (start + m) % folds;
-        }
-        return fold;
-    }
 
     /// <summary>Each record's label distribution among its k nearest others, weighted by exp(cosine / 0.1).</summary>
     static Tensor NeighbourVotes((int[][] Index, float[][] Similarity) neighbours, int[] labels, int classes)
