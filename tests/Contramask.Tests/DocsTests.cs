@@ -98,6 +98,18 @@ public class DocsTests
     }
 
     [Fact]
+    public void The_docs_state_how_the_linear_probe_chooses_its_penalty_as_the_code_does()
+    {
+        var settings = new Contramask.Evaluation.ProbeSettings();
+        string Flat(string text) => System.Text.RegularExpressions.Regex.Replace(text, @"\s+", " ");
+        var evaluation = Flat(File.ReadAllText(Path.Combine(RepositoryRoot(), "docs", "EVALUATION.md")));
+        string threshold = settings.CrossValidationBelow.ToString("N0", System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Contains($"{{{string.Join(", ", settings.L2Grid.Select(v => v.ToString("0e0", System.Globalization.CultureInfo.InvariantCulture)))}}}", evaluation);
+        Assert.Contains($"stratified {settings.Folds}-fold cross-validation when they are fewer than {threshold}", evaluation);
+        Assert.Contains($"stratified {settings.Folds}-fold cross-validation below {threshold} of them", Flat(Readme));
+    }
+
+    [Fact]
     public void The_docs_state_the_finetune_benchmarks_budgets_and_tree_grid_the_code_uses()
     {
         Assert.Contains($"`benchmark --finetune [{BenchmarkCommand.DefaultFinetuneLabels}]` (the budgets shown are the default)", Readme);

@@ -120,6 +120,9 @@ public class MetricTests
             using var expected = all.mean([0], keepdim: true);
             Assert.True(probe.State.Mean.allclose(expected));
         }
+        // The one-slice path (here forced at 7 rows) must also see that the slice would take the class of one away.
+        var (sliced, slicedL2) = LinearProbe.FitSelectingL2(few, labels, 3, settings: new ProbeSettings { CrossValidationBelow = 5, L2Grid = [1, 1e-6] });
+        using (sliced) Assert.Equal(1e-4, slicedL2);
         var folds = FewLabelSplit.StratifiedFolds(Enumerable.Range(0, 50).Select(i => i % 2).ToArray(), 5, seed: 1);
         foreach (var c in new[] { 0, 1 })
             Assert.Equal(Enumerable.Range(0, 5), Enumerable.Range(0, 50).Where(i => i % 2 == c).Select(i => folds[i]).Distinct().Order());

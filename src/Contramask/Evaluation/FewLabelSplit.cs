@@ -2,8 +2,8 @@ namespace Contramask.Evaluation;
 
 /// <summary>
 /// Stratified subsets of labelled records: the same fraction of every class (at least one each), drawn with a
-/// seed so the split repeats. Used for the few-label protocol (1% and 10% of the training labels) and for the
-/// validation slice on which the linear probe picks its L2 penalty.
+/// seed so the split repeats. Used for the few-label protocol (1% and 10% of the training labels), and for the
+/// stratified folds or the 10% slice on which the linear probe picks its L2 penalty.
 /// </summary>
 public static class FewLabelSplit
 {

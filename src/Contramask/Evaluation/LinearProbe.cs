@@ -60,7 +60,7 @@ public sealed class LinearProbe : IDisposable
 
     /// <summary>
     /// Picks the L2 penalty on the training features only (never the test split), then refits on all of them with it.
-    /// Below <see cref="ProbeSettings.CrossValidationBelow"/> rows (every few-label probe) by stratified k-fold
+    /// Below <see cref="ProbeSettings.CrossValidationBelow"/> rows (the few-label probes of any split under 100,000) by stratified k-fold
     /// cross-validation: a single 10% slice of 1% of a table's labels holds about six rows, on which the penalties
     /// tie and the choice is a coin toss (docs/TUNING.md, "The few-label linear probe's penalty"). Above it, one
     /// stratified 10% slice, which then holds thousands of rows. Each penalty is scored by its held-out accuracy;
@@ -72,26 +72,32 @@ public sealed class LinearProbe : IDisposable
         ProbeSettings? settings = null, Tensor? standardizeBy = null)
     {
         settings ??= new ProbeSettings();
+        if (labels.Length == 0) throw new ArgumentException("the linear probe needs at least one labelled row", nameof(labels));
         var intLabels = labels.Select(l => (int)l).ToArray();
+        int rarest = intLabels.GroupBy(l => l).Min(g => g.Count());
         // fold[i]: which held-out part row i belongs to; each part in heldOut is scored by a probe fitted on the rest.
         int[] fold;
         int[] heldOut;
         if (labels.Length < settings.CrossValidationBelow)
         {
             // Every class must appear in every fold's training part: no more folds than the rarest class has rows.
-            int folds = Math.Min(settings.Folds, intLabels.GroupBy(l => l).Min(g => g.Count()));
+            int folds = Math.Min(settings.Folds, rarest);
             fold = folds >= 2 ? FewLabelSplit.StratifiedFolds(intLabels, folds, seed) : [];
             heldOut = Enumerable.Range(0, folds).ToArray();
         }
         else
         {
-            fold = new int[labels.Length];
-            foreach (var i in FewLabelSplit.TrainValidation(intLabels, 0.1, seed).Validation) fold[i] = 1;
+            // The slice takes at least one row of every class: a class of one would be missing from the training part.
+            fold = rarest >= 2 ? new int[labels.Length] : [];
+            if (fold.Length > 0)
+                foreach (var i in FewLabelSplit.TrainValidation(intLabels, 0.1, seed).Validation) fold[i] = 1;
             heldOut = [1];
         }
         double best = 1e-4; // too few rows to hold any out: a middle penalty
         if (fold.Length > 0 && intLabels.Distinct().Count() == classes)
         {
+            // Candidates are standardized as the final probe will be (by all the rows' features, or standardizeBy):
+            // statistics without labels, so nothing about the held-out labels leaks into the choice.
             var standardization = standardizeBy ?? features;
             (double Accuracy, double CrossEntropy) bestScore = (-1, double.PositiveInfinity);
             foreach (var l2 in settings.L2Grid)

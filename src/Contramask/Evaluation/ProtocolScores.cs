@@ -14,7 +14,7 @@ public sealed record ProtocolScores
     /// <summary>Which split the figures come from: "val" (the validation slice of the training data) or "test".</summary>
     [JsonPropertyName("split")] public string Split { get; init; } = "test";
     [JsonPropertyName("linear")] public double Linear { get; init; }
-    /// <summary>The L2 penalty the full-label probe chose on its validation slice.</summary>
+    /// <summary>The L2 penalty the full-label probe chose on its training rows (cross-validated, or on a 10% slice of 10,000+ rows).</summary>
     [JsonPropertyName("linear_l2")] public double LinearL2 { get; init; }
     [JsonPropertyName("knn20")] public double Knn20 { get; init; }
     [JsonPropertyName("knn200")] public double Knn200 { get; init; }

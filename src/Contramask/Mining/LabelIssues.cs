@@ -144,8 +144,6 @@ public static class LabelIssues
         return result;
     }
 
-    /// <summary>Fold of each record: within each class, records shuffled and dealt round-robin.</summary>
-
     /// <summary>Each record's label distribution among its k nearest others, weighted by exp(cosine / 0.1).</summary>
     static Tensor NeighbourVotes((int[][] Index, float[][] Similarity) neighbours, int[] labels, int classes)
     {
