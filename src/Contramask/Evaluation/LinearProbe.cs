@@ -99,24 +99,29 @@ public sealed class LinearProbe : IDisposable
             // Candidates are standardized as the final probe will be (by all the rows' features, or standardizeBy):
             // statistics without labels, so nothing about the held-out labels leaks into the choice.
             var standardization = standardizeBy ?? features;
+            // Each held-out part and the rows its candidates train on, split once and reused for every penalty.
+            using var partsScope = NewDisposeScope();
+            var parts = heldOut.Select(f =>
+            {
+                var trainIdx = Enumerable.Range(0, labels.Length).Where(i => fold[i] != f).Select(i => (long)i).ToArray();
+                var heldIdx = Enumerable.Range(0, labels.Length).Where(i => fold[i] == f).Select(i => (long)i).ToArray();
+                return (TrainX: features.index_select(0, tensor(trainIdx)), TrainY: trainIdx.Select(i => labels[i]).ToArray(),
+                    HeldX: features.index_select(0, tensor(heldIdx)), HeldY: heldIdx.Select(i => labels[i]).ToArray());
+            }).ToList();
             (double Accuracy, double CrossEntropy) bestScore = (-1, double.PositiveInfinity);
             foreach (var l2 in settings.L2Grid)
             {
                 int correct = 0, scored = 0;
                 double crossEntropy = 0;
-                foreach (var f in heldOut)
+                foreach (var part in parts)
                 {
                     using var scope = NewDisposeScope();
-                    var trainIdx = Enumerable.Range(0, labels.Length).Where(i => fold[i] != f).Select(i => (long)i).ToArray();
-                    var heldIdx = Enumerable.Range(0, labels.Length).Where(i => fold[i] == f).Select(i => (long)i).ToArray();
-                    using var candidate = Fit(features.index_select(0, tensor(trainIdx)), trainIdx.Select(i => labels[i]).ToArray(),
-                        classes, l2, settings.Epochs, seed: seed, standardizeBy: standardization);
-                    var heldY = heldIdx.Select(i => labels[i]).ToArray();
-                    using var probabilities = candidate.Probabilities(features.index_select(0, tensor(heldIdx)));
+                    using var candidate = Fit(part.TrainX, part.TrainY, classes, l2, settings.Epochs, seed: seed, standardizeBy: standardization);
+                    using var probabilities = candidate.Probabilities(part.HeldX);
                     var predicted = probabilities.argmax(1).data<long>().ToArray();
-                    correct += predicted.Zip(heldY).Count(p => p.First == p.Second);
-                    crossEntropy += -probabilities.gather(1, tensor(heldY).unsqueeze(1)).clamp_min(Of(1e-12)).log().sum().item<float>();
-                    scored += heldY.Length;
+                    correct += predicted.Zip(part.HeldY).Count(p => p.First == p.Second);
+                    crossEntropy += -probabilities.gather(1, tensor(part.HeldY).unsqueeze(1)).clamp_min(Of(1e-12)).log().sum().item<float>();
+                    scored += part.HeldY.Length;
                 }
                 (double Accuracy, double CrossEntropy) score = ((double)correct / scored, crossEntropy / scored);
                 if (score.Accuracy > bestScore.Accuracy || (score.Accuracy == bestScore.Accuracy && score.CrossEntropy < bestScore.CrossEntropy))
