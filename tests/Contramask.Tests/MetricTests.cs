@@ -141,4 +141,24 @@ public class MetricTests
             Assert.True(probe.Accuracy(features, labels) > 0.9);
         }
     }
+
+    [Fact]
+    public void Penalties_fitted_together_give_the_probes_fitted_one_by_one()
+    {
+        // 300 rows in batches of 128: mini-batches in a shuffled order, as large probes run. Each stacked probe must
+        // get its own penalty's gradient; a shared or swapped penalty moves the weights far beyond rounding.
+        using var g = new Generator(9);
+        var labels = Enumerable.Range(0, 300).Select(i => (long)(i % 3)).ToArray();
+        using var features = randn(300, 5, generator: g) + tensor(labels).unsqueeze(1).to_type(ScalarType.Float32);
+        double[] l2s = [1e-6, 1e-1, 1];
+        var together = LinearProbe.FitEach(features, labels, 3, l2s, epochs: 20, seed: 3, batchSize: 128);
+        Assert.False(together[0].State.Weight.allclose(together[2].State.Weight, rtol: 0, atol: 1e-3));
+        for (int i = 0; i < l2s.Length; i++)
+        {
+            using var alone = LinearProbe.Fit(features, labels, 3, l2s[i], epochs: 20, seed: 3, batchSize: 128);
+            using var stacked = together[i];
+            Assert.True(stacked.State.Weight.allclose(alone.State.Weight, rtol: 0, atol: 1e-5), $"penalty {l2s[i]}: weights differ");
+            Assert.True(stacked.State.Bias.allclose(alone.State.Bias, rtol: 0, atol: 1e-5), $"penalty {l2s[i]}: biases differ");
+        }
+    }
 }

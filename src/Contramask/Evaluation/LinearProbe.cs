@@ -13,6 +13,8 @@ namespace Contramask.Evaluation;
 public sealed class LinearProbe : IDisposable
 {
     readonly Tensor mean, std, weight, bias;
+    const double DefaultLearningRate = 0.01;
+    const int DefaultBatchSize = 1024, DefaultMinimumSteps = 300;
 
     LinearProbe(Tensor mean, Tensor std, Tensor weight, Tensor bias) { this.mean = mean; this.std = std; this.weight = weight; this.bias = bias; }
 
@@ -25,17 +27,32 @@ public sealed class LinearProbe : IDisposable
     /// <param name="standardizeBy">Features whose mean and std standardize the inputs (default: <paramref name="features"/>
     /// themselves); with few labels, all the unlabelled training embeddings give steadier statistics than the labelled few.</param>
     public static LinearProbe Fit(Tensor features, long[] labels, int classes, double l2 = 1e-4, int epochs = 100,
-        double learningRate = 0.01, int seed = 0, int batchSize = 1024, int minimumSteps = 300, Tensor? standardizeBy = null)
+        double learningRate = DefaultLearningRate, int seed = 0, int batchSize = DefaultBatchSize, int minimumSteps = DefaultMinimumSteps, Tensor? standardizeBy = null) =>
+        FitEach(features, labels, classes, [l2], epochs, learningRate, seed, batchSize, minimumSteps, standardizeBy)[0];
+
+    /// <summary>
+    /// One probe per penalty in <paramref name="l2s"/>, all fitted on the same rows in one optimization: the G
+    /// weight matrices are stacked G×D×C and the loss is the sum of the G probes' losses, so each matrix gets exactly
+    /// the gradient, and (Adam being elementwise) exactly the update, of its own fit, from the same initial weights and
+    /// the same mini-batch order. One loop instead of G makes the penalty choice several times cheaper on small sets,
+    /// where each step is mostly per-operation overhead.
+    /// </summary>
+    public static LinearProbe[] FitEach(Tensor features, long[] labels, int classes, IReadOnlyList<double> l2s, int epochs = 100,
+        double learningRate = DefaultLearningRate, int seed = 0, int batchSize = DefaultBatchSize, int minimumSteps = DefaultMinimumSteps,
+        Tensor? standardizeBy = null)
     {
         using var scope = NewDisposeScope();
         long n = features.shape[0];
+        int g = l2s.Count;
         var mean = (standardizeBy ?? features).mean([0], keepdim: true);
         var std = (standardizeBy ?? features).std(0, keepdim: true).clamp_min(Of(1e-6));
         var x = (features - mean) / std;
         var y = tensor(labels);
         using var generator = new Generator((ulong)seed);
-        var weight = nn.Parameter(randn(x.shape[1], classes, generator: generator).mul_(Of(0.01)));
-        var bias = nn.Parameter(zeros(classes));
+        var initial = randn(x.shape[1], classes, generator: generator).mul_(Of(0.01));
+        var weight = nn.Parameter(initial.unsqueeze(0).repeat(g, 1, 1));
+        var bias = nn.Parameter(zeros(g, 1, classes));
+        var penalties = tensor(l2s.Select(v => (float)v).ToArray());
         using var optimizer = new Training.AdamW([new([weight, bias], learningRate, weightDecay: 0)]);
         int batch = (int)Math.Min(n, batchSize);
         int stepsPerEpoch = (int)((n + batch - 1) / batch);
@@ -49,12 +66,20 @@ public sealed class LinearProbe : IDisposable
             var index = order.narrow(0, position * batch, Math.Min(batch, n - position * batch));
             optimizer.Groups[0].LearningRate = learningRate * 0.5 * (1 + Math.Cos(Math.PI * step / steps));
             optimizer.ZeroGrad();
-            var loss = F.cross_entropy(x[index].matmul(weight).add(bias, One), y[index]).add(Square(weight).sum(), Of(l2));
+            long rows = index.shape[0];
+            // G×rows×C logits; each probe's cross-entropy is the mean over its rows, as a single fit's is.
+            var logits = x[index].matmul(weight).add(bias, One);
+            var crossEntropy = F.cross_entropy(logits.reshape(g * rows, classes), y[index].repeat(g), reduction: nn.Reduction.None)
+                .view(g, rows).mean([1]);
+            var loss = crossEntropy.add(Square(weight).sum([1, 2]).mul(penalties), One).sum();
             loss.backward();
             optimizer.Step();
         }
-        return new LinearProbe(mean.MoveToOuterDisposeScope(), std.MoveToOuterDisposeScope(),
-            weight.detach().MoveToOuterDisposeScope(), bias.detach().MoveToOuterDisposeScope());
+        var probes = new LinearProbe[g];
+        for (int i = 0; i < g; i++)
+            probes[i] = new LinearProbe(mean.clone().MoveToOuterDisposeScope(), std.clone().MoveToOuterDisposeScope(),
+                weight[i].detach().clone().MoveToOuterDisposeScope(), bias[i, 0].detach().clone().MoveToOuterDisposeScope());
+        return probes;
     }
 
 
@@ -108,26 +133,34 @@ public sealed class LinearProbe : IDisposable
                 return (TrainX: features.index_select(0, tensor(trainIdx)), TrainY: trainIdx.Select(i => labels[i]).ToArray(),
                     HeldX: features.index_select(0, tensor(heldIdx)), HeldY: heldIdx.Select(i => labels[i]).ToArray());
             }).ToList();
-            (double Accuracy, double CrossEntropy) bestScore = (-1, double.PositiveInfinity);
-            foreach (var l2 in settings.L2Grid)
+            // All penalties of one held-out part are fitted together (FitEach): the same fits, in one loop.
+            var correct = new int[settings.L2Grid.Count];
+            var crossEntropy = new double[settings.L2Grid.Count];
+            int scored = 0;
+            foreach (var part in parts)
             {
-                int correct = 0, scored = 0;
-                double crossEntropy = 0;
-                foreach (var part in parts)
+                using var scope = NewDisposeScope();
+                var candidates = FitEach(part.TrainX, part.TrainY, classes, settings.L2Grid, settings.Epochs, DefaultLearningRate, seed,
+                    DefaultBatchSize, DefaultMinimumSteps, standardization);
+                var heldY = tensor(part.HeldY).unsqueeze(1);
+                for (int c = 0; c < candidates.Length; c++)
                 {
-                    using var scope = NewDisposeScope();
-                    using var candidate = Fit(part.TrainX, part.TrainY, classes, l2, settings.Epochs, seed: seed, standardizeBy: standardization);
+                    using var candidate = candidates[c];
                     using var probabilities = candidate.Probabilities(part.HeldX);
                     var predicted = probabilities.argmax(1).data<long>().ToArray();
-                    correct += predicted.Zip(part.HeldY).Count(p => p.First == p.Second);
-                    crossEntropy += -probabilities.gather(1, tensor(part.HeldY).unsqueeze(1)).clamp_min(Of(1e-12)).log().sum().item<float>();
-                    scored += part.HeldY.Length;
+                    correct[c] += predicted.Zip(part.HeldY).Count(p => p.First == p.Second);
+                    crossEntropy[c] += -probabilities.gather(1, heldY).clamp_min(Of(1e-12)).log().sum().item<float>();
                 }
-                (double Accuracy, double CrossEntropy) score = ((double)correct / scored, crossEntropy / scored);
+                scored += part.HeldY.Length;
+            }
+            (double Accuracy, double CrossEntropy) bestScore = (-1, double.PositiveInfinity);
+            for (int c = 0; c < settings.L2Grid.Count; c++)
+            {
+                (double Accuracy, double CrossEntropy) score = ((double)correct[c] / scored, crossEntropy[c] / scored);
                 if (score.Accuracy > bestScore.Accuracy || (score.Accuracy == bestScore.Accuracy && score.CrossEntropy < bestScore.CrossEntropy))
                 {
                     bestScore = score;
-                    best = l2;
+                    best = settings.L2Grid[c];
                 }
             }
         }
