@@ -171,6 +171,45 @@ public class ObjectiveFidelityTests
     }
 
     [Fact]
+    public void Layered_table_fusion_reconstructs_from_below_the_last_block_and_leaves_that_block_to_the_contrastive_term()
+    {
+        var data = DataSpec.Parse($"csv:{Fixture.Path("tables", "mixed.csv")},label=label,id=id,split=30").LoadTable();
+        var config = PretrainConfig.DefaultsFor(data.Train, Method.Fusion).WithFusion(FusionKind.Layered);
+        using var rows = data.Train.Inputs(Enumerable.Range(0, 24).ToArray());
+        // With the contrastive weight at 0 only VIME's terms train: layered, they must not reach the last block;
+        // CAN-style, they do. The first block gets their gradient either way.
+        (float Last, float First) BlockGradients(FusionKind kind)
+        {
+            manual_seed(7);
+            using var g = new Generator(7);
+            var own = config with { Objective = config.Objective with { Fusion = kind, WeightContrastive = 0 } };
+            var encoder = (ResidualMlp)ModelFactory.BuildEncoder(own, data.Train);
+            using var objective = ModelFactory.BuildObjective(own, encoder, data.Train, g);
+            objective.train();
+            var terms = objective.Loss([rows, rows]);
+            Assert.True(float.IsFinite(terms.Total.item<float>()));
+            terms.Total.backward();
+            float Sum(string prefix) => encoder.named_parameters().Where(p => p.name.StartsWith(prefix))
+                .Sum(p => p.parameter.grad is { } grad ? grad.abs().sum().item<float>() : 0f);
+            return (Sum($"blocks.{encoder.Depth - 1}."), Sum("blocks.0."));
+        }
+        var layered = BlockGradients(FusionKind.Layered);
+        var can = BlockGradients(FusionKind.Can);
+        Assert.Equal(0f, layered.Last);
+        Assert.True(layered.First > 0, "reconstruction must train the lower blocks");
+        Assert.True(can.Last > 0, "CAN-style, reconstruction reads the embedding and trains the last block");
+
+        // A table encoder without blocks to read below (the FT-Transformer drops tokens instead) is refused by name.
+        var ft = config with { Encoder = EncoderOptions.FromName("ft-transformer") };
+        var error = Assert.ThrowsAny<ArgumentException>(() =>
+        {
+            using var g = new Generator(1);
+            ModelFactory.BuildObjective(ft, ModelFactory.BuildEncoder(ft, data.Train), data.Train, g);
+        });
+        Assert.Contains("--fusion layered", error.Message);
+    }
+
+    [Fact]
     public void Table_fusion_with_one_masked_view_contrasts_a_corrupted_row_with_the_clean_row_itself()
     {
         var data = DataSpec.Parse($"csv:{Fixture.Path("tables", "mixed.csv")},label=label,id=id,split=30").LoadTable();

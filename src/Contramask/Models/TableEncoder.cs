@@ -52,15 +52,38 @@ public sealed class ResidualMlp : TableEncoder
     public override Tensor forward(Tensor rows)
     {
         using var scope = NewDisposeScope();
+        var x = Input(rows);
+        foreach (var block in blocks) x = x.add(block.forward(x), One);
+        return norm.forward(x).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Residual blocks, for objectives that read a lower one.</summary>
+    public int Depth => blocks.Count;
+
+    /// <summary>
+    /// The embedding, and the hidden state after all blocks but the last (un-normalized): what a layered fusion's
+    /// reconstruction reads.
+    /// </summary>
+    public (Tensor Embedding, Tensor Lower) ForwardLayered(Tensor rows)
+    {
+        using var scope = NewDisposeScope();
+        var x = Input(rows);
+        for (int b = 0; b < blocks.Count - 1; b++) x = x.add(blocks[b].forward(x), One);
+        var lower = x;
+        x = x.add(blocks[^1].forward(x), One);
+        return (norm.forward(x).MoveToOuterDisposeScope(), lower.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>The first hidden state: the standardized numbers, the missing flags and the category embeddings, projected.</summary>
+    Tensor Input(Tensor rows)
+    {
         var parts = new List<Tensor> { Layout.Numeric(rows), Layout.MissingFlags(rows) };
         if (Layout.CategoricalColumns.Length > 0)
         {
             var codes = Layout.Codes(rows);
             for (int c = 0; c < categories.Count; c++) parts.Add(categories[c].forward(codes[.., c]));
         }
-        var x = input.forward(cat(parts, 1));
-        foreach (var block in blocks) x = x.add(block.forward(x), One);
-        return norm.forward(x).MoveToOuterDisposeScope();
+        return input.forward(cat(parts, 1));
     }
 }
 

@@ -15,6 +15,7 @@ public enum Method { Contrastive, Masked, Fusion, Supervised }
 /// block, so reconstruction shapes the lower layers and only the contrastive term the upper ones. Layer-Grafted Pre-training
 /// (Jiang et al. 2023) found the two losses' gradients conflict more the deeper the layer, and masked modeling suited
 /// to the lower layers, contrast to the upper; it trains them in sequence, this variant at once.
+/// On tables <see cref="Layered"/> has VIME's estimators read the residual MLP's state below its last block.
 /// <see cref="Subsets"/> (tables only): SubTab-style views, one per overlapping column subset, each reconstructing the
 /// whole row and pulled together by NT-Xent and a distance term (see <see cref="TableSubsetFusionObjective"/>).
 /// </summary>
@@ -108,8 +109,8 @@ public sealed record ObjectiveOptions
     public void ValidateForTable()
     {
         if (Method != Method.Fusion) return;
-        if (Fusion is not (FusionKind.Can or FusionKind.Subsets))
-            throw new ArgumentException($"--fusion {Fusion.ToString().ToLowerInvariant()} is for images; tables fuse SCARF-style views with VIME reconstruction (--fusion can) or feature-subset views (--fusion subsets)");
+        if (Fusion is not (FusionKind.Can or FusionKind.Layered or FusionKind.Subsets))
+            throw new ArgumentException($"--fusion {Fusion.ToString().ToLowerInvariant()} is for images; tables fuse SCARF-style views with VIME reconstruction (--fusion can, or layered: reconstructed from the block below the last) or feature-subset views (--fusion subsets)");
         if (MaskedViews == 0)
             throw new ArgumentException("--masked-views 0 is for images (two clean augmented views); a table's views differ only by their masking: use 1 or 2");
         if (Fusion == FusionKind.Subsets && MaskedViews != 2)

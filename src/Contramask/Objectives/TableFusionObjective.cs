@@ -12,6 +12,7 @@ namespace Contramask.Objectives;
 /// the second stays the clean row, SCARF's anchor (Bahri et al. 2021), as image fusion contrasts a masked view with a
 /// clean one. On tables that lost: on Letter's and Satellite's validation slices the clean row cost 0.2–1.2 points
 /// of linear accuracy with two seeds each (docs/TUNING.md), so two masked views stay the default.
+/// With <see cref="FusionKind.Layered"/> the VIME estimators read the residual MLP's state below its last block.
 /// L = w_nce·L_nce + w_rec·(L_rec + w_mask·L_mask).
 /// </summary>
 public sealed class TableFusionObjective : SelfSupervisedObjective
@@ -22,7 +23,7 @@ public sealed class TableFusionObjective : SelfSupervisedObjective
     public TableFusionObjective(TableEncoder encoder, ObjectiveOptions options, Tensor pool, Generator generator, double noiseStd)
         : base("table_fusion", encoder, options, generator)
     {
-        branch = new TableMaskedBranch(encoder, options.MaskRatio, pool, generator, noiseStd);
+        branch = new TableMaskedBranch(encoder, options.MaskRatio, pool, generator, noiseStd, layered: options.Fusion == FusionKind.Layered);
         projection = new ProjectionHead(encoder.EmbeddingSize, options.ProjectionHidden, options.ProjectionOutput);
         RegisterComponents();
     }

@@ -17,7 +17,10 @@ public sealed record TableMaskedOutput(Tensor Embedding, Tensor Reconstruction, 
 /// from the corrupted row's embedding a mask estimator tells which cells changed (binary cross-entropy against
 /// x̃ ≠ x, the target of VIME's reference code: a cell filled with its own value is not a change) and a feature
 /// estimator recovers every original feature. A feature-token transformer gets MAE (He et al. 2021): the hidden
-/// columns' tokens are dropped, and only they are reconstructed.
+/// columns' tokens are dropped, and only they are reconstructed. Layered (residual MLP only): VIME's two estimators
+/// read the layer-normed hidden state below the last block instead of the embedding, so reconstruction shapes the
+/// lower blocks and leaves the last to the contrastive term (after Layer-Grafted Pre-training, Jiang et al. 2023;
+/// <see cref="FusionKind.Layered"/>).
 /// </summary>
 public sealed class TableMaskedBranch : nn.Module
 {
@@ -29,11 +32,15 @@ public sealed class TableMaskedBranch : nn.Module
     readonly Generator generator;
 
     readonly double noiseStd;
+    readonly LayerNorm? lowerNorm;
 
     /// <param name="pool">The training rows, packed, that masked cells are filled from.</param>
     /// <param name="noiseStd">Gaussian noise added to the numbers after corruption (0 for VIME itself).</param>
-    public TableMaskedBranch(TableEncoder encoder, double ratio, Tensor pool, Generator generator, double noiseStd = 0) : base("table_masked_branch")
+    /// <param name="layered">Estimators read the hidden state below the last block (a residual MLP of two or more blocks).</param>
+    public TableMaskedBranch(TableEncoder encoder, double ratio, Tensor pool, Generator generator, double noiseStd = 0, bool layered = false) : base("table_masked_branch")
     {
+        if (layered && encoder is not ResidualMlp { Depth: >= 2 })
+            throw new ArgumentException("--fusion layered on a table needs the residual MLP with at least two blocks (--encoder mlp); use --fusion can");
         this.encoder = encoder;
         this.ratio = ratio;
         this.generator = generator;
@@ -41,6 +48,7 @@ public sealed class TableMaskedBranch : nn.Module
         corruption = new RowCorruption(encoder.Layout, generator, pool);
         reconstruction = new FeatureReconstruction(encoder.Layout, encoder.EmbeddingSize);
         if (!DropsTokens) maskEstimator = nn.Linear(encoder.EmbeddingSize, encoder.Layout.FeatureCount);
+        if (layered) lowerNorm = nn.LayerNorm(encoder.EmbeddingSize);
         RegisterComponents();
     }
 
@@ -57,7 +65,16 @@ public sealed class TableMaskedBranch : nn.Module
         // The target compares the corrupted row with the clean one; noise comes after, on every cell alike, so it
         // neither hides a change nor gives a replaced cell away.
         var (corrupted, changed) = corruption.CorruptEach(rows, ratio);
-        return VimeTerms(encoder.forward(corruption.AddNoise(corrupted, noiseStd)), rows, changed);
+        var (top, estimated) = Encode(corruption.AddNoise(corrupted, noiseStd));
+        return VimeTerms(top, estimated, rows, changed);
+    }
+
+    /// <summary>The MLP's embeddings, and what the estimators read: the embeddings themselves, or (layered) the normed lower state.</summary>
+    (Tensor Embedding, Tensor Estimated) Encode(Tensor rows)
+    {
+        if (lowerNorm is null) { var embedding = encoder.forward(rows); return (embedding, embedding); }
+        var (top, lower) = ((ResidualMlp)encoder).ForwardLayered(rows);
+        return (top, lowerNorm.forward(lower));
     }
 
     /// <summary>
@@ -70,14 +87,14 @@ public sealed class TableMaskedBranch : nn.Module
         if (DropsTokens) return (Forward(rows), encoder.forward(clean));
         var (corrupted, changed) = corruption.CorruptEach(rows, ratio);
         int n = (int)rows.shape[0];
-        var embeddings = encoder.forward(cat([corruption.AddNoise(corrupted, noiseStd), clean], 0));
-        return (VimeTerms(embeddings[..n], rows, changed), embeddings[n..]);
+        var (embeddings, estimated) = Encode(cat([corruption.AddNoise(corrupted, noiseStd), clean], 0));
+        return (VimeTerms(embeddings[..n], estimated[..n], rows, changed), embeddings[n..]);
     }
 
-    /// <summary>VIME's two estimators on the corrupted rows' embeddings: which cells changed, and every original feature.</summary>
-    TableMaskedOutput VimeTerms(Tensor filled, Tensor rows, Tensor changed)
+    /// <summary>VIME's two estimators on the corrupted rows' features: which cells changed, and every original feature.</summary>
+    TableMaskedOutput VimeTerms(Tensor embedding, Tensor estimated, Tensor rows, Tensor changed)
     {
-        var maskLoss = F.binary_cross_entropy_with_logits(maskEstimator!.forward(filled), changed);
-        return new TableMaskedOutput(filled, reconstruction.Loss(filled, rows, ones_like(changed)), maskLoss);
+        var maskLoss = F.binary_cross_entropy_with_logits(maskEstimator!.forward(estimated), changed);
+        return new TableMaskedOutput(embedding, reconstruction.Loss(estimated, rows, ones_like(changed)), maskLoss);
     }
 }
