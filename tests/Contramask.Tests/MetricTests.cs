@@ -146,7 +146,8 @@ public class MetricTests
     public void Penalties_fitted_together_give_the_probes_fitted_one_by_one()
     {
         // 300 rows in batches of 128: mini-batches in a shuffled order, as large probes run. Each stacked probe must
-        // get its own penalty's gradient; a shared or swapped penalty moves the weights far beyond rounding.
+        // get its own penalty's gradient; a shared or swapped penalty, or a loss summed instead of averaged over rows,
+        // moves the weights far beyond rounding. The reference is the probe's formula written out one fit at a time.
         using var g = new Generator(9);
         var labels = Enumerable.Range(0, 300).Select(i => (long)(i % 3)).ToArray();
         using var features = randn(300, 5, generator: g) + tensor(labels).unsqueeze(1).to_type(ScalarType.Float32);
@@ -155,10 +156,41 @@ public class MetricTests
         Assert.False(together[0].State.Weight.allclose(together[2].State.Weight, rtol: 0, atol: 1e-3));
         for (int i = 0; i < l2s.Length; i++)
         {
-            using var alone = LinearProbe.Fit(features, labels, 3, l2s[i], epochs: 20, seed: 3, batchSize: 128);
+            var (weight, bias) = OneFit(features, labels, 3, l2s[i], epochs: 20, seed: 3, batchSize: 128);
             using var stacked = together[i];
-            Assert.True(stacked.State.Weight.allclose(alone.State.Weight, rtol: 0, atol: 1e-5), $"penalty {l2s[i]}: weights differ");
-            Assert.True(stacked.State.Bias.allclose(alone.State.Bias, rtol: 0, atol: 1e-5), $"penalty {l2s[i]}: biases differ");
+            using (weight) Assert.True(stacked.State.Weight.allclose(weight, rtol: 0, atol: 1e-5), $"penalty {l2s[i]}: weights differ");
+            using (bias) Assert.True(stacked.State.Bias.allclose(bias, rtol: 0, atol: 1e-5), $"penalty {l2s[i]}: biases differ");
         }
+    }
+
+    /// <summary>
+    /// One linear probe fitted as LinearProbe documents it, written out independently: standardized rows, weights
+    /// randn·0.01 then a permutation per pass from one generator, mean cross-entropy + l2·ΣW², Adam, cosine rate.
+    /// </summary>
+    static (Tensor Weight, Tensor Bias) OneFit(Tensor features, long[] labels, int classes, double l2, int epochs, int seed, int batchSize)
+    {
+        using var scope = NewDisposeScope();
+        long n = features.shape[0];
+        var x = (features - features.mean([0], keepdim: true)) / features.std(0, keepdim: true).clamp_min(1e-6);
+        var y = tensor(labels);
+        using var generator = new Generator((ulong)seed);
+        var weight = nn.Parameter(randn(x.shape[1], classes, generator: generator) * 0.01);
+        var bias = nn.Parameter(zeros(classes));
+        var adam = optim.Adam([weight, bias], 0.01);
+        int stepsPerEpoch = (int)((n + batchSize - 1) / batchSize);
+        int steps = Math.Max(300, epochs * stepsPerEpoch);
+        Tensor order = arange(n);
+        for (int step = 0; step < steps; step++)
+        {
+            int position = step % stepsPerEpoch;
+            if (position == 0) order = randperm(n, generator: generator);
+            var index = order.narrow(0, position * batchSize, Math.Min(batchSize, n - position * batchSize));
+            foreach (var group in adam.ParamGroups) group.LearningRate = 0.01 * 0.5 * (1 + Math.Cos(Math.PI * step / steps));
+            adam.zero_grad();
+            var loss = nn.functional.cross_entropy(x[index].mm(weight) + bias, y[index]) + weight.square().sum() * l2;
+            loss.backward();
+            adam.step();
+        }
+        return (weight.detach().MoveToOuterDisposeScope(), bias.detach().MoveToOuterDisposeScope());
     }
 }

@@ -178,11 +178,11 @@ public class ObjectiveFidelityTests
         using var rows = data.Train.Inputs(Enumerable.Range(0, 24).ToArray());
         // With the contrastive weight at 0 only VIME's terms train: layered, they must not reach the last block;
         // CAN-style, they do. The first block gets their gradient either way.
-        (float Last, float First) BlockGradients(FusionKind kind)
+        (float Last, float First) BlockGradients(FusionKind kind, double contrastive, double reconstruction = 1, int maskedViews = 2)
         {
             manual_seed(7);
             using var g = new Generator(7);
-            var own = config with { Objective = config.Objective with { Fusion = kind, WeightContrastive = 0 } };
+            var own = config with { Objective = config.Objective with { Fusion = kind, WeightContrastive = contrastive, WeightReconstruction = reconstruction, MaskedViews = maskedViews } };
             var encoder = (ResidualMlp)ModelFactory.BuildEncoder(own, data.Train);
             using var objective = ModelFactory.BuildObjective(own, encoder, data.Train, g);
             objective.train();
@@ -193,14 +193,30 @@ public class ObjectiveFidelityTests
                 .Sum(p => p.parameter.grad is { } grad ? grad.abs().sum().item<float>() : 0f);
             return (Sum($"blocks.{encoder.Depth - 1}."), Sum("blocks.0."));
         }
-        var layered = BlockGradients(FusionKind.Layered);
-        var can = BlockGradients(FusionKind.Can);
+        var layered = BlockGradients(FusionKind.Layered, contrastive: 0);
+        var can = BlockGradients(FusionKind.Can, contrastive: 0);
         Assert.Equal(0f, layered.Last);
         Assert.True(layered.First > 0, "reconstruction must train the lower blocks");
         Assert.True(can.Last > 0, "CAN-style, reconstruction reads the embedding and trains the last block");
+        // The contrastive term still reads the embedding, through the last block, with one masked view as with two.
+        Assert.True(BlockGradients(FusionKind.Layered, contrastive: 1, reconstruction: 0).Last > 0);
+        Assert.Equal(0f, BlockGradients(FusionKind.Layered, contrastive: 0, maskedViews: 1).Last);
 
-        // A table encoder without blocks to read below (the FT-Transformer drops tokens instead) is refused by name.
+        // The layered forward's embedding is the encoder's own.
+        manual_seed(7);
+        using (var mlp = (ResidualMlp)ModelFactory.BuildEncoder(config, data.Train))
+        using (no_grad())
+        {
+            mlp.eval();
+            var (embedding, lower) = mlp.ForwardLayered(rows);
+            using (embedding) using (lower) using (var plain = mlp.forward(rows))
+                Assert.True(embedding.allclose(plain, rtol: 0, atol: 0));
+        }
+
+        // A table encoder without blocks to read below (the FT-Transformer drops tokens instead) is refused by name,
+        // by the configuration (before a run writes anything) and by the objective built directly.
         var ft = config with { Encoder = EncoderOptions.FromName("ft-transformer") };
+        Assert.Contains("--fusion layered", Assert.ThrowsAny<ArgumentException>(ft.Validate).Message);
         var error = Assert.ThrowsAny<ArgumentException>(() =>
         {
             using var g = new Generator(1);

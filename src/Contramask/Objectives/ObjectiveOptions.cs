@@ -51,7 +51,7 @@ public sealed record ObjectiveOptions
     /// masked copy of the first in a third pass (so masking never touches the contrastive pair).
     /// </summary>
     public int MaskedViews { get; init; } = 2;
-    /// <summary>Fusion kind: on images CAN's shared encoder, its layered form, or a momentum target; on tables CAN-style masked views or feature subsets (see <see cref="FusionKind"/>); <see cref="ForMethod"/> picks per encoder.</summary>
+    /// <summary>Fusion kind: on images CAN's shared encoder, its layered form, or a momentum target; on tables CAN-style masked views, their layered form, or feature subsets (see <see cref="FusionKind"/>); <see cref="ForMethod"/> picks per encoder.</summary>
     public FusionKind Fusion { get; init; } = FusionKind.Can;
     /// <summary>Momentum target: m₀ of the EMA (CMAE, BYOL, iBOT: 0.996), rising to 1 on a cosine over the run.</summary>
     public double TargetMomentum { get; init; } = 0.996;
@@ -102,7 +102,7 @@ public sealed record ObjectiveOptions
     };
 
     /// <summary>
-    /// What a table's fusion cannot take: the image fusion kinds, and clean view pairs (a table's views differ only
+    /// What a table's fusion cannot take: the image-only fusion kinds (momentum), and clean view pairs (a table's views differ only
     /// by their masking). Checked with the configuration, before a run writes anything, and again by the table
     /// objectives for callers that build one directly.
     /// </summary>
