@@ -140,8 +140,7 @@ public sealed class LinearProbe : IDisposable
             foreach (var part in parts)
             {
                 using var scope = NewDisposeScope();
-                var candidates = FitEach(part.TrainX, part.TrainY, classes, settings.L2Grid, settings.Epochs, DefaultLearningRate, seed,
-                    DefaultBatchSize, DefaultMinimumSteps, standardization);
+                var candidates = FitEach(part.TrainX, part.TrainY, classes, settings.L2Grid, settings.Epochs, seed: seed, standardizeBy: standardization);
                 var heldY = tensor(part.HeldY).unsqueeze(1);
                 for (int c = 0; c < candidates.Length; c++)
                 {

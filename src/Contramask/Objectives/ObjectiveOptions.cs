@@ -117,6 +117,13 @@ public sealed record ObjectiveOptions
             throw new ArgumentException($"--masked-views {MaskedViews} is for --fusion can; --fusion subsets makes one view per column subset");
     }
 
+    /// <summary>
+    /// The refusal of <c>--fusion layered</c> for a table encoder without residual blocks to read below the last: one
+    /// text for the configuration's check (before a run writes anything) and the objective's (for direct callers).
+    /// </summary>
+    public static ArgumentException LayeredTableNeedsResidualMlp(string encoder) =>
+        new($"--fusion layered on a table needs the residual MLP with at least two blocks (--encoder mlp), not {encoder}; use --fusion can");
+
     /// <summary>What image fusion cannot take: the table-only fusion kinds.</summary>
     public void ValidateForImages()
     {

@@ -40,7 +40,7 @@ public sealed class TableMaskedBranch : nn.Module
     public TableMaskedBranch(TableEncoder encoder, double ratio, Tensor pool, Generator generator, double noiseStd = 0, bool layered = false) : base("table_masked_branch")
     {
         if (layered && encoder is not ResidualMlp { Depth: >= 2 })
-            throw new ArgumentException("--fusion layered on a table needs the residual MLP with at least two blocks (--encoder mlp); use --fusion can");
+            throw ObjectiveOptions.LayeredTableNeedsResidualMlp(encoder.GetName());
         this.encoder = encoder;
         this.ratio = ratio;
         this.generator = generator;

@@ -108,7 +108,7 @@ public sealed record PretrainConfig
         else Objective.ValidateForImages();
         // Checked here too, before a run writes anything: the objective would refuse it only once built.
         if (Encoder.IsTable && Objective is { Method: Method.Fusion, Fusion: FusionKind.Layered } && !(Encoder.Kind == "mlp" && Encoder.Depth >= 2))
-            throw new ArgumentException($"--fusion layered on a table needs the residual MLP with at least two blocks (--encoder mlp), not {Encoder.Kind}; use --fusion can");
+            throw ObjectiveOptions.LayeredTableNeedsResidualMlp(Encoder.Kind);
         Augmentation.Validate();
         TableViews.Validate();
         if (Epochs is < 1 or > 100_000) throw new ArgumentOutOfRangeException(null, $"epochs {Epochs} is out of range: expected 1 to 100000");
