@@ -6,12 +6,13 @@
 # PUBLISH=1 runs a recipe file whose settings were chosen that way once more, with the test split scored, for
 # bench/finetune_publish.py (OUT/results.md then still shows validation figures only).
 # A recipe line: NAME then `contramask finetune` options, e.g.  full-1pct  --labels 600 --mode full
-# Set SKIP_BUILD=1 when several sweeps share one build.
+# Set SKIP_BUILD=1 when several sweeps share one build, and CLI="dotnet FOLDER/Contramask.Cli.dll" to run another
+# build (one made with `dotnet publish -o` while a sweep runs from bin/Release).
 set -uo pipefail
 run=${1:?run folder}; recipes=${2:?recipe file}; out=${3:?output folder}
 cd "$(dirname "$0")/.."
 [ -n "${SKIP_BUILD:-}" ] || dotnet build src/Contramask.Cli -c Release -v q >/dev/null || exit 1
-cli="dotnet src/Contramask.Cli/bin/Release/net10.0/Contramask.Cli.dll"
+cli=${CLI:-"dotnet src/Contramask.Cli/bin/Release/net10.0/Contramask.Cli.dll"}
 mkdir -p "$out"
 test_flag=--no-test; [ -n "${PUBLISH:-}" ] && test_flag=""
 [ -f "$out/results.md" ] || printf '| recipe | options | labels | steps (best) | seconds | val accuracy | val macro-F1 | val ECE |\n|---|---|---|---|---|---|---|---|\n' > "$out/results.md"
