@@ -340,6 +340,24 @@ public class ClassifierTests(DigitsRunFixture run) : IClassFixture<DigitsRunFixt
     }
 
     [Fact]
+    public void A_joint_batch_moves_batch_norm_once_per_step_where_separate_passes_move_it_twice()
+    {
+        // BatchNorm counts the training-mode batches it normalizes: FixMatch's one batch of labelled, weak and strong
+        // views is one per step; the default's no-grad weak pass plus the graded pass are two.
+        static long Batches(Classifier c) => c.Network.Encoder.named_buffers().First(b => b.name.EndsWith("num_batches_tracked")).buffer.item<long>();
+        // The kept weights and buffers are those of the best check, so the counters are read against its step.
+        var semi = Quick with { Mode = ClassifierMode.Semi, UnlabelledRatio = 2, Threshold = 0.5 };
+        using var probe = Classifier.Train(run.Folder, null, Quick with { Mode = ClassifierMode.Probe });
+        using var joint = Classifier.Train(run.Folder, null, semi with { JointBatch = true });
+        using var separate = Classifier.Train(run.Folder, null, semi);
+        int jointStep = joint.Info.FineTune!.BestStep, separateStep = separate.Info.FineTune!.BestStep;
+        Assert.True(jointStep > 0 && separateStep > 0, "a run kept the probe's weights: the counters would be the pretrained ones");
+        Assert.Equal(jointStep, Batches(joint) - Batches(probe));
+        Assert.Equal(2 * separateStep, Batches(separate) - Batches(probe));
+        Assert.True(joint.Info.FineTune!.PseudoLabelShare > 0.1, $"pseudo-labelled share {joint.Info.FineTune.PseudoLabelShare}");
+    }
+
+    [Fact]
     public void Finetune_and_predict_from_the_command_line_with_a_clear_error_for_data_of_another_shape()
     {
         var folder = Fixture.TempFolder();

@@ -89,6 +89,7 @@ public class DocsTests
             ["--cutout-fill"] = N(d.CutoutFill),
             ["--patience"] = d.Patience is int patience ? N(patience) : "none",
             ["--bn-recalibration"] = d.RecalibrateBatchNorm ? "on" : "off",
+            ["--joint-batch"] = d.JointBatch ? "on" : "off",
             ["LayerDecay"] = N(d.LayerDecay),
         };
         Assert.Equal(expected.OrderBy(p => p.Key), rows.OrderBy(p => p.Key));

@@ -25,6 +25,7 @@ public static class FinetuneCommand
     static readonly Option<int?> Patience = new("--patience") { Description = $"Validation checks (every {Defaults.EvaluateEvery} steps) without improvement before stopping (default: never; the best check is kept)" };
     static readonly Option<string?> StrongViewOption = new("--strong-view") { Description = $"semi, images: the strong view of unlabelled records, contrastive (pretraining's crops down to 35%, jitter, blur, noise) or affine (rotation up to 30°, shear up to 0.3, shifts, a light crop) (default {Defaults.StrongView.ToString().ToLowerInvariant()})" };
     static readonly Option<double?> Cutout = new("--cutout") { Description = $"semi, images: the strong view ends with a square (grey unless --cutout-fill) of up to this share of the side (FixMatch's Cutout; 0 = none; default {Defaults.Cutout})" };
+    static readonly Option<bool> JointBatch = new("--joint-batch") { Description = "semi: labelled, weak and strong views through the network as one batch, sharing BatchNorm's statistics (FixMatch's code; default: the weak views in a separate pass without gradient)" };
     static readonly Option<double?> CutoutFill = new("--cutout-fill") { Description = $"semi, images: the Cutout square's value in the unit range (0 = black, 1 = white; default {Defaults.CutoutFill}, FixMatch's grey)" };
     static readonly Option<bool> Recalibrate = new("--bn-recalibration") { Description = "CNNs: re-estimate BatchNorm's statistics on clean training images before each validation check" };
     static readonly Option<bool> FromScratch = new("--from-scratch") { Description = "Baseline: the run's encoder architecture with random weights, trained on the same labels (full or semi)" };
@@ -36,7 +37,7 @@ public static class FinetuneCommand
     public static Command Create()
     {
         var command = new Command("finetune", "Train a classifier on a pretrained encoder with all or a few labels; write it as a folder with its validation and test scores");
-        foreach (var option in new Option[] { Run, Data, Labels, Mode, Out, Steps, OptimizerOption, LearningRate, EncoderScale, Threshold, AverageDecay, WeakViewOption, StrongViewOption, UnlabelledRatio, Patience, Cutout, CutoutFill, Recalibrate, FromScratch, NoTest, Seed, Threads, Quiet }) command.Add(option);
+        foreach (var option in new Option[] { Run, Data, Labels, Mode, Out, Steps, OptimizerOption, LearningRate, EncoderScale, Threshold, AverageDecay, WeakViewOption, StrongViewOption, UnlabelledRatio, Patience, Cutout, CutoutFill, JointBatch, Recalibrate, FromScratch, NoTest, Seed, Threads, Quiet }) command.Add(option);
         command.SetAction(args =>
         {
             string runFolder = args.GetValue(Run)!, outFolder = args.GetValue(Out)!;
@@ -60,6 +61,7 @@ public static class FinetuneCommand
                 Cutout = args.GetValue(Cutout) ?? Defaults.Cutout,
                 CutoutFill = args.GetValue(CutoutFill) ?? Defaults.CutoutFill,
                 RecalibrateBatchNorm = args.GetValue(Recalibrate) || Defaults.RecalibrateBatchNorm,
+                JointBatch = args.GetValue(JointBatch) || Defaults.JointBatch,
             };
             // Unless given, the rate (and the weight decay) follow the optimizer (ClassifierOptions.DefaultLearningRate).
             if (args.GetValue(LearningRate) is double rate) options = options with { LearningRate = rate };

@@ -107,6 +107,12 @@ public sealed record ClassifierOptions
     public double Threshold { get; init; } = 0.95;
     /// <summary>Semi: unlabelled records per labelled one in a step (FixMatch's μ = 7; fewer here for two CPU cores).</summary>
     public int UnlabelledRatio { get; init; } = 3;
+    /// <summary>
+    /// Semi: labelled, weak and strong views go through the network as one batch, so BatchNorm normalizes them with
+    /// shared batch statistics (FixMatch's code does so; its weak logits are then detached); off = the weak views in a
+    /// separate pass without gradient (no backward through them).
+    /// </summary>
+    public bool JointBatch { get; init; }
     /// <summary>Semi: weight of the unlabelled consistency term (FixMatch's λ_u = 1).</summary>
     public double UnlabelledWeight { get; init; } = 1.0;
     /// <summary>

@@ -28,8 +28,8 @@ public sealed record FineTuneResult(int Steps, int BestStep, double BestValidati
 /// hard target of the strong view's cross-entropy, averaged over all μ·B records. Where it differs from the paper:
 /// the views are this project's (<see cref="ClassifierViews"/>; the strong one ends with Cutout, as the paper's does),
 /// not RandAugment; the weak views go
-/// through a separate no-grad forward (the paper puts labelled, weak and strong views in one batch, sharing
-/// BatchNorm's batch statistics); μ is 3, not 7, for two CPU cores; and the model evaluated is the trained one unless
+/// through a separate no-grad forward unless <see cref="ClassifierOptions.JointBatch"/> (the paper puts labelled, weak
+/// and strong views in one batch, sharing BatchNorm's batch statistics); μ is 3, not 7, for two CPU cores; and the model evaluated is the trained one unless
 /// <see cref="ClassifierOptions.AverageDecay"/> asks for FixMatch's exponential moving average of its weights.</para>
 /// <para>BatchNorm's running statistics follow the augmented training views; with
 /// <see cref="ClassifierOptions.RecalibrateBatchNorm"/> they are re-estimated on clean training images before each
@@ -85,12 +85,26 @@ public static class FineTuner
                 {
                     var others = Draw(unlabelled, options.BatchSize * options.UnlabelledRatio, random);
                     var raw = train.Inputs(others);
-                    Tensor weakLogits;
-                    // The weak view's prediction is a target, not something to learn through (FixMatch stops its gradient).
-                    using (no_grad()) weakLogits = network.forward(views.Weak(raw, others));
-                    var logits = network.forward(cat([inputs, views.Strong(raw, others)], 0)).to(ScalarType.Float32);
-                    var supervised = F.cross_entropy(logits.narrow(0, 0, batch.Length), labels);
-                    var (consistency, confident) = Consistency(logits.narrow(0, batch.Length, others.Length), weakLogits, options.Threshold);
+                    var weak = views.Weak(raw, others);
+                    Tensor weakLogits, labelledLogits, strongLogits;
+                    if (options.JointBatch)
+                    {
+                        // One batch through BatchNorm, as FixMatch's code runs it; Consistency detaches the weak logits.
+                        var all = network.forward(cat([inputs, weak, views.Strong(raw, others)], 0)).to(ScalarType.Float32);
+                        labelledLogits = all.narrow(0, 0, batch.Length);
+                        weakLogits = all.narrow(0, batch.Length, others.Length);
+                        strongLogits = all.narrow(0, batch.Length + others.Length, others.Length);
+                    }
+                    else
+                    {
+                        // The weak view's prediction is a target, not something to learn through (FixMatch stops its gradient).
+                        using (no_grad()) weakLogits = network.forward(weak);
+                        var logits = network.forward(cat([inputs, views.Strong(raw, others)], 0)).to(ScalarType.Float32);
+                        labelledLogits = logits.narrow(0, 0, batch.Length);
+                        strongLogits = logits.narrow(0, batch.Length, others.Length);
+                    }
+                    var supervised = F.cross_entropy(labelledLogits, labels);
+                    var (consistency, confident) = Consistency(strongLogits, weakLogits, options.Threshold);
                     loss = supervised.add(consistency, Of(options.UnlabelledWeight));
                     pseudo += confident;
                     offered += others.Length;
