@@ -11,7 +11,7 @@
 set -uo pipefail
 run=${1:?run folder}; recipes=${2:?recipe file}; out=${3:?output folder}
 cd "$(dirname "$0")/.."
-[ -n "${SKIP_BUILD:-}" ] || dotnet build src/Contramask.Cli -c Release -v q >/dev/null || exit 1
+[ -n "${SKIP_BUILD:-}${CLI:-}" ] || dotnet build src/Contramask.Cli -c Release -v q >/dev/null || exit 1
 cli=${CLI:-"dotnet src/Contramask.Cli/bin/Release/net10.0/Contramask.Cli.dll"}
 mkdir -p "$out"
 test_flag=--no-test; [ -n "${PUBLISH:-}" ] && test_flag=""

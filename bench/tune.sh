@@ -12,7 +12,7 @@
 set -uo pipefail
 spec=${1:?data spec}; minutes=${2:?minutes}; recipes=${3:?recipe file}; out=${4:?output folder}
 cd "$(dirname "$0")/.."
-[ -n "${SKIP_BUILD:-}" ] || dotnet build src/Contramask.Cli -c Release -v q >/dev/null || exit 1
+[ -n "${SKIP_BUILD:-}${CLI:-}" ] || dotnet build src/Contramask.Cli -c Release -v q >/dev/null || exit 1
 cli=${CLI:-"dotnet src/Contramask.Cli/bin/Release/net10.0/Contramask.Cli.dll"}
 mkdir -p "$out"
 [ -f "$out/results.md" ] || printf '| recipe | options | steps | rec/s | val linear | val kNN-20 | val linear 1%% | val linear 10%% | val kNN-20 1%% | val NMI |\n|---|---|---|---|---|---|---|---|---|---|\n' > "$out/results.md"
