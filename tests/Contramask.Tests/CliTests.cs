@@ -183,6 +183,7 @@ public class CliTests
     [InlineData("convnet", "--fusion,can", 0.25, 1, 128)]              // a CNN's settings do not depend on the kind
     [InlineData("convnet", "--fusion,momentum", 0.25, 1, 128)]
     [InlineData("mlp", "--fusion,can", 0.3, 2, 128)]                   // nor do a table's (VIME's 0.3)
+    [InlineData("mlp", "--fusion,momentum", 0.3, 1, 128)]              // but a table's momentum masks its one online view
     public void A_fusion_kind_brings_its_own_mask_settings_on_a_vit_only(string encoder, string options, double maskRatio, int maskedViews, int decoderWidth)
     {
         var folder = Path.Combine(Fixture.TempFolder(), "fusion-kind");
@@ -202,7 +203,7 @@ public class CliTests
     [Theory]
     [InlineData("mixed.csv", "--label,nosuch", "label column 'nosuch' does not exist")]
     [InlineData("mixed.csv", "--encoder,convnet", "encoder 'convnet' is for images")]
-    [InlineData("mixed.csv", "--method,fusion,--fusion,momentum", "--fusion momentum is for images")]
+    [InlineData("mixed.csv", "--method,fusion,--fusion,momentum,--masked-views,2", "--fusion momentum masks the online view")]
     [InlineData("mixed.csv", "--method,fusion,--masked-views,0", "--masked-views 0 is for images")]
     [InlineData("mixed.csv", "--method,fusion,--decoder-width,64", "--decoder-width is for images")]
     [InlineData("mixed.csv", "--patch,4,--width,2", "--patch, --width are for images")]

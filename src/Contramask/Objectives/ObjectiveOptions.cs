@@ -10,7 +10,9 @@ public enum Method { Contrastive, Masked, Fusion, Supervised }
 /// How <see cref="Method.Fusion"/> joins its two terms on images. <see cref="Can"/>: CAN (Mishra et al. 2022), one
 /// encoder for both views, NT-Xent between them (with <see cref="ObjectiveOptions.MaskedViews"/> = 1 the second view
 /// stays clean). <see cref="Momentum"/>: the masked view's online features predict a momentum target's features of
-/// the clean other view, one-way InfoNCE as in CMAE (Huang et al. 2022); see <see cref="MomentumFusionObjective"/>.
+/// the clean other view, one-way InfoNCE as in CMAE (Huang et al. 2022); see <see cref="MomentumFusionObjective"/>
+/// (on tables: a VIME-corrupted row's features predict the target's features of the clean row,
+/// <see cref="TableMomentumFusionObjective"/>).
 /// <see cref="Layered"/>: as <see cref="Can"/>, but the pixel decoder reads a CNN's next-to-last stage or a ViT's middle
 /// block, so reconstruction shapes the lower layers and only the contrastive term the upper ones. Layer-Grafted Pre-training
 /// (Jiang et al. 2023) found the two losses' gradients conflict more the deeper the layer, and masked modeling suited
@@ -51,7 +53,7 @@ public sealed record ObjectiveOptions
     /// masked copy of the first in a third pass (so masking never touches the contrastive pair).
     /// </summary>
     public int MaskedViews { get; init; } = 2;
-    /// <summary>Fusion kind: on images CAN's shared encoder, its layered form, or a momentum target; on tables CAN-style masked views, their layered form, or feature subsets (see <see cref="FusionKind"/>); <see cref="ForMethod"/> picks per encoder.</summary>
+    /// <summary>Fusion kind: on images CAN's shared encoder, its layered form, or a momentum target; on tables CAN-style masked views, their layered form, a momentum target, or feature subsets (see <see cref="FusionKind"/>); <see cref="ForMethod"/> picks per encoder.</summary>
     public FusionKind Fusion { get; init; } = FusionKind.Can;
     /// <summary>Momentum target: m₀ of the EMA (CMAE, BYOL, iBOT: 0.996), rising to 1 on a cosine over the run.</summary>
     public double TargetMomentum { get; init; } = 0.996;
@@ -92,29 +94,29 @@ public sealed record ObjectiveOptions
     /// Defaults for tables: VIME's mask probability 0.3 for both masked modeling and fusion. Fusion weighs its
     /// InfoNCE term 0.1: on UCI Letter (20 epochs) w_nce = 1 with mask 0.5 fell below the random-init encoder
     /// (linear 90.7% vs 91.8%), w_nce = 0.1 with mask 0.3 reached 93.3% (docs/TUNING.md); CAN also keeps the
-    /// contrastive weight small (0.03 at ImageNet scale).
+    /// contrastive weight small (0.03 at ImageNet scale). Fusion with a momentum target masks one view, the online one.
     /// </summary>
-    public static ObjectiveOptions ForTableMethod(Method method) => method switch
+    public static ObjectiveOptions ForTableMethod(Method method, FusionKind fusion = FusionKind.Can) => method switch
     {
         Method.Masked => new() { Method = method, MaskRatio = 0.3 },
-        Method.Fusion => new() { Method = method, MaskRatio = 0.3, WeightContrastive = 0.1 },
+        Method.Fusion => new() { Method = method, MaskRatio = 0.3, WeightContrastive = 0.1, Fusion = fusion, MaskedViews = fusion == FusionKind.Momentum ? 1 : 2 },
         _ => new() { Method = method },
     };
 
     /// <summary>
-    /// What a table's fusion cannot take: the image-only fusion kinds (momentum), and clean view pairs (a table's views differ only
-    /// by their masking). Checked with the configuration, before a run writes anything, and again by the table
-    /// objectives for callers that build one directly.
+    /// What a table's fusion cannot take: clean view pairs (a table's views differ only by their masking), and view
+    /// counts a fusion kind does not make. Checked with the configuration, before a run writes anything, and again by
+    /// the table objectives for callers that build one directly.
     /// </summary>
     public void ValidateForTable()
     {
         if (Method != Method.Fusion) return;
-        if (Fusion is not (FusionKind.Can or FusionKind.Layered or FusionKind.Subsets))
-            throw new ArgumentException($"--fusion {Fusion.ToString().ToLowerInvariant()} is for images; tables fuse SCARF-style views with VIME reconstruction (--fusion can, or layered: reconstructed from the block below the last) or feature-subset views (--fusion subsets)");
         if (MaskedViews == 0)
             throw new ArgumentException("--masked-views 0 is for images (two clean augmented views); a table's views differ only by their masking: use 1 or 2");
         if (Fusion == FusionKind.Subsets && MaskedViews != 2)
             throw new ArgumentException($"--masked-views {MaskedViews} is for --fusion can; --fusion subsets makes one view per column subset");
+        if (Fusion == FusionKind.Momentum && MaskedViews != 1)
+            throw new ArgumentException($"--masked-views {MaskedViews} is for --fusion can; --fusion momentum masks the online view and shows its target the clean row");
     }
 
     /// <summary>

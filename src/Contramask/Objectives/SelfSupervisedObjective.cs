@@ -64,8 +64,9 @@ public abstract class SelfSupervisedObjective : nn.Module
 
     /// <summary>Builds the table objective <paramref name="options"/> name around a table encoder.</summary>
     /// <param name="pool">The training rows, packed: where corrupted cells take their values from.</param>
+    /// <param name="target">A twin of <paramref name="encoder"/> for fusion with <see cref="FusionKind.Momentum"/>.</param>
     public static SelfSupervisedObjective CreateForTable(ObjectiveOptions options, TableEncoder encoder, Tensor? pool, Generator generator,
-        TableViewOptions? views = null)
+        TableViewOptions? views = null, TableEncoder? target = null)
     {
         options.Validate();
         views ??= new TableViewOptions();
@@ -78,6 +79,8 @@ public abstract class SelfSupervisedObjective : nn.Module
             // VIME as its paper has it: no noise. The fusion's two views differ by their corruption and a little noise.
             Method.Masked => new TableMaskedObjective(encoder, options, Pool(), generator),
             Method.Fusion when options.Fusion == FusionKind.Subsets => new TableSubsetFusionObjective(encoder, options, Pool(), generator),
+            Method.Fusion when options.Fusion == FusionKind.Momentum => new TableMomentumFusionObjective(encoder,
+                target ?? throw new ArgumentException("fusion with a momentum target needs a twin of the encoder"), options, Pool(), generator, views.NoiseStd),
             Method.Fusion => new TableFusionObjective(encoder, options, Pool(), generator, views.NoiseStd),
             Method.Supervised => new SupervisedObjective(encoder, options, generator),
             _ => throw new ArgumentOutOfRangeException(nameof(options), options.Method, "unknown method"),

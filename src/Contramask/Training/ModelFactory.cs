@@ -30,7 +30,8 @@ public static class ModelFactory
     {
         // SCARF corrupts where its views are made (ViewMaker); VIME and the fusion draw from the pool inside the objective.
         (TableEncoder table, TableDataset rows) => SelfSupervisedObjective.CreateForTable(config.Objective, table,
-            config.Objective.Method is Method.Masked or Method.Fusion ? DonorPool(rows) : null, generator, config.TableViews),
+            config.Objective.Method is Method.Masked or Method.Fusion ? DonorPool(rows) : null, generator, config.TableViews,
+            NeedsTarget(config) ? (TableEncoder)BuildEncoder(config, like) : null),
         (ImageEncoder image, ImageDataset images) => SelfSupervisedObjective.Create(config.Objective, image, images.Channels, images.Height, images.Width, config.Patch, generator,
             NeedsTarget(config) ? (ImageEncoder)BuildEncoder(config, like) : null),
         _ => throw new ArgumentException($"encoder {encoder.GetType().Name} does not suit {like.GetType().Name}"),

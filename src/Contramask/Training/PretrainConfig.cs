@@ -80,7 +80,8 @@ public sealed record PretrainConfig
     /// </summary>
     public PretrainConfig WithFusion(FusionKind kind)
     {
-        if (Objective.Method != Method.Fusion || Encoder.IsTable) return this with { Objective = Objective with { Fusion = kind } };
+        if (Objective.Method != Method.Fusion) return this with { Objective = Objective with { Fusion = kind } };
+        if (Encoder.IsTable) return this with { Objective = Objective with { Fusion = kind, MaskedViews = ObjectiveOptions.ForTableMethod(Method.Fusion, kind).MaskedViews } };
         var own = ObjectiveOptions.ForMethod(Method.Fusion, Encoder.IsVit, kind);
         return this with
         {

@@ -83,7 +83,7 @@ public static class PretrainDefaults
             ["--contrastive-weight"] = $"images {N(cnnFusion.WeightContrastive)}, tables {N(tableFusion.WeightContrastive)}",
             ["--reconstruction-weight"] = N(cnnFusion.WeightReconstruction),
             ["--noise-weight"] = $"{N(cnnFusion.WeightNoise)} (off)",
-            ["--masked-views"] = $"ViT {vitFusion.MaskedViews}, CNN {cnnFusion.MaskedViews}, tables {tableFusion.MaskedViews} (a ViT with `--fusion can`: CAN's {vitCan.MaskedViews})",
+            ["--masked-views"] = $"ViT {vitFusion.MaskedViews}, CNN {cnnFusion.MaskedViews}, tables {tableFusion.MaskedViews} (a ViT with `--fusion can`: CAN's {vitCan.MaskedViews}; a table with `--fusion momentum`: {ObjectiveOptions.ForTableMethod(Method.Fusion, FusionKind.Momentum).MaskedViews})",
             ["--fusion"] = (cnnFusion.Fusion == vitFusion.Fusion ? $"`{cnnFusion.Fusion.ToString().ToLowerInvariant()}`"
                 : $"CNN `{cnnFusion.Fusion.ToString().ToLowerInvariant()}`, ViT `{vitFusion.Fusion.ToString().ToLowerInvariant()}`")
                 + $", tables `{tableFusion.Fusion.ToString().ToLowerInvariant()}`",
