@@ -184,7 +184,7 @@ public class CliTests
     [InlineData("convnet", "--fusion,momentum", 0.25, 1, 128)]
     [InlineData("mlp", "--fusion,can", 0.3, 2, 128)]                   // nor do a table's (VIME's 0.3)
     [InlineData("mlp", "--fusion,momentum", 0.3, 1, 128)]              // but a table's momentum masks its one online view
-    public void A_fusion_kind_brings_its_own_mask_settings_on_a_vit_only(string encoder, string options, double maskRatio, int maskedViews, int decoderWidth)
+    public void A_fusion_kind_brings_its_own_mask_settings_on_a_vit_and_a_tables_momentum_its_one_masked_view(string encoder, string options, double maskRatio, int maskedViews, int decoderWidth)
     {
         var folder = Path.Combine(Fixture.TempFolder(), "fusion-kind");
         string[] data = encoder == "mlp"

@@ -100,7 +100,7 @@ public class MomentumFusionTests
     }
 }
 
-/// <summary><c>--fusion momentum</c> on a table: a VIME-corrupted row's features predict the momentum target's features of the clean row.</summary>
+/// <summary><c>--fusion momentum</c> on a table: a masked row's features predict the momentum target's features of the clean row.</summary>
 public class TableMomentumFusionTests
 {
     [Theory]
@@ -129,6 +129,13 @@ public class TableMomentumFusionTests
         Assert.DoesNotContain(target.parameters(), p => trained.Contains(p));
         Assert.Contains(encoder.parameters(), p => trained.Contains(p));
 
+        // The EMA pairs: encoder with target encoder and projector with target projector (the predictor has no twin).
+        Tensor[] Named(string prefix) => objective.named_parameters().Where(p => p.name.StartsWith(prefix)).Select(p => p.parameter).ToArray();
+        var online = encoder.parameters().Concat(Named("projection.")).ToArray();
+        var twins = target.parameters().Concat(Named("targetProjection.")).ToArray();
+        Assert.Equal(online.Length, twins.Length);
+        Assert.True(Named("projection.").Length > 0);
+
         using var rows = data.Train.Batch(Enumerable.Range(0, 64).ToArray());
         var views = new List<Tensor> { rows, rows };
         double LossNow() { using var scope = NewDisposeScope(); g.manual_seed(11); return objective.Loss(views).Total.item<float>(); }
@@ -142,11 +149,11 @@ public class TableMomentumFusionTests
             var loss = objective.Loss(views);
             Assert.Equal(terms, loss.Components.Keys.Order());
             loss.Total.backward();
-            Assert.All(target.parameters(), p => Assert.Null(p.grad));
-            var targetBefore = target.parameters().Select(p => p.clone()).ToList();
+            Assert.All(twins, p => Assert.Null(p.grad));
+            var targetBefore = twins.Select(p => p.clone()).ToList();
             optimizer.Step();
             objective.AfterStep(0);
-            foreach (var ((o, t), old) in encoder.parameters().Zip(target.parameters()).Zip(targetBefore))
+            foreach (var ((o, t), old) in online.Zip(twins).Zip(targetBefore))
                 Assert.True(t.allclose(old.mul(Of(0.9)).add(o.mul(Of(0.1)), One), rtol: 1e-5, atol: 1e-6));
         }
         double after = LossNow();
@@ -161,6 +168,10 @@ public class TableMomentumFusionTests
         var data = DataSpec.Parse($"csv:{Fixture.Path("tables", "mixed.csv")},label=label,id=id,split=30").LoadTable();
         var config = PretrainConfig.DefaultsFor(data.Train, Method.Fusion).WithFusion(FusionKind.Momentum);
         Assert.Equal(1, config.Objective.MaskedViews);
+        // And the training loop's view 1 is the row itself: the view maker corrupts nothing for this objective.
+        using (var viewRows = data.Train.Batch([0, 1, 2, 3]))
+        using (var view = ModelFactory.ViewMaker(config, data.Train, new Generator(1))(viewRows, [0, 1, 2, 3], 1))
+            Assert.True(view.allclose(viewRows, rtol: 0, atol: 0));
         var layout = new TableLayout(data.Train.Schema);
         using var g = new Generator(5);
         using var pool = data.Train.Batch(Enumerable.Range(0, data.Train.Count).ToArray());
@@ -176,22 +187,39 @@ public class TableMomentumFusionTests
     }
 
     [Fact]
-    public void A_table_momentum_run_checkpoints_its_target_resumes_and_refuses_two_masked_views()
+    public void A_table_momentum_run_checkpoints_its_target_resumes_with_it_and_refuses_two_masked_views()
     {
         var data = DataSpec.Parse($"csv:{Fixture.Path("tables", "mixed.csv")},label=label,id=id,split=30").LoadTable();
         var config = PretrainConfig.DefaultsFor(data.Train, Method.Fusion).WithFusion(FusionKind.Momentum) with { Epochs = 3, BatchSize = 16, Threads = 2 };
         var folder = Fixture.TempFolder();
+        static List<(string Name, Tensor Parameter)> Targets(SelfSupervisedObjective objective) => objective.named_parameters()
+            .Where(p => p.name.StartsWith("targetEncoder.") || p.name.StartsWith("targetProjection.")).Select(p => (p.name, (Tensor)p.parameter)).ToList();
+        List<(string Name, Tensor Value)> trainedTarget;
         using (var trainer = Pretrainer.Start(config, folder, data))
         {
             Assert.IsType<TableMomentumFusionObjective>(trainer.Objective);
             Assert.Equal(RunStatus.Finished, trainer.Run().Status);
+            trainedTarget = Targets(trainer.Objective).Select(p => (p.Name, p.Parameter.detach().clone())).ToList();
         }
-        var (state, _) = Checkpoint.ReadState(folder);
+        var (state, path) = Checkpoint.ReadState(folder);
         Assert.Equal(FusionKind.Momentum, state.Config.Objective.Fusion);
+
+        // Resumed, the target is the one saved after three epochs (not a fresh copy of the online encoder), still
+        // without gradients and outside the optimizer; the encoder loaded for evaluation is the online one.
         using var resumed = Pretrainer.Resume(folder, data, adjust: c => c with { Epochs = 4 });
-        var targets = resumed.Objective.named_parameters().Where(p => p.name.StartsWith("targetEncoder.") || p.name.StartsWith("targetProjection.")).ToList();
-        Assert.NotEmpty(targets);
-        Assert.All(targets, p => Assert.False(p.parameter.requires_grad, p.name));
+        var targets = Targets(resumed.Objective);
+        Assert.Equal(trainedTarget.Select(p => p.Name), targets.Select(p => p.Name));
+        Assert.All(targets.Zip(trainedTarget), pair => Assert.True(pair.First.Parameter.allclose(pair.Second.Value, rtol: 0, atol: 0), pair.First.Name));
+        Assert.All(targets, p => Assert.False(p.Parameter.requires_grad, p.Name));
+        var (decay, noDecay) = WeightDecayGroups.Split(resumed.Objective);
+        var optimized = new HashSet<Tensor>(decay.Concat(noDecay), ReferenceEqualityComparer.Instance);
+        Assert.DoesNotContain(targets, p => optimized.Contains(p.Parameter));
+        using var loaded = EncoderEvaluator.LoadEncoder(path, state.Config, data.Train);
+        var loadedParameters = loaded.parameters().ToArray();
+        var targetEncoder = targets.Where(p => p.Name.StartsWith("targetEncoder.")).Select(p => p.Parameter).ToArray();
+        Assert.Equal(loadedParameters.Length, targetEncoder.Length);
+        Assert.Contains(loadedParameters.Zip(targetEncoder), pair => !pair.First.allclose(pair.Second));
+        Assert.All(resumed.Encoder.parameters().Zip(loadedParameters), pair => Assert.True(pair.First.allclose(pair.Second)));
         Assert.Equal(RunStatus.Finished, resumed.Run().Status);
 
         var twoViews = config with { Objective = config.Objective with { MaskedViews = 2 } };

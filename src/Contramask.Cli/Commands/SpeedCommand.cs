@@ -11,7 +11,7 @@ namespace Contramask.Cli.Commands;
 public static class SpeedCommand
 {
     static readonly Option<string> MethodOption = new("--method") { Description = "contrastive | masked | fusion", DefaultValueFactory = _ => "fusion" };
-    static readonly Option<string?> FusionOption = new("--fusion") { Description = "Fusion kind: can | momentum | layered on images, can | layered | subsets on tables (default: pretrain's); bench/speed.sh passes can, the fusion bench/pytorch_reference.py implements" };
+    static readonly Option<string?> FusionOption = new("--fusion") { Description = "Fusion kind: can | momentum | layered on images, can | layered | momentum | subsets on tables (default: pretrain's); bench/speed.sh passes can, the fusion bench/pytorch_reference.py implements" };
     static readonly Option<string> EncoderOption = new("--encoder") { Description = "convnet | resnet18 | vit-mini | vit-tiny | vit-small", DefaultValueFactory = _ => "convnet" };
     static readonly Option<string> Input = new("--input") { Description = "Synthetic image shape HxWxC (28x28x1 MNIST-sized, 32x32x3 CIFAR-sized), or a data spec (idx:DIR, …)", DefaultValueFactory = _ => "28x28x1" };
     static readonly Option<int> BatchSize = new("--batch-size") { DefaultValueFactory = _ => 256 };

@@ -7,7 +7,7 @@ namespace Contramask.Objectives;
 public enum Method { Contrastive, Masked, Fusion, Supervised }
 
 /// <summary>
-/// How <see cref="Method.Fusion"/> joins its two terms on images. <see cref="Can"/>: CAN (Mishra et al. 2022), one
+/// How <see cref="Method.Fusion"/> joins its two terms (on images; the table kinds are named at the end). <see cref="Can"/>: CAN (Mishra et al. 2022), one
 /// encoder for both views, NT-Xent between them (with <see cref="ObjectiveOptions.MaskedViews"/> = 1 the second view
 /// stays clean). <see cref="Momentum"/>: the masked view's online features predict a momentum target's features of
 /// the clean other view, one-way InfoNCE as in CMAE (Huang et al. 2022); see <see cref="MomentumFusionObjective"/>
@@ -114,9 +114,9 @@ public sealed record ObjectiveOptions
         if (MaskedViews == 0)
             throw new ArgumentException("--masked-views 0 is for images (two clean augmented views); a table's views differ only by their masking: use 1 or 2");
         if (Fusion == FusionKind.Subsets && MaskedViews != 2)
-            throw new ArgumentException($"--masked-views {MaskedViews} is for --fusion can; --fusion subsets makes one view per column subset");
+            throw new ArgumentException($"--masked-views {MaskedViews} is for --fusion can or layered; --fusion subsets makes one view per column subset");
         if (Fusion == FusionKind.Momentum && MaskedViews != 1)
-            throw new ArgumentException($"--masked-views {MaskedViews} is for --fusion can; --fusion momentum masks the online view and shows its target the clean row");
+            throw new ArgumentException($"--masked-views {MaskedViews} is for --fusion can or layered; --fusion momentum masks the online view and shows its target the clean row");
     }
 
     /// <summary>

@@ -6,14 +6,17 @@ namespace Contramask.Objectives;
 
 /// <summary>
 /// <see cref="MomentumFusionObjective"/> carried to rows (<c>--fusion momentum</c> on a table): the online encoder sees
-/// a VIME-corrupted copy of each row (<see cref="TableMaskedBranch"/>: cells filled from other training rows, a little
-/// Gaussian noise, or MAE token dropping on a feature-token transformer) and keeps VIME's two estimators; its
-/// embedding passes a projector and a predictor and must pick out, by one-way InfoNCE over the batch, the momentum
-/// target's projection of the clean row, scaled by 2τ as in CMAE's head (Huang et al. 2022, MoCo v3's convention).
-/// The target (encoder and projector) is an EMA of the online ones (<see cref="MomentumTarget"/>) and takes no
-/// gradient. The clean row as the target's view is SCARF's clean anchor (Bahri et al. 2021); predicting a slow
-/// teacher's features of what was hidden is the latent masked modeling of MSN and data2vec.
-/// L = w_nce·2τ·InfoNCE(q(g(f(corrupted x))), g_ξ(f_ξ(x))) + w_rec·(L_rec + w_mask·L_mask).
+/// a masked copy of each row (<see cref="TableMaskedBranch"/>: on the residual MLP VIME's cells filled from other
+/// training rows plus a little Gaussian noise, with VIME's mask and feature estimators; on the feature-token
+/// transformer MAE's dropped column tokens, reconstructed); its embedding passes a projector and a predictor and must
+/// pick out, by one-way InfoNCE over the batch, the momentum target's projection of the clean row, scaled by 2τ as in
+/// CMAE's head (Huang et al. 2022; MoCo v3's convention). The target (encoder and projector) is an EMA of the online
+/// ones (<see cref="MomentumTarget"/>) and takes no gradient. The clean row as the target's view is SCARF's clean
+/// anchor (Bahri et al. 2021); an EMA teacher of the unmasked input is what MSN and data2vec also use, though they
+/// match prototypes (MSN) or regress per-token features (data2vec) where this contrasts pooled ones.
+/// Not CMAE itself, as for images: no feature decoder, the momentum rises on a cosine to 1, and the two views differ
+/// only by the masking (a row has no augmentation beside it).
+/// L = w_nce·2τ·InfoNCE(q(g(f(masked x))), g_ξ(f_ξ(x))) + w_rec·(L_rec + w_mask·L_mask).
 /// </summary>
 public sealed class TableMomentumFusionObjective : SelfSupervisedObjective
 {

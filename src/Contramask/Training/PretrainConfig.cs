@@ -74,8 +74,9 @@ public sealed record PretrainConfig
     public ScheduleExtension? Extension { get; init; }
 
     /// <summary>
-    /// This run with fusion <paramref name="kind"/>, and, for image fusion, the mask and decoder settings that kind brings
-    /// (<see cref="ObjectiveOptions.ForMethod"/>: on a ViT, CAN keeps its two views at 0.5 and its decoder at width 128);
+    /// This run with fusion <paramref name="kind"/>, and the mask and decoder settings that kind brings: for image fusion
+    /// <see cref="ObjectiveOptions.ForMethod"/>'s (on a ViT, CAN keeps its two views at 0.5 and its decoder at width 128),
+    /// for a table the number of masked views (<see cref="ObjectiveOptions.ForTableMethod"/>: momentum masks one);
     /// options given on top win.
     /// </summary>
     public PretrainConfig WithFusion(FusionKind kind)
