@@ -1,5 +1,4 @@
 using Contramask.Models;
-using static Contramask.Runtime.Scalars;
 using static TorchSharp.torch;
 
 namespace Contramask.Objectives;
@@ -49,13 +48,8 @@ public sealed class TableFusionObjective : SelfSupervisedObjective
             z = projection.forward(output.Embedding);
         }
         var contrastive = NtXentLoss.Compute(z[..(int)n], z[(int)n..], Options.Temperature);
-        var components = new Dictionary<string, Tensor> { ["contrastive"] = contrastive, ["reconstruction"] = output.Reconstruction };
-        var masked = output.Reconstruction;
-        if (output.MaskPrediction is { } maskLoss)
-        {
-            components["mask"] = maskLoss;
-            masked = masked.add(maskLoss, Of(Options.WeightMaskPrediction));
-        }
+        var components = new Dictionary<string, Tensor> { ["contrastive"] = contrastive };
+        var masked = output.Term(Options.WeightMaskPrediction, components);
         return new LossTerms(Weighted(Options.WeightContrastive, contrastive, Options.WeightReconstruction, masked), components);
     }
 }

@@ -3,13 +3,27 @@ using Contramask.Models;
 using Contramask.Views;
 using TorchSharp;
 using TorchSharp.Modules;
+using static Contramask.Runtime.Scalars;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
 namespace Contramask.Objectives;
 
 /// <summary>The masked part of a table objective for one batch: the embeddings it produced and its loss terms.</summary>
-public sealed record TableMaskedOutput(Tensor Embedding, Tensor Reconstruction, Tensor? MaskPrediction);
+public sealed record TableMaskedOutput(Tensor Embedding, Tensor Reconstruction, Tensor? MaskPrediction)
+{
+    /// <summary>
+    /// The masked-modeling term L_rec + w_mask·L_mask (VIME's; the mask term only where the branch estimates one),
+    /// with its parts added to <paramref name="components"/> for logging.
+    /// </summary>
+    public Tensor Term(double maskWeight, IDictionary<string, Tensor> components)
+    {
+        components["reconstruction"] = Reconstruction;
+        if (MaskPrediction is null) return Reconstruction;
+        components["mask"] = MaskPrediction;
+        return Reconstruction.add(MaskPrediction, Of(maskWeight));
+    }
+}
 
 /// <summary>
 /// Masked modeling for rows, in the style the encoder allows. A residual MLP gets VIME (Yoon et al. 2020, §4.1):

@@ -1,5 +1,4 @@
 using Contramask.Models;
-using static Contramask.Runtime.Scalars;
 using static TorchSharp.torch;
 
 namespace Contramask.Objectives;
@@ -26,13 +25,7 @@ public sealed class TableMaskedObjective : SelfSupervisedObjective
     public override LossTerms Loss(IReadOnlyList<Tensor> views)
     {
         var output = branch.Forward(views[0]);
-        var components = new Dictionary<string, Tensor> { ["reconstruction"] = output.Reconstruction };
-        var total = output.Reconstruction;
-        if (output.MaskPrediction is { } maskLoss)
-        {
-            components["mask"] = maskLoss;
-            total = total.add(maskLoss, Of(Options.WeightMaskPrediction));
-        }
-        return new LossTerms(total, components);
+        var components = new Dictionary<string, Tensor>();
+        return new LossTerms(output.Term(Options.WeightMaskPrediction, components), components);
     }
 }

@@ -50,13 +50,8 @@ public sealed class TableMomentumFusionObjective : SelfSupervisedObjective
         Tensor target;
         using (no_grad()) target = targetProjection.forward(targetEncoder.forward(views[1]));
         var contrastive = InfoNceLoss.Compute(online, target, Options.Temperature).mul(Of(2 * Options.Temperature));
-        var components = new Dictionary<string, Tensor> { ["contrastive"] = contrastive, ["reconstruction"] = output.Reconstruction };
-        var masked = output.Reconstruction;
-        if (output.MaskPrediction is { } maskLoss)
-        {
-            components["mask"] = maskLoss;
-            masked = masked.add(maskLoss, Of(Options.WeightMaskPrediction));
-        }
+        var components = new Dictionary<string, Tensor> { ["contrastive"] = contrastive };
+        var masked = output.Term(Options.WeightMaskPrediction, components);
         return new LossTerms(Weighted(Options.WeightContrastive, contrastive, Options.WeightReconstruction, masked), components);
     }
 
