@@ -41,6 +41,8 @@ public class CliTests
     [InlineData("finetune --run /no/such/run --out /tmp/unused --mode blur", "unknown mode 'blur'; expected probe, full or semi")]
     [InlineData("finetune --run /no/such/run --out /tmp/unused --weak-view blur", "unknown weak view 'blur'; expected crop or shift")]
     [InlineData("finetune --run /no/such/run --out /tmp/unused --strong-view blur", "unknown strong view 'blur'; expected contrastive or affine")]
+    [InlineData("finetune --run /no/such/run --out /tmp/unused --student-view blur", "unknown student view 'blur'; expected strong or weak")]
+    [InlineData("finetune --run /no/such/run --out /tmp/unused --mode semi --teacher /tmp", "--teacher trains a student end to end on true and pseudo-labels: use it with --mode full")]
     [InlineData("mine --run /no/such/run --label-evidence 1", "unknown label evidence '1'; expected probe, neighbours or both")]
     [InlineData("select --run /no/such/run --strategy 2", "unknown strategy '2'; expected typical, coreset, balanced or random")]
     [InlineData("finetune --run /no/such/run --out /tmp/unused --patience 0", "patience 0 must be at least 1")]

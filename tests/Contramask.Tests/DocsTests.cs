@@ -90,6 +90,8 @@ public class DocsTests
             ["--patience"] = d.Patience is int patience ? N(patience) : "none",
             ["--bn-recalibration"] = d.RecalibrateBatchNorm ? "on" : "off",
             ["--joint-batch"] = d.JointBatch ? "on" : "off",
+            ["--teacher"] = d.Teacher ?? "none",
+            ["--student-view"] = d.StudentView.ToString().ToLowerInvariant(),
             ["LayerDecay"] = N(d.LayerDecay),
         };
         Assert.Equal(expected.OrderBy(p => p.Key), rows.OrderBy(p => p.Key));

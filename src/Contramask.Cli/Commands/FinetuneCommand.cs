@@ -18,7 +18,7 @@ public static class FinetuneCommand
     static readonly Option<string?> OptimizerOption = new("--optimizer") { Description = $"adamw, or sgd (Nesterov momentum 0.9 and L2 weight decay {ClassifierOptions.DefaultWeightDecay(ClassifierOptimizer.Sgd)}, FixMatch's optimizer) (default {Defaults.Optimizer.ToString().ToLowerInvariant()})" };
     static readonly Option<double?> LearningRate = new("--lr") { Description = $"Peak learning rate of the head; the encoder's is --encoder-lr-scale times it (default {ClassifierOptions.DefaultLearningRate(ClassifierOptimizer.AdamW)} with adamw, {ClassifierOptions.DefaultLearningRate(ClassifierOptimizer.Sgd)} with sgd)" };
     static readonly Option<double?> EncoderScale = new("--encoder-lr-scale") { Description = $"Encoder learning rate as a share of the head's (default {Defaults.EncoderRateScale})" };
-    static readonly Option<double?> Threshold = new("--threshold") { Description = $"semi: confidence a pseudo-label needs (default {Defaults.Threshold})" };
+    static readonly Option<double?> Threshold = new("--threshold") { Description = $"semi, or with --teacher: confidence a pseudo-label needs (default {Defaults.Threshold})" };
     static readonly Option<double?> AverageDecay = new("--average-decay") { Description = "Validate and keep a moving average of the weights with this decay (FixMatch: 0.999; default: the trained weights)" };
     static readonly Option<string?> WeakViewOption = new("--weak-view") { Description = $"Images: the light view of labelled records, crop (pretraining's random resized crop) or shift (FixMatch's shifts by up to 12.5%) (default {Defaults.WeakView.ToString().ToLowerInvariant()})" };
     static readonly Option<int?> UnlabelledRatio = new("--unlabelled-ratio") { Description = $"semi: unlabelled records per labelled one in a step (FixMatch's mu; default {Defaults.UnlabelledRatio})" };
@@ -29,6 +29,8 @@ public static class FinetuneCommand
     static readonly Option<double?> CutoutFill = new("--cutout-fill") { Description = $"semi, images: the Cutout square's value in the unit range (0 = black, 1 = white; default {Defaults.CutoutFill}, FixMatch's grey)" };
     static readonly Option<bool> Recalibrate = new("--bn-recalibration") { Description = "CNNs: re-estimate BatchNorm's statistics on clean training images before each validation check" };
     static readonly Option<bool> FromScratch = new("--from-scratch") { Description = "Baseline: the run's encoder architecture with random weights, trained on the same labels (full or semi)" };
+    static readonly Option<string?> Teacher = new("--teacher") { Description = "full: a classifier folder whose confident predictions (--threshold) label the training records outside --labels; the new classifier learns from both (self-training, Noisy Student)" };
+    static readonly Option<string?> StudentViewOption = new("--student-view") { Description = $"with --teacher: the view the student's records go through, strong (Noisy Student's input noise) or weak (default {Defaults.StudentView.ToString().ToLowerInvariant()})" };
     static readonly Option<bool> NoTest = new("--no-test") { Description = "Leave the test split unscored (while choosing settings on the validation slice)" };
     static readonly Option<int> Seed = new("--seed") { Description = "Seed of the label draw, batches and views", DefaultValueFactory = _ => 0 };
     static readonly Option<int> Threads = new("--threads") { Description = "CPU threads (0 = the run's setting)", DefaultValueFactory = _ => 0 };
@@ -37,7 +39,7 @@ public static class FinetuneCommand
     public static Command Create()
     {
         var command = new Command("finetune", "Train a classifier on a pretrained encoder with all or a few labels; write it as a folder with its validation and test scores");
-        foreach (var option in new Option[] { Run, Data, Labels, Mode, Out, Steps, OptimizerOption, LearningRate, EncoderScale, Threshold, AverageDecay, WeakViewOption, StrongViewOption, UnlabelledRatio, Patience, Cutout, CutoutFill, JointBatch, Recalibrate, FromScratch, NoTest, Seed, Threads, Quiet }) command.Add(option);
+        foreach (var option in new Option[] { Run, Data, Labels, Mode, Out, Steps, OptimizerOption, LearningRate, EncoderScale, Threshold, AverageDecay, WeakViewOption, StrongViewOption, UnlabelledRatio, Patience, Cutout, CutoutFill, JointBatch, Recalibrate, FromScratch, Teacher, StudentViewOption, NoTest, Seed, Threads, Quiet }) command.Add(option);
         command.SetAction(args =>
         {
             string runFolder = args.GetValue(Run)!, outFolder = args.GetValue(Out)!;
@@ -62,6 +64,8 @@ public static class FinetuneCommand
                 CutoutFill = args.GetValue(CutoutFill) ?? Defaults.CutoutFill,
                 RecalibrateBatchNorm = args.GetValue(Recalibrate) || Defaults.RecalibrateBatchNorm,
                 JointBatch = args.GetValue(JointBatch) || Defaults.JointBatch,
+                Teacher = args.GetValue(Teacher),
+                StudentView = Cli.Choice(args.GetValue(StudentViewOption), "student view", Defaults.StudentView),
             };
             // Unless given, the rate (and the weight decay) follow the optimizer (ClassifierOptions.DefaultLearningRate).
             if (args.GetValue(LearningRate) is double rate) options = options with { LearningRate = rate };

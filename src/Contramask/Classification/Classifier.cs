@@ -97,13 +97,21 @@ public sealed class Classifier : IDisposable
             // LP-FT starts from the probe's head on pretrained features. Random features are no start: their
             // standardization statistics stop fitting after the first steps (losses above 10 were measured), so a
             // network from scratch starts from a plain randomly initialized head on unstandardized embeddings.
+            var classNames = train.ClassNames?.ToArray() ?? Enumerable.Range(0, classes).Select(c => c.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+            TeacherLabels? teacher = null;
+            if (options.Teacher is string teacherFolder)
+            {
+                // A teacher that learnt from records of this validation slice would flatter every choice made on it.
+                if (ReadInfo(teacherFolder).Encoder.Data is var teacherData && teacherData != config.Data)
+                    warn?.Invoke($"the teacher {teacherFolder} was trained on {teacherData}, this run on {config.Data}: if its labels came from records now in this validation slice, validation scores are optimistic");
+                teacher = TeacherLabels.From(teacherFolder, train, labelled, classNames, options.Threshold, options.Threads > 0 ? options.Threads : config.Threads, progress);
+            }
             double? l2 = options.FromScratch ? null : FitProbeHead(network, train, labelled, validation, standardize, options, classes, progress);
             FineTuneResult? fineTune = null;
             if (options.Mode != ClassifierMode.Probe)
-                fineTune = FineTuner.Run(network, config, train, labelled, unlabelled, validation, options, progress, cancel);
+                fineTune = FineTuner.Run(network, config, train, labelled, unlabelled, validation, options, progress, cancel, teacher);
             network.eval();
 
-            var classNames = train.ClassNames?.ToArray() ?? Enumerable.Range(0, classes).Select(c => c.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
             // The validation logits fit the temperature and, calibrated with it, give the validation scores: one pass.
             using var validationLogits = FineTuner.Logits(network, validation, standardize);
             var validationLabels = LabelsInModelOrder(validation, classNames);
@@ -126,6 +134,7 @@ public sealed class Classifier : IDisposable
                 Labels = options.Labels.ToString(),
                 LabelledCount = labelled.Length,
                 UnlabelledCount = unlabelled?.Length ?? 0,
+                Teacher = teacher?.Summary,
                 ProbeL2 = l2,
                 Temperature = network.Temperature,
                 FineTune = fineTune,

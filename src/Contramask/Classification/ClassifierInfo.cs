@@ -37,6 +37,8 @@ public sealed record ClassifierInfo
     public required string Labels { get; init; }
     public int LabelledCount { get; init; }
     public int UnlabelledCount { get; init; }
+    /// <summary>A student's teacher and the records it pseudo-labelled (<see cref="ClassifierOptions.Teacher"/>); null without one.</summary>
+    public TeacherSummary? Teacher { get; init; }
     /// <summary>The probe's L2 penalty, chosen on the validation slice (none from scratch: no probe head).</summary>
     public double? ProbeL2 { get; init; }
     /// <summary>Softmax temperature fitted on the validation slice (<see cref="TemperatureScaling"/>).</summary>

@@ -29,6 +29,15 @@ public enum StrongView
     Affine,
 }
 
+/// <summary>The view a student (<see cref="ClassifierOptions.Teacher"/>) sees its labelled and pseudo-labelled records through.</summary>
+public enum StudentView
+{
+    /// <summary>The strong view (<see cref="ClassifierOptions.StrongView"/>, ending with Cutout): Noisy Student's input noise (Xie et al. 2020).</summary>
+    Strong,
+    /// <summary>The weak view (<see cref="ClassifierOptions.WeakView"/>), as a classifier without a teacher trains.</summary>
+    Weak,
+}
+
 /// <summary>The optimizer of end-to-end training.</summary>
 public enum ClassifierOptimizer
 {
@@ -103,7 +112,7 @@ public sealed record ClassifierOptions
     public double CutoutFill { get; init; } = Views.AugmentationOptions.GreyCutoutFill;
     /// <summary>CNNs: re-estimate BatchNorm's running statistics on clean training images before each validation check (they otherwise describe augmented views).</summary>
     public bool RecalibrateBatchNorm { get; init; }
-    /// <summary>Semi: the smallest softmax confidence on the weak view for a pseudo-label (FixMatch's τ = 0.95).</summary>
+    /// <summary>Semi: the smallest softmax confidence on the weak view for a pseudo-label (FixMatch's τ = 0.95); with a <see cref="Teacher"/>, the teacher's calibrated confidence a pseudo-label needs.</summary>
     public double Threshold { get; init; } = 0.95;
     /// <summary>Semi: unlabelled records per labelled one in a step (FixMatch's μ = 7; fewer here for two CPU cores).</summary>
     public int UnlabelledRatio { get; init; } = 3;
@@ -125,6 +134,14 @@ public sealed record ClassifierOptions
     /// the pretrained ones, trained on the same labels (the encoder then learns at the head's rate).
     /// </summary>
     public bool FromScratch { get; init; }
+    /// <summary>
+    /// Full mode: a trained classifier folder whose confident predictions (at least <see cref="Threshold"/>) label the
+    /// training records outside the budget, which the student then learns from beside the true labels (self-training,
+    /// Noisy Student; Xie et al. 2020). Null = no teacher.
+    /// </summary>
+    public string? Teacher { get; init; }
+    /// <summary>With a teacher: the view the student's records go through.</summary>
+    public StudentView StudentView { get; init; } = StudentView.Strong;
     /// <summary>Score the test split at the end (off while choosing settings, so no choice ever sees a test figure).</summary>
     public bool ScoreTest { get; init; } = true;
     /// <summary>Threads (0 = the run's setting).</summary>
@@ -150,6 +167,8 @@ public sealed record ClassifierOptions
         Check(L2Grid.Count > 0 && L2Grid.All(v => v >= 0), "the L2 grid needs at least one non-negative penalty");
         if (FromScratch && Mode == ClassifierMode.Probe)
             throw new ArgumentException("--from-scratch trains the encoder: use it with --mode full or semi");
+        if (Teacher is not null && Mode != ClassifierMode.Full)
+            throw new ArgumentException("--teacher trains a student end to end on true and pseudo-labels: use it with --mode full");
         Check(Threads is >= 0 and <= 1024, $"threads {Threads} is out of range: expected 0 to 1024");
     }
 }

@@ -38,7 +38,7 @@ public sealed record FineTuneResult(int Steps, int BestStep, double BestValidati
 public static class FineTuner
 {
     public static FineTuneResult Run(ClassifierNetwork network, PretrainConfig config, IRecordSet train, int[] labelled, int[]? unlabelled,
-        IRecordSet validation, ClassifierOptions options, Action<string>? progress = null, CancellationToken cancel = default)
+        IRecordSet validation, ClassifierOptions options, Action<string>? progress = null, CancellationToken cancel = default, TeacherLabels? teacher = null)
     {
         var device = network.parameters().First().device;
         using var generator = new Generator((ulong)options.Seed + 7);
@@ -49,6 +49,11 @@ public static class FineTuner
         using var _ = optimizer;
         MixedPrecision.Apply(network, MixedPrecision.Resolve(config.Precision, config.Encoder, device));
         var validationLabels = validation.Labels!.Select(l => (long)l).ToArray();
+        // A student learns from the true labels and its teacher's pseudo-labels alike, drawn from one pool (Noisy
+        // Student, Xie et al. 2020), on the view options.StudentView names (the paper noises the student's inputs).
+        var targets = TeacherLabels.Targets(train, teacher);
+        var pool = teacher is null ? labelled : [.. labelled, .. teacher.Indices];
+        Func<Tensor, int[], Tensor> view = teacher is not null && options.StudentView == StudentView.Strong ? views.Strong : views.Weak;
 
         // Validation accuracy of the weights in the network now, scored as they will be used.
         double Score()
@@ -77,9 +82,9 @@ public static class FineTuner
                 double lr = LearningRateSchedule.At(progressShare, options.LearningRate, 0.05);
                 for (int g = 0; g < optimizer.Groups.Count; g++) optimizer.Groups[g].LearningRate = lr * scales[g];
 
-                var batch = Draw(labelled, options.BatchSize, random);
-                var labels = train.LabelBatch(batch).to(device);
-                var inputs = views.Weak(train.Inputs(batch), batch);
+                var batch = Draw(pool, options.BatchSize, random);
+                var labels = tensor(batch.Select(i => targets[i]).ToArray()).to(device);
+                var inputs = view(train.Inputs(batch), batch);
                 Tensor loss;
                 if (unlabelled is { Length: > 0 } && options.UnlabelledWeight > 0)
                 {
