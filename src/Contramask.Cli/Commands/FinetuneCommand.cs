@@ -21,12 +21,12 @@ public static class FinetuneCommand
     static readonly Option<double?> Threshold = new("--threshold") { Description = $"semi, or with --teacher: confidence a pseudo-label needs (default {Defaults.Threshold})" };
     static readonly Option<double?> AverageDecay = new("--average-decay") { Description = "Validate and keep a moving average of the weights with this decay (FixMatch: 0.999; default: the trained weights)" };
     static readonly Option<string?> WeakViewOption = new("--weak-view") { Description = $"Images: the light view of labelled records, crop (pretraining's random resized crop) or shift (FixMatch's shifts by up to 12.5%) (default {Defaults.WeakView.ToString().ToLowerInvariant()})" };
-    static readonly Option<int?> UnlabelledRatio = new("--unlabelled-ratio") { Description = $"semi: unlabelled records per labelled one in a step (FixMatch's mu; default {Defaults.UnlabelledRatio})" };
+    static readonly Option<int?> UnlabelledRatio = new("--unlabelled-ratio") { Description = $"semi: unlabelled records per labelled one in a step (FixMatch's mu); with --teacher, pseudo-labelled ones (default {Defaults.UnlabelledRatio})" };
     static readonly Option<int?> Patience = new("--patience") { Description = $"Validation checks (every {Defaults.EvaluateEvery} steps) without improvement before stopping (default: never; the best check is kept)" };
-    static readonly Option<string?> StrongViewOption = new("--strong-view") { Description = $"semi, images: the strong view of unlabelled records, contrastive (pretraining's crops down to 35%, jitter, blur, noise) or affine (rotation up to 30°, shear up to 0.3, shifts, a light crop) (default {Defaults.StrongView.ToString().ToLowerInvariant()})" };
-    static readonly Option<double?> Cutout = new("--cutout") { Description = $"semi, images: the strong view ends with a square (grey unless --cutout-fill) of up to this share of the side (FixMatch's Cutout; 0 = none; default {Defaults.Cutout})" };
+    static readonly Option<string?> StrongViewOption = new("--strong-view") { Description = $"semi or --teacher, images: the strong view, contrastive (pretraining's crops down to 35%, jitter, blur, noise) or affine (rotation up to 30°, shear up to 0.3, shifts, a light crop) (default {Defaults.StrongView.ToString().ToLowerInvariant()})" };
+    static readonly Option<double?> Cutout = new("--cutout") { Description = $"semi or --teacher, images: the strong view ends with a square (grey unless --cutout-fill) of up to this share of the side (FixMatch's Cutout; 0 = none; default {Defaults.Cutout})" };
     static readonly Option<bool> JointBatch = new("--joint-batch") { Description = "semi: labelled, weak and strong views through the network as one batch, sharing BatchNorm's statistics (FixMatch's code; default: the weak views in a separate pass without gradient)" };
-    static readonly Option<double?> CutoutFill = new("--cutout-fill") { Description = $"semi, images: the Cutout square's value in the unit range (0 = black, 1 = white; default {Defaults.CutoutFill}, FixMatch's grey)" };
+    static readonly Option<double?> CutoutFill = new("--cutout-fill") { Description = $"semi or --teacher, images: the Cutout square's value in the unit range (0 = black, 1 = white; default {Defaults.CutoutFill}, FixMatch's grey)" };
     static readonly Option<bool> Recalibrate = new("--bn-recalibration") { Description = "CNNs: re-estimate BatchNorm's statistics on clean training images before each validation check" };
     static readonly Option<bool> FromScratch = new("--from-scratch") { Description = "Baseline: the run's encoder architecture with random weights, trained on the same labels (full or semi)" };
     static readonly Option<string?> Teacher = new("--teacher") { Description = "full: a classifier folder whose confident predictions (--threshold) label the training records outside --labels; the new classifier learns from both (self-training, Noisy Student)" };
@@ -67,6 +67,8 @@ public static class FinetuneCommand
                 Teacher = args.GetValue(Teacher),
                 StudentView = Cli.Choice(args.GetValue(StudentViewOption), "student view", Defaults.StudentView),
             };
+            if (options.Teacher is null && args.GetValue(StudentViewOption) is not null)
+                throw new ArgumentException("--student-view sets how a student of --teacher sees its records: add --teacher");
             // Unless given, the rate (and the weight decay) follow the optimizer (ClassifierOptions.DefaultLearningRate).
             if (args.GetValue(LearningRate) is double rate) options = options with { LearningRate = rate };
             options.Validate();

@@ -82,6 +82,11 @@ public sealed class Classifier : IDisposable
         progress?.Invoke($"{labelled.Length:N0} labelled records" + (unlabelled is null ? "" : $", {unlabelled.Length:N0} unlabelled")
             + $", {validation.Count:N0} validation");
 
+        var classNames = train.ClassNames?.ToArray() ?? Enumerable.Range(0, classes).Select(c => c.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        var teacher = options.Teacher is string teacherFolder
+            ? TeacherLabels.From(teacherFolder, train, labelled, classNames, options.Threshold, options.Threads > 0 ? options.Threads : config.Threads, config.Data, progress, warn)
+            : null;
+
         Encoder encoder;
         if (options.FromScratch)
         {
@@ -97,15 +102,6 @@ public sealed class Classifier : IDisposable
             // LP-FT starts from the probe's head on pretrained features. Random features are no start: their
             // standardization statistics stop fitting after the first steps (losses above 10 were measured), so a
             // network from scratch starts from a plain randomly initialized head on unstandardized embeddings.
-            var classNames = train.ClassNames?.ToArray() ?? Enumerable.Range(0, classes).Select(c => c.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
-            TeacherLabels? teacher = null;
-            if (options.Teacher is string teacherFolder)
-            {
-                // A teacher that learnt from records of this validation slice would flatter every choice made on it.
-                if (ReadInfo(teacherFolder).Encoder.Data is var teacherData && teacherData != config.Data)
-                    warn?.Invoke($"the teacher {teacherFolder} was trained on {teacherData}, this run on {config.Data}: if its labels came from records now in this validation slice, validation scores are optimistic");
-                teacher = TeacherLabels.From(teacherFolder, train, labelled, classNames, options.Threshold, options.Threads > 0 ? options.Threads : config.Threads, progress);
-            }
             double? l2 = options.FromScratch ? null : FitProbeHead(network, train, labelled, validation, standardize, options, classes, progress);
             FineTuneResult? fineTune = null;
             if (options.Mode != ClassifierMode.Probe)

@@ -114,7 +114,7 @@ public sealed record ClassifierOptions
     public bool RecalibrateBatchNorm { get; init; }
     /// <summary>Semi: the smallest softmax confidence on the weak view for a pseudo-label (FixMatch's τ = 0.95); with a <see cref="Teacher"/>, the teacher's calibrated confidence a pseudo-label needs.</summary>
     public double Threshold { get; init; } = 0.95;
-    /// <summary>Semi: unlabelled records per labelled one in a step (FixMatch's μ = 7; fewer here for two CPU cores).</summary>
+    /// <summary>Semi: unlabelled records per labelled one in a step (FixMatch's μ = 7; fewer here for two CPU cores); with a <see cref="Teacher"/>, pseudo-labelled ones (Noisy Student's unlabel_ratio).</summary>
     public int UnlabelledRatio { get; init; } = 3;
     /// <summary>
     /// Semi: labelled, weak and strong views go through the network as one batch, so BatchNorm normalizes them with

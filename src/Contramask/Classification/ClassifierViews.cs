@@ -8,7 +8,7 @@ namespace Contramask.Classification;
 /// <summary>
 /// The random views fine-tuning trains on, from model inputs (unit-range images or packed rows) of training records
 /// to what the encoder takes. Weak: pretraining's light views (random resized crop from half the image, flips for
-/// colour) or FixMatch's shifts (<see cref="WeakView"/>); rows as they are. Strong (semi-supervised only):
+/// colour) or FixMatch's shifts (<see cref="WeakView"/>); rows as they are. Strong (semi-supervised, and a student of a teacher):
 /// pretraining's contrastive views (crop, jitter, blur, noise) or shape distortions (<see cref="StrongView"/>),
 /// ending with Cutout; SCARF corruption of 30% of a
 /// row's features from other training rows.

@@ -49,10 +49,9 @@ public static class FineTuner
         using var _ = optimizer;
         MixedPrecision.Apply(network, MixedPrecision.Resolve(config.Precision, config.Encoder, device));
         var validationLabels = validation.Labels!.Select(l => (long)l).ToArray();
-        // A student learns from the true labels and its teacher's pseudo-labels alike, drawn from one pool (Noisy
-        // Student, Xie et al. 2020), on the view options.StudentView names (the paper noises the student's inputs).
+        // A student sees its labelled and pseudo-labelled records through the view options.StudentView names (Noisy
+        // Student noises the student's inputs; Xie et al. 2020, §2).
         var targets = TeacherLabels.Targets(train, teacher);
-        var pool = teacher is null ? labelled : [.. labelled, .. teacher.Indices];
         Func<Tensor, int[], Tensor> view = teacher is not null && options.StudentView == StudentView.Strong ? views.Strong : views.Weak;
 
         // Validation accuracy of the weights in the network now, scored as they will be used.
@@ -82,11 +81,21 @@ public static class FineTuner
                 double lr = LearningRateSchedule.At(progressShare, options.LearningRate, 0.05);
                 for (int g = 0; g < optimizer.Groups.Count; g++) optimizer.Groups[g].LearningRate = lr * scales[g];
 
-                var batch = Draw(pool, options.BatchSize, random);
-                var labels = tensor(batch.Select(i => targets[i]).ToArray()).to(device);
+                var batch = Draw(labelled, options.BatchSize, random);
+                var labels = train.LabelBatch(batch).to(device);
                 var inputs = view(train.Inputs(batch), batch);
                 Tensor loss;
-                if (unlabelled is { Length: > 0 } && options.UnlabelledWeight > 0)
+                if (teacher is { Indices.Length: > 0 })
+                {
+                    // Noisy Student's reference code (google-research/noisystudent, main.py): B labelled and r·B
+                    // pseudo-labelled records a step, one forward, loss = CE(labelled) + r · CE(pseudo-labelled).
+                    var others = Draw(teacher.Indices, options.BatchSize * options.UnlabelledRatio, random);
+                    var logits = network.forward(cat([inputs, view(train.Inputs(others), others)], 0)).to(ScalarType.Float32);
+                    var taught = tensor(others.Select(i => targets[i]).ToArray()).to(device);
+                    loss = F.cross_entropy(logits.narrow(0, 0, batch.Length), labels)
+                        .add(F.cross_entropy(logits.narrow(0, batch.Length, others.Length), taught), Of(options.UnlabelledRatio));
+                }
+                else if (unlabelled is { Length: > 0 } && options.UnlabelledWeight > 0)
                 {
                     var others = Draw(unlabelled, options.BatchSize * options.UnlabelledRatio, random);
                     var raw = train.Inputs(others);

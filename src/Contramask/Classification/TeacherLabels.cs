@@ -5,9 +5,10 @@ namespace Contramask.Classification;
 /// <summary>
 /// Pseudo-labels a trained classifier (the teacher) gives the training records that have no label in this budget,
 /// for a student to learn from beside the true labels: self-training as Noisy Student does it (Xie et al. 2020,
-/// Algorithm 1: the teacher labels unlabelled data un-noised, its confident hard labels join the labelled data, and
-/// the student is trained on both with noise on its inputs). The teacher reads clean records in evaluation mode,
-/// with its calibrated probabilities; a record joins when its top class is at least <c>threshold</c> sure.
+/// Algorithm 1: the teacher labels unlabelled data un-noised, and the student is trained with noise on both). The
+/// teacher reads clean records in evaluation mode, with its calibrated probabilities; a record joins, with the hard
+/// label of its top class, when that class is at least <c>threshold</c> sure (the paper's confidence filter; it also
+/// offers soft labels and balances classes, which this does not).
 /// </summary>
 /// <param name="Indices">Training-split positions of the pseudo-labelled records (ascending; never a labelled one).</param>
 /// <param name="Classes">The teacher's class for each, as an index into the student's classes.</param>
@@ -17,16 +18,32 @@ public sealed record TeacherLabels(string Teacher, int[] Indices, int[] Classes,
 {
     /// <summary>
     /// The teacher's confident labels for the records of <paramref name="train"/> outside <paramref name="labelled"/>.
-    /// Refused, in one line, when the teacher's classes or inputs are not the student's.
+    /// Refused, in one line, when the folder is not a classifier, when the teacher's classes or inputs are not the
+    /// student's, or when it learnt from labels outside the student's budget (its pseudo-labels would carry them).
     /// </summary>
+    /// <param name="studentData">The data spec of the student's pretraining run; a teacher from other data gets a warning.</param>
     public static TeacherLabels From(string teacherFolder, IRecordSet train, int[] labelled, IReadOnlyList<string> classes, double threshold,
-        int threads, Action<string>? progress = null)
+        int threads, string? studentData = null, Action<string>? progress = null, Action<string>? warn = null)
     {
+        if (!Directory.Exists(teacherFolder))
+            throw new DataFormatException(teacherFolder, "does not exist (--teacher takes a classifier folder written by finetune)");
+        var info = Classifier.ReadInfo(teacherFolder);
+        if (!info.Classes.SequenceEqual(classes))
+            throw new DataFormatException(teacherFolder, $"the teacher's classes ({string.Join(", ", info.Classes.Take(10))}) are not this data's ({string.Join(", ", classes.Take(10))})");
+        if (info.Input != InputShape.Of(train))
+            throw new DataFormatException(teacherFolder, $"the teacher takes {info.Input}, this data is {InputShape.Of(train)}");
+        // A teacher that saw more labels than the student may hands them on as pseudo-labels: the student's figures
+        // would then not be figures of its budget.
+        var taught = info.Options.Labels.Choose(train, info.Options.Seed);
+        var outside = taught.Except(labelled).Count();
+        if (outside > 0)
+            throw new DataFormatException(teacherFolder, $"the teacher learnt from {taught.Length:N0} labels ({info.Labels}, seed {info.Options.Seed}), {outside:N0} of them outside this classifier's budget; train the student with the teacher's --labels and --seed, or a larger budget");
+        if (studentData is not null && info.Encoder.Data != studentData)
+            warn?.Invoke($"the teacher {teacherFolder} comes from a run on {info.Encoder.Data}, this one from {studentData}: if its labels came from records now in this validation slice, validation scores are optimistic");
+
         using var teacher = Classifier.Load(teacherFolder);
         // Loading sets the teacher's thread count; the student keeps its own.
         Runtime.TorchRuntime.Initialize(threads);
-        if (!teacher.Classes.SequenceEqual(classes))
-            throw new InvalidOperationException($"{teacherFolder}: the teacher's classes ({string.Join(", ", teacher.Classes.Take(10))}) are not this data's ({string.Join(", ", classes.Take(10))})");
         teacher.CheckFits(train);
 
         var isLabelled = new bool[train.Count];
