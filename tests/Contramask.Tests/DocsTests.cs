@@ -79,7 +79,7 @@ public class DocsTests
             ["--optimizer"] = d.Optimizer.ToString().ToLowerInvariant(),
             ["--lr"] = $"{N(d.LearningRate)}`; `sgd`: `{N(Contramask.Classification.ClassifierOptions.DefaultLearningRate(Contramask.Classification.ClassifierOptimizer.Sgd))}",
             ["--encoder-lr-scale"] = N(d.EncoderRateScale),
-            ["--threshold"] = N(d.Threshold),
+            ["--threshold"] = $"{N(d.Threshold)}`; with `--teacher`: `{N(Contramask.Classification.ClassifierOptions.DefaultThreshold(teacher: true))}",
             ["--average-decay"] = d.AverageDecay is double decay ? N(decay) : "off",
             ["BatchSize"] = N(d.BatchSize),
             ["--unlabelled-ratio"] = N(d.UnlabelledRatio),

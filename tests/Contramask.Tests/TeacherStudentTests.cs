@@ -113,4 +113,13 @@ public class TeacherStudentTests(DigitsRunFixture run) : IClassFixture<DigitsRun
         Assert.Contains(empty, error.Message);
         Assert.Contains("not a classifier folder", error.Message);
     }
+
+    [Fact]
+    public void The_threshold_defaults_to_the_teachers_unless_set()
+    {
+        Assert.Equal(0.95, new ClassifierOptions { Mode = ClassifierMode.Semi }.Threshold);
+        Assert.Equal(ClassifierOptions.DefaultThreshold(teacher: true), new ClassifierOptions { Teacher = "t" }.Threshold);
+        Assert.NotEqual(ClassifierOptions.DefaultThreshold(teacher: true), ClassifierOptions.DefaultThreshold(teacher: false));
+        Assert.Equal(0.9, new ClassifierOptions { Teacher = "t", Threshold = 0.9 }.Threshold);
+    }
 }

@@ -18,7 +18,7 @@ public static class FinetuneCommand
     static readonly Option<string?> OptimizerOption = new("--optimizer") { Description = $"adamw, or sgd (Nesterov momentum 0.9 and L2 weight decay {ClassifierOptions.DefaultWeightDecay(ClassifierOptimizer.Sgd)}, FixMatch's optimizer) (default {Defaults.Optimizer.ToString().ToLowerInvariant()})" };
     static readonly Option<double?> LearningRate = new("--lr") { Description = $"Peak learning rate of the head; the encoder's is --encoder-lr-scale times it (default {ClassifierOptions.DefaultLearningRate(ClassifierOptimizer.AdamW)} with adamw, {ClassifierOptions.DefaultLearningRate(ClassifierOptimizer.Sgd)} with sgd)" };
     static readonly Option<double?> EncoderScale = new("--encoder-lr-scale") { Description = $"Encoder learning rate as a share of the head's (default {Defaults.EncoderRateScale})" };
-    static readonly Option<double?> Threshold = new("--threshold") { Description = $"semi, or with --teacher: confidence a pseudo-label needs (default {Defaults.Threshold})" };
+    static readonly Option<double?> Threshold = new("--threshold") { Description = $"semi, or with --teacher: confidence a pseudo-label needs (default {ClassifierOptions.DefaultThreshold(false)}; with --teacher {ClassifierOptions.DefaultThreshold(true)})" };
     static readonly Option<double?> AverageDecay = new("--average-decay") { Description = "Validate and keep a moving average of the weights with this decay (FixMatch: 0.999; default: the trained weights)" };
     static readonly Option<string?> WeakViewOption = new("--weak-view") { Description = $"Images: the light view of labelled records, crop (pretraining's random resized crop) or shift (FixMatch's shifts by up to 12.5%) (default {Defaults.WeakView.ToString().ToLowerInvariant()})" };
     static readonly Option<int?> UnlabelledRatio = new("--unlabelled-ratio") { Description = $"semi: unlabelled records per labelled one in a step (FixMatch's mu); with --teacher, pseudo-labelled ones (default {Defaults.UnlabelledRatio})" };
@@ -54,7 +54,6 @@ public static class FinetuneCommand
                 Threads = args.GetValue(Threads),
                 Steps = args.GetValue(Steps),
                 EncoderRateScale = args.GetValue(EncoderScale) ?? Defaults.EncoderRateScale,
-                Threshold = args.GetValue(Threshold) ?? Defaults.Threshold,
                 AverageDecay = args.GetValue(AverageDecay),
                 WeakView = Cli.Choice(args.GetValue(WeakViewOption), "weak view", Defaults.WeakView),
                 StrongView = Cli.Choice(args.GetValue(StrongViewOption), "strong view", Defaults.StrongView),
@@ -69,6 +68,8 @@ public static class FinetuneCommand
             };
             if (options.Teacher is null && args.GetValue(StudentViewOption) is not null)
                 throw new ArgumentException("--student-view sets how a student of --teacher sees its records: add --teacher");
+            // Unless given, the threshold follows the teacher (ClassifierOptions.DefaultThreshold).
+            if (args.GetValue(Threshold) is double threshold) options = options with { Threshold = threshold };
             // Unless given, the rate (and the weight decay) follow the optimizer (ClassifierOptions.DefaultLearningRate).
             if (args.GetValue(LearningRate) is double rate) options = options with { LearningRate = rate };
             options.Validate();
