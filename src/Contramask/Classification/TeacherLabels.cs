@@ -44,7 +44,6 @@ public sealed record TeacherLabels(string Teacher, int[] Indices, int[] Classes,
         using var teacher = Classifier.Load(teacherFolder);
         // Loading sets the teacher's thread count; the student keeps its own.
         Runtime.TorchRuntime.Initialize(threads);
-        teacher.CheckFits(train);
 
         var isLabelled = new bool[train.Count];
         foreach (var i in labelled) isLabelled[i] = true;
@@ -66,7 +65,7 @@ public sealed record TeacherLabels(string Teacher, int[] Indices, int[] Classes,
         var chosen = indices.Select(i => top[i]).ToArray();
         double? agreement = train.Labels is int[] held && indices.Length > 0
             ? indices.Count(i => held[i] == top[i]) / (double)indices.Length : null;
-        int offered = train.Count - labelled.Distinct().Count();
+        int offered = isLabelled.Count(l => !l);
         progress?.Invoke($"teacher {teacherFolder}: {indices.Length:N0} of {offered:N0} unlabelled records pseudo-labelled (confidence ≥ {threshold:G3})"
             + (agreement is double a ? $", {100 * a:F2}% of them agree with the held-back labels" : ""));
         return new TeacherLabels(Path.GetFullPath(teacherFolder), indices, chosen, offered, threshold, agreement);
