@@ -22,9 +22,9 @@ import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 m = rows[0]["machine"]
 print(f"{m['cpu']}, AVX-512 {m['avx512']}, bf16 {m['bf16']}, {rows[0]['threads']} threads, commit {m['commit']}")
-print("| encoder | input | batch | TorchSharp records/s | ONNX Runtime records/s | throughput ratio | TorchSharp ms | ONNX Runtime ms | latency ratio | max difference |")
+print("| encoder | input | batch | TorchSharp records/s | ONNX Runtime records/s | throughput ratio | TorchSharp ms | ONNX Runtime ms | latency ratio (rounds min–max) | max difference |")
 print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
 for r in rows:
     print(f"| {r['encoder']} | {r['input']} | {r['batch']} | {r['torchsharp_records_per_s']:.0f} | {r['onnxruntime_records_per_s']:.0f} | "
-          f"{r['throughput_ratio']:.2f} | {r['torchsharp_median_ms']:.2f} | {r['onnxruntime_median_ms']:.2f} | {r['latency_ratio']:.2f} | {r['max_difference']:.1e} |")
+          f"{r['throughput_ratio']:.2f} | {r['torchsharp_median_ms']:.2f} | {r['onnxruntime_median_ms']:.2f} | {r['latency_ratio']:.2f} ({r['latency_ratio_min']:.2f}–{r['latency_ratio_max']:.2f}) | {r['max_difference']:.1e} |")
 PY

@@ -270,4 +270,18 @@ public class OnnxExportTests(ExportRunFixture run) : IClassFixture<ExportRunFixt
         Assert.Contains("not a classifier folder", error);
         Assert.Single(error.Trim().Split('\n'));
     }
+
+    [Fact]
+    public void The_speed_comparison_times_both_runtimes_in_every_round_on_the_same_model()
+    {
+        // Not a timing test: it checks what `speed --onnx` reports (the same outputs, every round timed on both
+        // sides, the rounds' ratio spread around a ratio of positive medians), on a tiny input for speed.
+        var row = InferenceSpeed.Measure("convnet", 1, 8, 8, batch: 2, threads: 1, secondsPerSide: 0.05, rounds: 4);
+        Assert.Equal(4, row.Rounds);
+        Assert.InRange(row.MaxDifference, 0, ModelExport.Tolerance);
+        Assert.True(row.TorchCalls >= 3 * 4 && row.OnnxCalls >= 3 * 4, $"{row.TorchCalls} / {row.OnnxCalls} calls");
+        Assert.True(row.TorchMedianMs > 0 && row.OnnxMedianMs > 0);
+        Assert.Equal(row.TorchMedianMs / row.OnnxMedianMs, row.LatencyRatio, 9);
+        Assert.True(0 < row.LatencyRatioMin && row.LatencyRatioMin <= row.LatencyRatioMax, $"{row.LatencyRatioMin}–{row.LatencyRatioMax}");
+    }
 }

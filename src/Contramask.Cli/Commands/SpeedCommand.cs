@@ -49,11 +49,11 @@ public static class SpeedCommand
                             encoder = row.Encoder, input = row.Input, batch = row.Batch, threads = row.Threads,
                             torchsharp_records_per_s = row.TorchRecordsPerSecond, onnxruntime_records_per_s = row.OnnxRecordsPerSecond,
                             torchsharp_median_ms = row.TorchMedianMs, onnxruntime_median_ms = row.OnnxMedianMs, throughput_ratio = row.ThroughputRatio,
-                            latency_ratio = row.LatencyRatio, torchsharp_calls = row.TorchCalls, onnxruntime_calls = row.OnnxCalls, max_difference = row.MaxDifference,
+                            latency_ratio = row.LatencyRatio, latency_ratio_min = row.LatencyRatioMin, latency_ratio_max = row.LatencyRatioMax, rounds = row.Rounds, torchsharp_calls = row.TorchCalls, onnxruntime_calls = row.OnnxCalls, max_difference = row.MaxDifference,
                             machine,
                         }));
                     else Cli.Info($"{row.Encoder} {row.Input}, batch {row.Batch}, {row.Threads} threads: TorchSharp {row.TorchRecordsPerSecond:F0} records/s ({row.TorchMedianMs:F2} ms), "
-                        + $"ONNX Runtime {row.OnnxRecordsPerSecond:F0} records/s ({row.OnnxMedianMs:F2} ms): throughput ×{row.ThroughputRatio:F2}, latency ×{row.LatencyRatio:F2}; max difference {row.MaxDifference:G2}");
+                        + $"ONNX Runtime {row.OnnxRecordsPerSecond:F0} records/s ({row.OnnxMedianMs:F2} ms): throughput ×{row.ThroughputRatio:F2}, latency ×{row.LatencyRatio:F2} (rounds {row.LatencyRatioMin:F2}–{row.LatencyRatioMax:F2}); max difference {row.MaxDifference:G2}");
                 }
                 return 0;
             }

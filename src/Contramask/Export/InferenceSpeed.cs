@@ -13,7 +13,8 @@ namespace Contramask.Export;
 public sealed record InferenceSpeedRow(
     string Encoder, string Input, int Batch, int Threads,
     double TorchRecordsPerSecond, double OnnxRecordsPerSecond,
-    double TorchMedianMs, double OnnxMedianMs, int TorchCalls, int OnnxCalls, double MaxDifference)
+    double TorchMedianMs, double OnnxMedianMs, int TorchCalls, int OnnxCalls, double MaxDifference,
+    int Rounds, double LatencyRatioMin, double LatencyRatioMax)
 {
     /// <summary>ONNX Runtime's throughput over TorchSharp's (above 1: ONNX Runtime is faster).</summary>
     public double ThroughputRatio => OnnxRecordsPerSecond / TorchRecordsPerSecond;
@@ -24,13 +25,15 @@ public sealed record InferenceSpeedRow(
 /// <summary>
 /// Embedding throughput and latency of an encoder in TorchSharp (evaluation mode, float32, no_grad, as <c>embed</c>
 /// runs it) and in ONNX Runtime (the exported model, float32, default graph optimizations), on the same random
-/// weights and images, in the same process with the same thread count. The two alternate in rounds so a drift of the
-/// machine's speed affects both alike; each call's time includes making its input and reading its output.
+/// weights and images, in the same process with the same thread count. The two alternate in short rounds so a drift
+/// of the machine's speed (on shared 2-core machines the same call has timed 50% slower a minute later) affects both
+/// alike; each round's ratio of medians gives the spread. Each call's time includes making its input and reading its
+/// output.
 /// </summary>
 public static class InferenceSpeed
 {
     public static InferenceSpeedRow Measure(string encoderName, int channels, int height, int width, int batch, int threads,
-        double secondsPerSide = 6, int rounds = 3)
+        double secondsPerSide = 6, int rounds = 12)
     {
         if (batch < 1) throw new ArgumentOutOfRangeException(nameof(batch), $"batch {batch} must be at least 1");
         var (built, normalization, model) = RandomEncoder(encoderName, channels, height, width);
@@ -64,14 +67,21 @@ public static class InferenceSpeed
 
         var torchTimes = new List<double>();
         var onnxTimes = new List<double>();
+        var roundRatios = new List<double>();
         for (int r = 0; r < rounds; r++)
         {
-            Time(() => TorchCall(), secondsPerSide / rounds, torchTimes);
-            Time(() => OnnxCall(), secondsPerSide / rounds, onnxTimes);
+            var torchRound = new List<double>();
+            var onnxRound = new List<double>();
+            Time(() => TorchCall(), secondsPerSide / rounds, torchRound);
+            Time(() => OnnxCall(), secondsPerSide / rounds, onnxRound);
+            roundRatios.Add(Median(torchRound) / Median(onnxRound));
+            torchTimes.AddRange(torchRound);
+            onnxTimes.AddRange(onnxRound);
         }
         double torchMedian = Median(torchTimes), onnxMedian = Median(onnxTimes);
         return new InferenceSpeedRow(encoderName, $"{height}x{width}x{channels}", batch, threads,
-            batch / torchMedian, batch / onnxMedian, 1000 * torchMedian, 1000 * onnxMedian, torchTimes.Count, onnxTimes.Count, difference);
+            batch / torchMedian, batch / onnxMedian, 1000 * torchMedian, 1000 * onnxMedian, torchTimes.Count, onnxTimes.Count, difference,
+            rounds, roundRatios.Min(), roundRatios.Max());
     }
 
     /// <summary>
