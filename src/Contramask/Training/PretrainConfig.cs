@@ -75,7 +75,8 @@ public sealed record PretrainConfig
 
     /// <summary>
     /// This run with fusion <paramref name="kind"/>, and the mask and decoder settings that kind brings: for image fusion
-    /// <see cref="ObjectiveOptions.ForMethod"/>'s (on a ViT, CAN keeps its two views at 0.5 and its decoder at width 128),
+    /// <see cref="ObjectiveOptions.ForMethod"/>'s (on a ViT, CAN keeps its two views at 0.5 and its decoder at width 128;
+    /// on a CNN, only layered fusion takes <see cref="ObjectiveOptions.CnnTemperature"/>),
     /// for a table the number of masked views (<see cref="ObjectiveOptions.ForTableMethod"/>: momentum masks one);
     /// options given on top win.
     /// </summary>
@@ -86,7 +87,7 @@ public sealed record PretrainConfig
         var own = ObjectiveOptions.ForMethod(Method.Fusion, Encoder.IsVit, kind);
         return this with
         {
-            Objective = Objective with { Fusion = kind, MaskRatio = own.MaskRatio, MaskedViews = own.MaskedViews, DecoderDim = own.DecoderDim, DecoderDepth = own.DecoderDepth },
+            Objective = Objective with { Fusion = kind, MaskRatio = own.MaskRatio, MaskedViews = own.MaskedViews, DecoderDim = own.DecoderDim, DecoderDepth = own.DecoderDepth, Temperature = own.Temperature },
         };
     }
 

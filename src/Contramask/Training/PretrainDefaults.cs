@@ -76,8 +76,8 @@ public static class PretrainDefaults
             ["--batch-size"] = $"{BatchSize} (half the training split if smaller)",
             ["--lr"] = $"CNN: {N(LearningRate(cnn, Method.Contrastive))} contrastive and fusion, {N(LearningRate(cnn, Method.Masked))} masked, {N(LearningRate(cnn, Method.Supervised))} supervised; ViT {N(LearningRate(vit, Method.Contrastive))} contrastive and fusion, {N(LearningRate(vit, Method.Masked))} masked, {N(LearningRate(vit, Method.Supervised))} supervised; tables {N(LearningRate(mlp, Method.Fusion))}",
             ["--weight-decay"] = $"images {N(ImageWeightDecay)}, tables {N(TableWeightDecay)}",
-            ["--temperature"] = tableContrastive.Temperature == imageContrastive.Temperature && tableFusion.Temperature == imageContrastive.Temperature
-                ? N(imageContrastive.Temperature) : $"images {N(imageContrastive.Temperature)}; tables: SCARF {N(tableContrastive.Temperature)}, fusion {N(tableFusion.Temperature)}",
+            ["--temperature"] = $"CNN {N(imageContrastive.Temperature)} contrastive and fusion (`--fusion can`/`momentum`: {N(ObjectiveOptions.ForMethod(Method.Fusion, vit: false, FusionKind.Can).Temperature)}); "
+                + $"ViT {N(ObjectiveOptions.ForMethod(Method.Contrastive, vit: true).Temperature)}; tables {N(tableContrastive.Temperature)}",
             ["--mask-ratio"] = $"masked: {N(vitMasked.MaskRatio)} ViT / {N(cnnMasked.MaskRatio)} CNN; fusion: {N(vitFusion.MaskRatio)} ViT / {N(cnnFusion.MaskRatio)} CNN (a ViT with `--fusion can`: CAN's {N(vitCan.MaskRatio)}, `momentum`: {N(vitMomentum.MaskRatio)}); tables {N(tableMasked.MaskRatio)} (fusion {N(tableFusion.MaskRatio)})",
             ["--corruption-rate"] = N(TableViewOptions.ForContrastive().CorruptionRate),
             ["--contrastive-weight"] = $"images {N(cnnFusion.WeightContrastive)}, tables {N(tableFusion.WeightContrastive)}",
