@@ -18,7 +18,9 @@ internal sealed class FusionUnderTest : IDisposable
         generator = new Generator(seed);
         manual_seed((long)seed);
         encoder = EncoderOptions.FromName(encoderName).Build(1, side, side);
-        var options = ObjectiveOptions.ForMethod(Method.Fusion, vit: encoder is VisionTransformer) with { Fusion = kind };
+        bool vit = encoder is VisionTransformer;
+        // The kind's own temperature (a CNN's layered fusion 0.5, its can and momentum 0.2), the rest as the tests set it.
+        var options = ObjectiveOptions.ForMethod(Method.Fusion, vit) with { Fusion = kind, Temperature = ObjectiveOptions.ForMethod(Method.Fusion, vit, kind).Temperature };
         if (maskedViews is int count) options = options with { MaskedViews = count };
         objective = SelfSupervisedObjective.Create(options, encoder, 1, side, side, patch, generator);
         views = Enumerable.Range(0, 2).Select(_ => randn(8, 1, side, side, generator: generator)).ToList();

@@ -28,7 +28,7 @@ public class MomentumFusionTests
         var encoderOptions = EncoderOptions.FromName(encoderName);
         var encoder = encoderOptions.Build(1, 8, 8);
         var target = encoderOptions.Build(1, 8, 8);
-        var options = ObjectiveOptions.ForMethod(Method.Fusion, encoderOptions.IsVit) with { Fusion = FusionKind.Momentum, TargetMomentum = 0.9 };
+        var options = ObjectiveOptions.ForMethod(Method.Fusion, encoderOptions.IsVit) with { Fusion = FusionKind.Momentum, TargetMomentum = 0.9, Temperature = ObjectiveOptions.ForMethod(Method.Fusion, encoderOptions.IsVit, FusionKind.Momentum).Temperature };
         using var objective = SelfSupervisedObjective.Create(options, encoder, 1, 8, 8, 2, g, target);
         Assert.IsType<MomentumFusionObjective>(objective);
         var views = Enumerable.Range(0, 2).Select(_ => randn(16, 1, 8, 8, generator: g)).ToList();
@@ -89,7 +89,7 @@ public class MomentumFusionTests
         var config = PretrainConfig.DefaultsFor(data.Train, Method.Fusion) with
         {
             Epochs = 3, BatchSize = 128, Threads = 2, MonitorChecks = 2, MonitorShare = double.PositiveInfinity,
-            Objective = ObjectiveOptions.ForMethod(Method.Fusion, vit: false) with { Fusion = FusionKind.Momentum },
+            Objective = ObjectiveOptions.ForMethod(Method.Fusion, vit: false, FusionKind.Momentum),
         };
         var folder = Fixture.TempFolder();
         using var trainer = Pretrainer.Start(config, folder, data);

@@ -274,14 +274,12 @@ public class OnnxExportTests(ExportRunFixture run) : IClassFixture<ExportRunFixt
     [Fact]
     public void The_speed_comparison_times_both_runtimes_in_every_round_on_the_same_model()
     {
-        // Not a timing test: it checks what `speed --onnx` reports (the same outputs, every round timed on both
-        // sides, the rounds' ratio spread around a ratio of positive medians), on a tiny input for speed.
+        // Not a timing test: it checks what `speed --onnx` reports (both runtimes compute the same embedding, every
+        // round's ratio is a positive spread), on a tiny input for speed, and that no rounds is refused.
         var row = InferenceSpeed.Measure("convnet", 1, 8, 8, batch: 2, threads: 1, secondsPerSide: 0.05, rounds: 4);
-        Assert.Equal(4, row.Rounds);
         Assert.InRange(row.MaxDifference, 0, ModelExport.Tolerance);
-        Assert.True(row.TorchCalls >= 3 * 4 && row.OnnxCalls >= 3 * 4, $"{row.TorchCalls} / {row.OnnxCalls} calls");
         Assert.True(row.TorchMedianMs > 0 && row.OnnxMedianMs > 0);
-        Assert.Equal(row.TorchMedianMs / row.OnnxMedianMs, row.LatencyRatio, 9);
         Assert.True(0 < row.LatencyRatioMin && row.LatencyRatioMin <= row.LatencyRatioMax, $"{row.LatencyRatioMin}–{row.LatencyRatioMax}");
+        Assert.Throws<ArgumentOutOfRangeException>(() => InferenceSpeed.Measure("convnet", 1, 8, 8, batch: 2, threads: 1, secondsPerSide: 0.05, rounds: 0));
     }
 }

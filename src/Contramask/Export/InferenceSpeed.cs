@@ -36,6 +36,7 @@ public static class InferenceSpeed
         double secondsPerSide = 6, int rounds = 12)
     {
         if (batch < 1) throw new ArgumentOutOfRangeException(nameof(batch), $"batch {batch} must be at least 1");
+        if (rounds < 1) throw new ArgumentOutOfRangeException(nameof(rounds), $"rounds {rounds} must be at least 1");
         var (built, normalization, model) = RandomEncoder(encoderName, channels, height, width);
         using var encoder = built;
         using var images = rand(batch, channels, height, width);
