@@ -30,8 +30,11 @@ public enum FusionKind { Can, Momentum, Layered, Subsets }
 public sealed record ObjectiveOptions
 {
     public Method Method { get; init; } = Method.Fusion;
-    /// <summary>InfoNCE temperature τ (SimCLR: 0.1–0.5; CAN: 0.1).</summary>
-    public double Temperature { get; init; } = 0.2;
+    /// <summary>InfoNCE temperature τ (SimCLR: 0.1–0.5; CAN: 0.1); <see cref="ForMethod"/> gives a CNN <see cref="CnnTemperature"/>.</summary>
+    public double Temperature { get; init; } = DefaultTemperature;
+
+    /// <summary>The temperature of ViTs, tables and a CNN's named fusion variants: 0.2.</summary>
+    public const double DefaultTemperature = 0.2;
     /// <summary>Fraction of patches hidden (MAE 0.75, CAN 0.5, SimMIM 0.6; layered fusion 0.25).</summary>
     public double MaskRatio { get; init; } = 0.5;
     public double WeightContrastive { get; init; } = 1.0;
@@ -64,7 +67,7 @@ public sealed record ObjectiveOptions
 
     public static ObjectiveOptions ForMethod(Method method, bool vit, FusionKind fusion = FusionKind.Layered) => method switch
     {
-        Method.Contrastive => new() { Method = method, Temperature = vit ? 0.2 : CnnTemperature },
+        Method.Contrastive => new() { Method = method, Temperature = vit ? DefaultTemperature : CnnTemperature },
         Method.Supervised => new() { Method = method },
         Method.Masked => new() { Method = method, MaskRatio = vit ? 0.75 : 0.6 },
         _ => ForFusion(vit, fusion),
@@ -87,9 +90,8 @@ public sealed record ObjectiveOptions
     {
         (true, FusionKind.Can) => new() { Method = Method.Fusion, MaskRatio = 0.5, MaskedViews = 2, Fusion = fusion },
         (true, FusionKind.Momentum) => new() { Method = Method.Fusion, MaskRatio = 0.5, MaskedViews = 1, Fusion = fusion },
-        (true, _) => ForFusion(vit: false, fusion) with { DecoderDim = 64, Temperature = 0.2 },
-        (false, FusionKind.Layered) => new() { Method = Method.Fusion, MaskRatio = 0.25, MaskedViews = 1, Fusion = fusion, Temperature = CnnTemperature },
-        _ => new() { Method = Method.Fusion, MaskRatio = 0.25, MaskedViews = 1, Fusion = fusion },
+        (true, _) => ForFusion(vit: false, fusion) with { DecoderDim = 64, Temperature = DefaultTemperature },
+        _ => new() { Method = Method.Fusion, MaskRatio = 0.25, MaskedViews = 1, Fusion = fusion, Temperature = fusion == FusionKind.Layered ? CnnTemperature : DefaultTemperature },
     };
 
     /// <summary>

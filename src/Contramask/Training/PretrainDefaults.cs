@@ -50,14 +50,16 @@ public static class PretrainDefaults
     /// The temperature row in words, refusing to describe a split of values it does not name (a new default that
     /// breaks this pattern must be worded here, not silently misdescribed).
     /// </summary>
-    static string TemperatureDefault(ObjectiveOptions cnnContrastive, ObjectiveOptions cnnFusion, ObjectiveOptions vitFusion, ObjectiveOptions tableContrastive, ObjectiveOptions tableFusion)
+    static string TemperatureDefault()
     {
-        double cnnCan = ObjectiveOptions.ForMethod(Method.Fusion, vit: false, FusionKind.Can).Temperature;
-        double cnnMomentum = ObjectiveOptions.ForMethod(Method.Fusion, vit: false, FusionKind.Momentum).Temperature;
-        double vit = ObjectiveOptions.ForMethod(Method.Contrastive, vit: true).Temperature;
-        if (cnnFusion.Temperature != cnnContrastive.Temperature || cnnMomentum != cnnCan || vitFusion.Temperature != vit || tableFusion.Temperature != tableContrastive.Temperature)
+        static double Of(ObjectiveOptions options) => options.Temperature;
+        double cnn = Of(ObjectiveOptions.ForMethod(Method.Contrastive, vit: false)), cnnFusion = Of(ObjectiveOptions.ForMethod(Method.Fusion, vit: false));
+        double cnnCan = Of(ObjectiveOptions.ForMethod(Method.Fusion, vit: false, FusionKind.Can)), cnnMomentum = Of(ObjectiveOptions.ForMethod(Method.Fusion, vit: false, FusionKind.Momentum));
+        double vit = Of(ObjectiveOptions.ForMethod(Method.Contrastive, vit: true)), vitFusion = Of(ObjectiveOptions.ForMethod(Method.Fusion, vit: true));
+        double table = Of(ObjectiveOptions.ForTableMethod(Method.Contrastive)), tableFusion = Of(ObjectiveOptions.ForTableMethod(Method.Fusion));
+        if (cnnFusion != cnn || cnnMomentum != cnnCan || vitFusion != vit || tableFusion != table)
             throw new InvalidOperationException("the temperature defaults no longer follow the pattern PretrainDefaults describes");
-        return $"CNN {N(cnnContrastive.Temperature)} contrastive and fusion (`--fusion can`/`momentum`: {N(cnnCan)}); ViT {N(vit)}; tables {N(tableContrastive.Temperature)}";
+        return $"CNN {N(cnn)} contrastive and fusion (`--fusion can`/`momentum`: {N(cnnCan)}); ViT {N(vit)}; tables {N(table)}";
     }
 
     /// <summary>6e-3, 1e-5, 0.05, 0.3, 1: as the docs write them.</summary>
@@ -78,8 +80,6 @@ public static class PretrainDefaults
         var vitMomentum = ObjectiveOptions.ForMethod(Method.Fusion, vit: true, FusionKind.Momentum);
         var tableMasked = ObjectiveOptions.ForTableMethod(Method.Masked);
         var tableFusion = ObjectiveOptions.ForTableMethod(Method.Fusion);
-        var tableContrastive = ObjectiveOptions.ForTableMethod(Method.Contrastive);
-        var imageContrastive = ObjectiveOptions.ForMethod(Method.Contrastive, vit: false);
         return new Dictionary<string, string>
         {
             ["--data"] = $"`{Data}`",
@@ -90,7 +90,7 @@ public static class PretrainDefaults
             ["--batch-size"] = $"{BatchSize} (half the training split if smaller)",
             ["--lr"] = $"CNN: {N(LearningRate(cnn, Method.Contrastive))} contrastive and fusion, {N(LearningRate(cnn, Method.Masked))} masked, {N(LearningRate(cnn, Method.Supervised))} supervised; ViT {N(LearningRate(vit, Method.Contrastive))} contrastive and fusion, {N(LearningRate(vit, Method.Masked))} masked, {N(LearningRate(vit, Method.Supervised))} supervised; tables {N(LearningRate(mlp, Method.Fusion))}",
             ["--weight-decay"] = $"images {N(ImageWeightDecay)}, tables {N(TableWeightDecay)}",
-            ["--temperature"] = TemperatureDefault(imageContrastive, cnnFusion, vitFusion, tableContrastive, tableFusion),
+            ["--temperature"] = TemperatureDefault(),
             ["--mask-ratio"] = $"masked: {N(vitMasked.MaskRatio)} ViT / {N(cnnMasked.MaskRatio)} CNN; fusion: {N(vitFusion.MaskRatio)} ViT / {N(cnnFusion.MaskRatio)} CNN (a ViT with `--fusion can`: CAN's {N(vitCan.MaskRatio)}, `momentum`: {N(vitMomentum.MaskRatio)}); tables {N(tableMasked.MaskRatio)} (fusion {N(tableFusion.MaskRatio)})",
             ["--corruption-rate"] = N(TableViewOptions.ForContrastive().CorruptionRate),
             ["--contrastive-weight"] = $"images {N(cnnFusion.WeightContrastive)}, tables {N(tableFusion.WeightContrastive)}",
