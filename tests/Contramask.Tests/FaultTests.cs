@@ -276,6 +276,7 @@ public class FaultTests
     [InlineData("speed --warmup 0", "warm-up 0 is out of range: expected 1 to 10000")]
     [InlineData("speed --steps 0", "steps 0 is out of range: expected 1 to 100000")]
     [InlineData("speed --batch-size 1", "batch size 1 is out of range: expected 2 to 65536")]
+    [InlineData("speed --onnx --batch-size 0", "batch size 0 is out of range: expected 1 to 65536 with --onnx")]
     [InlineData("mine --embeddings e.csv --k 1", "k 1 is out of range: expected at least 2")]
     [InlineData("mine --embeddings e.csv --k-min 5 --k-max 3", "expected 2 ≤ min ≤ max ≤ 200")]
     [InlineData("mine --embeddings e.csv --neighbours 0", "neighbours 0 is out of range: expected 1 to 1000")]

@@ -39,6 +39,8 @@ public static class SpeedCommand
             if (args.GetValue(Onnx))
             {
                 var (height, width, channels) = ParseShape(input) ?? throw new ArgumentException($"--onnx takes a synthetic image shape as --input (28x28x1), not {input}");
+                // Checked before anything is timed: batch 1 is measured first and takes minutes for the larger encoders.
+                if (batch is < 1 or > 65_536) throw new ArgumentOutOfRangeException(null, $"batch size {batch} is out of range: expected 1 to 65536 with --onnx");
                 var machine = MachineInfo.Current(threads);
                 foreach (int size in new[] { 1, batch }.Distinct())
                 {
