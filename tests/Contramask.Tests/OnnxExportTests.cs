@@ -277,6 +277,9 @@ public class OnnxExportTests(ExportRunFixture run) : IClassFixture<ExportRunFixt
         // Not a timing test: it checks what `speed --onnx` reports (both runtimes compute the same embedding, every
         // round's ratio is a positive spread), on a tiny input for speed, and that no rounds is refused.
         var row = InferenceSpeed.Measure("convnet", 1, 8, 8, batch: 2, threads: 1, secondsPerSide: 0.05, rounds: 4);
+        Assert.Equal(4, row.Rounds);
+        // Every round times each side at least 3 times: fewer calls on either side means a round skipped one runtime.
+        Assert.True(row.TorchCalls >= 3 * 4 && row.OnnxCalls >= 3 * 4, $"{row.TorchCalls} / {row.OnnxCalls} calls");
         Assert.InRange(row.MaxDifference, 0, ModelExport.Tolerance);
         Assert.True(row.TorchMedianMs > 0 && row.OnnxMedianMs > 0);
         Assert.True(0 < row.LatencyRatioMin && row.LatencyRatioMin <= row.LatencyRatioMax, $"{row.LatencyRatioMin}–{row.LatencyRatioMax}");
