@@ -29,6 +29,7 @@ public static class PretrainCommand
     static readonly Option<double?> MaskRatio = new("--mask-ratio") { Description = "Fraction of patches hidden (tables: each cell's masking probability)" };
     static readonly Option<double?> ContrastiveWeight = new("--contrastive-weight") { Description = "Fusion: weight of the InfoNCE term w_nce" };
     static readonly Option<double?> ReconstructionWeight = new("--reconstruction-weight") { Description = "Fusion: weight of the reconstruction term w_rec" };
+    static readonly Option<bool> AnnealReconstruction = new("--anneal-reconstruction") { Description = "Fusion: lower the reconstruction weight to 0 on a half cosine over the run (masked modeling first, contrast alone at the end)" };
     static readonly Option<double?> NoiseWeight = new("--noise-weight") { Description = "Share w_noise of CAN's denoising term in the reconstruction weight, 0–1" };
     static readonly Option<int?> MaskedViews = new("--masked-views") { Description = "Fusion: 2 = mask both views (CAN), 1 = mask the first and contrast it with the clean second (tables: the row itself), 0 = contrast two clean views and reconstruct a masked copy of the first (a third pass; images only)" };
     static readonly Option<string?> FusionOption = new("--fusion") { Description = "Fusion kind. Images: can (one encoder, NT-Xent between the views; CAN) | momentum (the masked view predicts a momentum target's features of the clean other view; after CMAE) | layered (as can, but the pixel decoder reads a CNN's next-to-last stage or a ViT's middle block; after Layer-Grafted Pre-training); tables: can (VIME-masked views) | layered (as can, VIME's estimators reading the MLP's block below the last) | momentum (a masked row predicts a momentum target's features of the clean row) | subsets (one view per overlapping column subset, each rebuilding the whole row; after SubTab)" };
@@ -53,7 +54,7 @@ public static class PretrainCommand
     static readonly Option<bool> Quiet = new("--quiet") { Description = "No progress bar" };
 
     static readonly Option[] All = [Data, Label, Id, Schema, MethodOption, EncoderOption, Out, Resume, Overwrite, Epochs, Budget, BatchSize, LearningRate, WeightDecay,
-        Temperature, MaskRatio, ContrastiveWeight, ReconstructionWeight, NoiseWeight, MaskedViews, FusionOption, DecoderDepth, DecoderWidth, TargetMomentum, CorruptionRate, NoBatchNormRecalibration, CropScaleMin,
+        Temperature, MaskRatio, ContrastiveWeight, ReconstructionWeight, AnnealReconstruction, NoiseWeight, MaskedViews, FusionOption, DecoderDepth, DecoderWidth, TargetMomentum, CorruptionRate, NoBatchNormRecalibration, CropScaleMin,
         Patch, Width, Seed, Threads, Device, PrecisionOption, LowMemory, KeepCheckpoints, Monitor, StopOnCollapse, CollapseRank, NoEval, Quiet];
 
     /// <summary>What each option means, without its default (which comes from the code: <see cref="PretrainDefaults"/>).</summary>
@@ -158,6 +159,7 @@ public static class PretrainCommand
             MaskRatio = args.GetValue(MaskRatio) ?? config.Objective.MaskRatio,
             WeightContrastive = args.GetValue(ContrastiveWeight) ?? config.Objective.WeightContrastive,
             WeightReconstruction = args.GetValue(ReconstructionWeight) ?? config.Objective.WeightReconstruction,
+            AnnealReconstruction = args.GetValue(AnnealReconstruction) || config.Objective.AnnealReconstruction,
             WeightNoise = args.GetValue(NoiseWeight) ?? config.Objective.WeightNoise,
             MaskedViews = args.GetValue(MaskedViews) ?? config.Objective.MaskedViews,
             TargetMomentum = args.GetValue(TargetMomentum) ?? config.Objective.TargetMomentum,

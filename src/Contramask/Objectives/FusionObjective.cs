@@ -61,7 +61,7 @@ public sealed class FusionObjective : SelfSupervisedObjective
             components["denoise"] = denoising;
             reconstructionTerm = Weighted(1 - Options.WeightNoise, reconstruction, Options.WeightNoise, denoising);
         }
-        var total = Weighted(Options.WeightReconstruction, reconstructionTerm, Options.WeightContrastive, contrastive);
+        var total = Weighted(ReconstructionWeight, reconstructionTerm, Options.WeightContrastive, contrastive);
         return new LossTerms(total, components);
     }
 

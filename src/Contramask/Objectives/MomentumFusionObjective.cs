@@ -49,7 +49,7 @@ public sealed class MomentumFusionObjective : SelfSupervisedObjective
         using (no_grad()) target = targetProjection.forward(targetEncoder.forward(views[1]));
         var contrastive = InfoNceLoss.Compute(online, target, Options.Temperature).mul(Of(2 * Options.Temperature));
         var reconstruction = ReconstructionLoss.OnPatches(predictions, views[0], branch.Patch, mask.Mask, Options.NormalizeTargets);
-        var total = Weighted(Options.WeightReconstruction, reconstruction, Options.WeightContrastive, contrastive);
+        var total = Weighted(ReconstructionWeight, reconstruction, Options.WeightContrastive, contrastive);
         return new LossTerms(total, new Dictionary<string, Tensor> { ["contrastive"] = contrastive, ["reconstruction"] = reconstruction });
     }
 

@@ -39,6 +39,17 @@ public sealed record ObjectiveOptions
     public double MaskRatio { get; init; } = 0.5;
     public double WeightContrastive { get; init; } = 1.0;
     public double WeightReconstruction { get; init; } = 1.0;
+    /// <summary>
+    /// Fusion: the reconstruction weight falls from <see cref="WeightReconstruction"/> to 0 on a half cosine over the
+    /// run, so masked modeling shapes the start and contrast alone the end. Layer-Grafted Pre-training (Jiang et al.
+    /// 2023) trains masked modeling first and contrast after; this blends the two in one run.
+    /// </summary>
+    public bool AnnealReconstruction { get; init; }
+
+    /// <summary>The reconstruction weight at a point of the run (0 = start, 1 = end): w_rec·(1 + cos π·p)/2 when annealed.</summary>
+    public double ReconstructionWeightAt(double progress) => AnnealReconstruction
+        ? WeightReconstruction * (1 + Math.Cos(Math.PI * Math.Clamp(progress, 0, 1))) / 2
+        : WeightReconstruction;
     /// <summary>Share of the denoising term inside the reconstruction weight (CAN: 0.3); 0 turns it off.</summary>
     public double WeightNoise { get; init; } = 0.0;
     /// <summary>Largest noise standard deviation (in standardized pixel units) for the denoising term.</summary>
@@ -153,6 +164,8 @@ public sealed record ObjectiveOptions
         foreach (var (name, w) in new[] { ("contrastive weight", WeightContrastive), ("reconstruction weight", WeightReconstruction) })
             if (!(w is >= 0 and <= 1000)) throw new ArgumentOutOfRangeException(null, $"{name} {w} is out of range: expected [0, 1000]");   // NaN too: it trains to a NaN loss
         if (WeightMaskPrediction is < 0 or > 1000) throw new ArgumentOutOfRangeException(null, $"mask-prediction weight {WeightMaskPrediction} is out of range: expected [0, 1000]");
+        if (AnnealReconstruction && Method != Method.Fusion)
+            throw new ArgumentException($"--anneal-reconstruction schedules fusion's reconstruction weight; --method {Method.ToString().ToLowerInvariant()} has none: use it with --method fusion");
         if (WeightNoise is < 0 or > 1) throw new ArgumentOutOfRangeException(null, $"noise weight {WeightNoise} is out of range: expected [0, 1]");
         if (NoiseStdMax is <= 0 or > 10) throw new ArgumentOutOfRangeException(null, $"noise std {NoiseStdMax} is out of range: expected (0, 10]");
         if (DecoderDim < 8 || DecoderDim % 4 != 0 || DecoderDim % DecoderHeads != 0)

@@ -40,6 +40,15 @@ public abstract class SelfSupervisedObjective : nn.Module
     /// <summary>Called after each optimizer step with the run's progress (0–1): momentum targets follow their online weights here.</summary>
     public virtual void AfterStep(double progress) { }
 
+    /// <summary>The run's progress (0–1) at the step being computed, set by <see cref="BeforeStep"/>: scheduled weights read it.</summary>
+    protected double Progress { get; private set; }
+
+    /// <summary>Called before each step's loss with the run's progress (0–1), so a resumed run continues its schedules where it was.</summary>
+    public void BeforeStep(double progress) => Progress = Math.Clamp(progress, 0, 1);
+
+    /// <summary>The fusion reconstruction weight at this step (<see cref="ObjectiveOptions.ReconstructionWeightAt"/>).</summary>
+    protected double ReconstructionWeight => Options.ReconstructionWeightAt(Progress);
+
     /// <summary>The loss given labels; self-supervised objectives ignore them.</summary>
     public virtual LossTerms Loss(IReadOnlyList<Tensor> views, Tensor labels) => Loss(views);
 

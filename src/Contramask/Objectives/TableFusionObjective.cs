@@ -50,6 +50,6 @@ public sealed class TableFusionObjective : SelfSupervisedObjective
         var contrastive = NtXentLoss.Compute(z[..(int)n], z[(int)n..], Options.Temperature);
         var components = new Dictionary<string, Tensor> { ["contrastive"] = contrastive };
         var masked = output.Term(Options.WeightMaskPrediction, components);
-        return new LossTerms(Weighted(Options.WeightContrastive, contrastive, Options.WeightReconstruction, masked), components);
+        return new LossTerms(Weighted(Options.WeightContrastive, contrastive, ReconstructionWeight, masked), components);
     }
 }

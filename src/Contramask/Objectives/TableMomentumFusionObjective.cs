@@ -52,7 +52,7 @@ public sealed class TableMomentumFusionObjective : SelfSupervisedObjective
         var contrastive = InfoNceLoss.Compute(online, target, Options.Temperature).mul(Of(2 * Options.Temperature));
         var components = new Dictionary<string, Tensor> { ["contrastive"] = contrastive };
         var masked = output.Term(Options.WeightMaskPrediction, components);
-        return new LossTerms(Weighted(Options.WeightContrastive, contrastive, Options.WeightReconstruction, masked), components);
+        return new LossTerms(Weighted(Options.WeightContrastive, contrastive, ReconstructionWeight, masked), components);
     }
 
     /// <summary>After each optimizer step: the target follows the online weights (EMA, momentum by progress).</summary>

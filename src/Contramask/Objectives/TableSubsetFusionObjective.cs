@@ -65,7 +65,7 @@ public sealed class TableSubsetFusionObjective : SelfSupervisedObjective
         double pairs = k * (k - 1) / 2.0;
         contrastive = contrastive.div(Of(pairs));
         distance = distance.div(Of(pairs));
-        var total = Weighted(Options.WeightReconstruction, rebuilt, Options.WeightContrastive, contrastive.add(distance, One));
+        var total = Weighted(ReconstructionWeight, rebuilt, Options.WeightContrastive, contrastive.add(distance, One));
         return new LossTerms(total, new Dictionary<string, Tensor> { ["contrastive"] = contrastive, ["distance"] = distance, ["reconstruction"] = rebuilt });
     }
 }

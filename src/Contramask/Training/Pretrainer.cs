@@ -240,6 +240,7 @@ public sealed class Pretrainer : IDisposable
                 optimizer.ZeroGrad();
                 // BatchNorm updates its running statistics in the forward pass: keep them to undo a skipped step.
                 buffers.Take();
+                Objective.BeforeStep(Fraction());
                 var loss = Objective.NeedsLabels ? Objective.Loss(views, Data.Train.LabelBatch(indices).to(device)) : Objective.Loss(views);
                 double stepLoss = loss.Total.item<float>();
                 components = loss.Components.ToDictionary(c => c.Key, c => (double)c.Value.item<float>());
