@@ -76,7 +76,7 @@ public sealed record PretrainConfig
     /// <summary>
     /// This run with fusion <paramref name="kind"/>, and the mask and decoder settings that kind brings: for image fusion
     /// <see cref="ObjectiveOptions.ForMethod"/>'s (on a ViT, CAN keeps its two views at 0.5 and its decoder at width 128;
-    /// on a CNN, only layered fusion takes <see cref="ObjectiveOptions.CnnTemperature"/>),
+    /// only layered fusion takes <see cref="ObjectiveOptions.ImageTemperature"/>),
     /// for a table the number of masked views (<see cref="ObjectiveOptions.ForTableMethod"/>: momentum masks one);
     /// options given on top win.
     /// </summary>

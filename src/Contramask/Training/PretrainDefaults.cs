@@ -57,9 +57,10 @@ public static class PretrainDefaults
         double cnnCan = Of(ObjectiveOptions.ForMethod(Method.Fusion, vit: false, FusionKind.Can)), cnnMomentum = Of(ObjectiveOptions.ForMethod(Method.Fusion, vit: false, FusionKind.Momentum));
         double vit = Of(ObjectiveOptions.ForMethod(Method.Contrastive, vit: true)), vitFusion = Of(ObjectiveOptions.ForMethod(Method.Fusion, vit: true));
         double table = Of(ObjectiveOptions.ForTableMethod(Method.Contrastive)), tableFusion = Of(ObjectiveOptions.ForTableMethod(Method.Fusion));
-        if (cnnFusion != cnn || cnnMomentum != cnnCan || vitFusion != vit || tableFusion != table)
+        double vitCan = Of(ObjectiveOptions.ForMethod(Method.Fusion, vit: true, FusionKind.Can)), vitMomentum = Of(ObjectiveOptions.ForMethod(Method.Fusion, vit: true, FusionKind.Momentum));
+        if (cnnFusion != cnn || vit != cnn || vitFusion != cnn || cnnMomentum != cnnCan || vitCan != cnnCan || vitMomentum != cnnCan || tableFusion != table)
             throw new InvalidOperationException("the temperature defaults no longer follow the pattern PretrainDefaults describes");
-        return $"CNN {N(cnn)} contrastive and fusion (`--fusion can`/`momentum`: {N(cnnCan)}); ViT {N(vit)}; tables {N(table)}";
+        return $"images (CNN and ViT) {N(cnn)} contrastive and fusion (`--fusion can`/`momentum`: {N(cnnCan)}); tables {N(table)}";
     }
 
     /// <summary>6e-3, 1e-5, 0.05, 0.3, 1: as the docs write them.</summary>
