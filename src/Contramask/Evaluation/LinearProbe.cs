@@ -1,3 +1,4 @@
+using Contramask.Runtime;
 using TorchSharp;
 using static Contramask.Runtime.Scalars;
 using static TorchSharp.torch;
@@ -64,7 +65,7 @@ public sealed class LinearProbe : IDisposable
             int position = step % stepsPerEpoch;
             if (position == 0 && batch < n) order = randperm(n, generator: generator).MoveToOuterDisposeScope();
             var index = order.narrow(0, position * batch, Math.Min(batch, n - position * batch));
-            optimizer.Groups[0].LearningRate = learningRate * 0.5 * (1 + Math.Cos(Math.PI * step / steps));
+            optimizer.Groups[0].LearningRate = CosineSchedule.At((double)step / steps, learningRate, 0);
             optimizer.ZeroGrad();
             long rows = index.shape[0];
             // G×rows×C logits; each probe's cross-entropy is the mean over its rows, as a single fit's is.

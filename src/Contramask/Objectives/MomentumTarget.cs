@@ -1,3 +1,4 @@
+using Contramask.Runtime;
 using TorchSharp;
 using static Contramask.Runtime.Scalars;
 using static TorchSharp.torch;
@@ -36,8 +37,7 @@ public sealed class MomentumTarget
     public double BaseMomentum { get; }
 
     /// <summary>m at a point of the run (0 = start, 1 = end): 1 − (1 − m₀)·(cos(π·progress) + 1)/2.</summary>
-    public static double MomentumAt(double baseMomentum, double progress) =>
-        1 - (1 - baseMomentum) * (Math.Cos(Math.PI * Math.Clamp(progress, 0, 1)) + 1) / 2;
+    public static double MomentumAt(double baseMomentum, double progress) => CosineSchedule.At(progress, baseMomentum, 1);
 
     /// <summary>Moves every target parameter towards its online twin: ξ ← m·ξ + (1 − m)·θ.</summary>
     public void Update(double progress)

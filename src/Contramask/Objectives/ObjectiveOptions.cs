@@ -1,3 +1,5 @@
+using Contramask.Runtime;
+
 namespace Contramask.Objectives;
 
 /// <summary>
@@ -47,9 +49,8 @@ public sealed record ObjectiveOptions
     public bool AnnealReconstruction { get; init; }
 
     /// <summary>The reconstruction weight at a point of the run (0 = start, 1 = end): w_rec·(1 + cos π·p)/2 when annealed.</summary>
-    public double ReconstructionWeightAt(double progress) => AnnealReconstruction
-        ? WeightReconstruction * (1 + Math.Cos(Math.PI * Math.Clamp(progress, 0, 1))) / 2
-        : WeightReconstruction;
+    public double ReconstructionWeightAt(double progress) =>
+        AnnealReconstruction ? CosineSchedule.At(progress, WeightReconstruction, 0) : WeightReconstruction;
     /// <summary>Share of the denoising term inside the reconstruction weight (CAN: 0.3); 0 turns it off.</summary>
     public double WeightNoise { get; init; } = 0.0;
     /// <summary>Largest noise standard deviation (in standardized pixel units) for the denoising term.</summary>

@@ -1,3 +1,5 @@
+using Contramask.Runtime;
+
 namespace Contramask.Training;
 
 /// <summary>
@@ -15,10 +17,8 @@ public static class LearningRateSchedule
         if (warmupFraction > 0 && progress < warmupFraction)
             return peak * Math.Max(progress / warmupFraction, 1e-3);
         double t = warmupFraction >= 1 ? 1 : (progress - warmupFraction) / (1 - warmupFraction);
-        return Cosine(t, peak, peak * finalFraction);
+        return CosineSchedule.At(t, peak, peak * finalFraction);
     }
-
-    static double Cosine(double t, double from, double floor) => floor + (from - floor) * 0.5 * (1 + Math.Cos(Math.PI * Math.Clamp(t, 0, 1)));
 
     /// <summary>
     /// The rate of a run at a position (steps done, seconds elapsed): the schedule above over the run's length or
@@ -32,7 +32,7 @@ public static class LearningRateSchedule
         {
             double start = config.BudgetMinutes is null ? e.Step : e.ElapsedSeconds;
             if (position >= start)
-                return Cosine((position - start) / Math.Max(1e-9, total - start), e.LearningRate, config.LearningRate * FinalFraction);
+                return CosineSchedule.At((position - start) / Math.Max(1e-9, total - start), e.LearningRate, config.LearningRate * FinalFraction);
         }
         return At(position / Math.Max(1e-9, total), config.LearningRate, config.WarmupFraction);
     }
