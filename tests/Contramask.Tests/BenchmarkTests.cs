@@ -100,6 +100,17 @@ public class BenchmarkTests
             new ProtocolScores { Name = r.Method, Linear = r.Linear - 0.01, Nmi = r.Nmi })).ToList(), []));
 
     [Fact]
+    public void An_exact_tie_between_fusion_and_its_part_is_not_counted_as_a_seed_where_fusion_was_ahead()
+    {
+        // 0.9884 − 0.9884 computed from two separately rounded doubles can be 1e-16 above 0: a tie, not a win.
+        double tie = (0.1 + 0.2) - 0.3;
+        Assert.True(tie > 0);
+        Assert.Equal("1/3, 1 tied", SeededBenchmark.SeedsAhead([0.0012, tie, -0.0004]));
+        Assert.Equal("2/2", SeededBenchmark.SeedsAhead([0.0001, 0.0003]));
+        Assert.Equal("0/2", SeededBenchmark.SeedsAhead([-0.0001, -0.002]));
+    }
+
+    [Fact]
     public void The_seed_summary_gives_mean_and_sample_std_and_fusions_margin_over_the_better_part_seed_by_seed()
     {
         // Seed 1: contrastive leads masked on linear, masked leads on NMI; fusion ahead of both on linear only.

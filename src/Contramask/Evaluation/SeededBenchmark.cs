@@ -112,6 +112,19 @@ public static class SeededBenchmark
         return rows;
     }
 
+    /// <summary>
+    /// Margins closer to 0 than this are ties: two equal accuracies subtract to float rounding (1e-16), and one record
+    /// of the largest split moves an accuracy by 1e-5 or more.
+    /// </summary>
+    const double TieTolerance = 1e-9;
+
+    /// <summary>"2/3" seeds where fusion was ahead; exact ties are not wins and are counted apart: "2/3, 1 tied".</summary>
+    public static string SeedsAhead(IReadOnlyList<double> margins)
+    {
+        int ahead = margins.Count(v => v > TieTolerance), tied = margins.Count(v => Math.Abs(v) <= TieTolerance);
+        return tied == 0 ? $"{ahead}/{margins.Count}" : $"{ahead}/{margins.Count}, {tied} tied";
+    }
+
     static ProtocolScores? Pick(BenchmarkRecord record, string split) => split == EncoderEvaluator.Validation ? record.Validation : record.Test;
 
     static readonly string[] Splits = [EncoderEvaluator.Validation, EncoderEvaluator.Test];
@@ -193,7 +206,7 @@ public static class SeededBenchmark
             foreach (var (encoder, _, m) in margins)
             {
                 string cells = string.Join(" | ", Probes.Select(p =>
-                    $"{Signed(m[p.Key].Mean, p.Percent)} ± {Figure(m[p.Key].Std, p.Percent)} ({m[p.Key].Values.Count(v => v > 0)}/{m[p.Key].Values.Count})"));
+                    $"{Signed(m[p.Key].Mean, p.Percent)} ± {Figure(m[p.Key].Std, p.Percent)} ({SeedsAhead(m[p.Key].Values)})"));
                 md.AppendLine(c, $"| {encoder} | {cells} |");
             }
         }
