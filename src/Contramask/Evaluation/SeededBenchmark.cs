@@ -113,8 +113,8 @@ public static class SeededBenchmark
     }
 
     /// <summary>
-    /// Margins closer to 0 than this are ties: two equal accuracies subtract to float rounding (1e-16), and one record
-    /// of the largest split moves an accuracy by 1e-5 or more.
+    /// Margins closer to 0 than this are ties: two equal accuracies subtract to float rounding (about 1e-16), while one
+    /// record moves an accuracy by 1/n, above this for any split under a billion records.
     /// </summary>
     const double TieTolerance = 1e-9;
 
