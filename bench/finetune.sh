@@ -27,7 +27,8 @@ c = json.load(open(sys.argv[1]))
 if (c.get("test") is not None) != bool(sys.argv[2]):
     sys.exit("a test figure in a tuning sweep" if sys.argv[2] == "" else "no test figure in a publishing run")
 v, f = c["validation"], c.get("fine_tune") or {}
-steps = f"{f['steps']} ({f['best_step']})" if f else "–"
+members = c.get("members") or []
+steps = f"{f['steps']} ({f['best_step']})" if f else " + ".join(f"{m['fine_tune']['steps']} ({m['fine_tune']['best_step']})" for m in members if m.get("fine_tune")) or "–"
 print(f"{c['labelled_count']} | {steps} | {c['seconds']:.0f} | {100*v['accuracy']:.2f} | {100*v['macro_f1']:.2f} | {100*v['ece']:.2f}")
 PY
 ) || { echo "$name: no validation figure"; continue; }

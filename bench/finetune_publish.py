@@ -11,17 +11,27 @@ out, folders = sys.argv[1], sys.argv[2:]
 parents = {os.path.dirname(os.path.normpath(f)) for f in folders}
 common = os.path.commonpath(list(parents)) if len(parents) > 1 else None
 records = []
+def record(name, c, f, scores, seconds, temperature):
+    return {"name": name, "run": c["run"], "mode": c["mode"], "labels": c["labels"], "labelled": c["labelled_count"],
+            "unlabelled": c["unlabelled_count"], "steps": f.get("steps"), "best_step": f.get("best_step"),
+            "seconds": round(seconds, 1), "temperature": round(temperature, 3), "machine": c.get("machine"),
+            "val": scores["validation"], "test": scores["test"]}
 for folder in folders:
     c = json.load(open(os.path.join(folder, "classifier.json")))
     if c.get("test") is None:
         sys.exit(f"{folder}: no test figure (a --no-test tuning run); publish from a run without --no-test")
-    f = c.get("fine_tune") or {}
-    records.append({
-        "name": os.path.relpath(os.path.normpath(folder), common) if common else os.path.basename(os.path.normpath(folder)), "run": c["run"], "mode": c["mode"], "labels": c["labels"],
-        "labelled": c["labelled_count"], "unlabelled": c["unlabelled_count"], "steps": f.get("steps"),
-        "best_step": f.get("best_step"), "seconds": round(c["seconds"], 1), "temperature": round(c["temperature"], 3),
-        "machine": c.get("machine"), "val": c["validation"], "test": c["test"],
-    })
+    name = os.path.relpath(os.path.normpath(folder), common) if common else os.path.basename(os.path.normpath(folder))
+    members = c.get("members") or []
+    r = record(name, c, c.get("fine_tune") or {}, c, c["seconds"], c["temperature"])
+    if members:
+        # An ensemble (finetune --members): its own row, then each member's, every one a candidate; member 1 is the
+        # classifier a run without --members trains.
+        r["mode"] += f", ensemble of {len(members)}"
+        r["steps"] = " + ".join(str((m.get("fine_tune") or {}).get("steps")) for m in members)
+        r["temperature"] = None
+    records.append(r)
+    for k, m in enumerate(members):
+        records.append(record(f"{name} member {k + 1} (seed {m['seed']})", c, m.get("fine_tune") or {}, m, m["seconds"], m["temperature"]))
 # The chosen classifier of each label budget: the best validation accuracy among the pretrained ones (a model trained
 # from scratch is the baseline, not a candidate). The test figures play no part in it.
 for labelled in sorted({r["labelled"] for r in records}):
@@ -33,7 +43,7 @@ print("| classifier | mode | labels | steps (best) | seconds | accuracy val / te
 print("|---|---|---|---|---|---|---|---|")
 for r in records:
     v, t = r["val"], r["test"]
-    steps = f"{r['steps']} ({r['best_step']})" if r["steps"] is not None else "–"
+    steps = f"{r['steps']} ({r['best_step']})" if r["best_step"] is not None else (r["steps"] or "–")
     name = f"**{r['name']}**" if r.get("chosen") else r["name"]
     print(f"| {name} | {r['mode']} | {r['labelled']} | {steps} | {r['seconds']:.0f} | {100*v['accuracy']:.2f} / {100*t['accuracy']:.2f} | "
           f"{100*v['macro_f1']:.2f} / {100*t['macro_f1']:.2f} | {100*v['ece']:.2f} / {100*t['ece']:.2f} |")

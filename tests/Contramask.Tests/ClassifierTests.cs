@@ -111,6 +111,50 @@ public class ClassifierTests(DigitsRunFixture run) : IClassFixture<DigitsRunFixt
     }
 
     [Fact]
+    public void An_ensemble_averages_its_members_probabilities_and_its_first_member_is_the_single_classifier()
+    {
+        var options = Quick with { Mode = ClassifierMode.Full, Steps = 40, EvaluateEvery = 20 };
+        using var single = Classifier.Train(run.Folder, null, options);
+        using var ensemble = Classifier.Train(run.Folder, null, options with { Members = 2 });
+        var info = ensemble.Info;
+        Assert.True(ensemble.IsEnsemble);
+        Assert.Equal([0, 1], info.Members!.Select(m => m.Seed));
+        Assert.Null(info.FineTune);
+        Assert.Equal(2, info.Options.Members);
+        // Member 0 is what a run without --members trains: the same labels (drawn with the base seed) and seed.
+        Assert.Equal(single.Info.Validation.Accuracy, info.Members![0].Validation.Accuracy, 9);
+        Assert.Equal(single.Info.Test!.NegativeLogLikelihood, info.Members[0].Test!.NegativeLogLikelihood, 5);
+        Assert.Equal(single.Info.LabelledCount, info.LabelledCount);
+        // The second member trained with its own seed.
+        Assert.False(Tensors.Same(ensemble.Networks[0].Encoder.parameters().First(), ensemble.Networks[1].Encoder.parameters().First()));
+        // The ensemble scores the mean of the members' probabilities: by Jensen's inequality its log-loss is at most
+        // the members' mean, and it is neither member's own.
+        var members = info.Members.Select(m => m.Test!.NegativeLogLikelihood).ToArray();
+        double ensembleLoss = info.Test!.NegativeLogLikelihood;
+        Assert.True(ensembleLoss <= members.Average() + 1e-6, $"ensemble {ensembleLoss}, members {string.Join(", ", members)}");
+        Assert.All(members, m => Assert.NotEqual(m, ensembleLoss, 6));
+
+        var folder = Path.Combine(Fixture.TempFolder(), "ensemble");
+        ensemble.Save(folder);
+        Assert.True(File.Exists(Path.Combine(folder, Classifier.MemberWeightsFileName(1))));
+        using (var loaded = Classifier.Load(folder))
+        {
+            var test = DataSpec.Parse("digits").Load().Test!;
+            var scores = loaded.Score(test, "test");
+            Assert.Equal(info.Test.Accuracy, scores.Accuracy, 6);
+            Assert.Equal(info.Test.NegativeLogLikelihood, scores.NegativeLogLikelihood, 4);
+            var refused = Assert.Throws<InvalidOperationException>(() => loaded.Network);
+            Assert.Contains("ensemble of 2", refused.Message);
+        }
+        var export = Assert.Throws<DataFormatException>(() => Contramask.Export.ModelExport.Classifier(folder));
+        Assert.Contains("ensemble of 2 classifiers", export.Message);
+        File.Delete(Path.Combine(folder, Classifier.MemberWeightsFileName(1)));
+        var missing = Assert.Throws<DataFormatException>(() => Classifier.Load(folder));
+        Assert.Contains("no model-1.bin", missing.Message);
+        Assert.Throws<ArgumentException>(() => Classifier.Train(run.Folder, null, Quick with { Mode = ClassifierMode.Probe, Members = 2 }));
+    }
+
+    [Fact]
     public void Full_fine_tuning_trains_the_encoder_past_the_probe()
     {
         using var probe = Classifier.Train(run.Folder, null, Quick with { Mode = ClassifierMode.Probe });

@@ -33,13 +33,14 @@ public static class FinetuneCommand
     static readonly Option<string?> StudentViewOption = new("--student-view") { Description = $"with --teacher: the view the student's records go through, strong (Noisy Student's input noise) or weak (default {Defaults.StudentView.ToString().ToLowerInvariant()})" };
     static readonly Option<bool> NoTest = new("--no-test") { Description = "Leave the test split unscored (while choosing settings on the validation slice)" };
     static readonly Option<int> Seed = new("--seed") { Description = "Seed of the label draw, batches and views", DefaultValueFactory = _ => 0 };
+    static readonly Option<int> Members = new("--members") { Description = $"Train this many classifiers on the same labels (seeds SEED, SEED+1, …) and average their calibrated probabilities: a deep ensemble, one folder (default {Defaults.Members}: no ensemble; at most {ClassifierOptions.MaxMembers})", DefaultValueFactory = _ => Defaults.Members };
     static readonly Option<int> Threads = new("--threads") { Description = "CPU threads (0 = the run's setting)", DefaultValueFactory = _ => 0 };
     static readonly Option<bool> Quiet = new("--quiet") { Description = "No progress lines" };
 
     public static Command Create()
     {
         var command = new Command("finetune", "Train a classifier on a pretrained encoder with all or a few labels; write it as a folder with its validation and test scores");
-        foreach (var option in new Option[] { Run, Data, Labels, Mode, Out, Steps, OptimizerOption, LearningRate, EncoderScale, Threshold, AverageDecay, WeakViewOption, StrongViewOption, UnlabelledRatio, Patience, Cutout, CutoutFill, JointBatch, Recalibrate, FromScratch, Teacher, StudentViewOption, NoTest, Seed, Threads, Quiet }) command.Add(option);
+        foreach (var option in new Option[] { Run, Data, Labels, Mode, Out, Steps, OptimizerOption, LearningRate, EncoderScale, Threshold, AverageDecay, WeakViewOption, StrongViewOption, UnlabelledRatio, Patience, Cutout, CutoutFill, JointBatch, Recalibrate, FromScratch, Teacher, StudentViewOption, NoTest, Seed, Members, Threads, Quiet }) command.Add(option);
         command.SetAction(args =>
         {
             string runFolder = args.GetValue(Run)!, outFolder = args.GetValue(Out)!;
@@ -49,6 +50,7 @@ public static class FinetuneCommand
                 Mode = Cli.Choice(args.GetValue(Mode), "mode", Defaults.Mode),
                 Labels = LabelBudget.Parse(args.GetValue(Labels)!),
                 Seed = args.GetValue(Seed),
+                Members = args.GetValue(Members),
                 FromScratch = args.GetValue(FromScratch),
                 ScoreTest = !args.GetValue(NoTest),
                 Threads = args.GetValue(Threads),
@@ -82,11 +84,12 @@ public static class FinetuneCommand
             using var classifier = Classifier.Train(runFolder, data, options, quiet ? null : Cli.Info, Cli.Warn, interruption.Token);
             classifier.Save(outFolder);
             Print(classifier.Info);
-            Cli.Info($"Written {Path.Combine(outFolder, Classifier.InfoFileName)}, {Classifier.WeightsFileName} and {Classifier.ConfusionFileName}");
+            Cli.Info($"Written {Path.Combine(outFolder, Classifier.InfoFileName)}, {(classifier.IsEnsemble ? $"{classifier.Networks.Count} weight files ({Classifier.WeightsFileName}, {Classifier.MemberWeightsFileName(1)}, …)" : Classifier.WeightsFileName)} and {Classifier.ConfusionFileName}");
             if (classifier.Interrupted)
             {
-                var f = classifier.Info.FineTune!;
-                Cli.Warn($"interrupted after {f.Steps:N0} of {options.TotalSteps:N0} steps: the classifier holds the best check so far (step {f.BestStep:N0}); classifier.json says \"interrupted\": true");
+                var f = classifier.Info.FineTune ?? classifier.Info.Members![^1].FineTune!;
+                Cli.Warn($"interrupted after {f.Steps:N0} of {options.TotalSteps:N0} steps" + (classifier.IsEnsemble ? $" of member {classifier.Networks.Count} of {options.Members}" : "")
+                    + $": the classifier holds the best check so far (step {f.BestStep:N0}); classifier.json says \"interrupted\": true");
                 return Interruption.ExitCode;
             }
             return 0;
@@ -96,7 +99,8 @@ public static class FinetuneCommand
 
     static void Print(ClassifierInfo info)
     {
-        var table = new Table().Title(Markup.Escape($"{info.Mode} · {info.LabelledCount:N0} labels ({info.Labels}) · {info.Classes.Count} classes"))
+        var table = new Table().Title(Markup.Escape($"{info.Mode} · {info.LabelledCount:N0} labels ({info.Labels}) · {info.Classes.Count} classes"
+                + (info.Members is { } members ? $" · ensemble of {members.Count}" : "")))
             .AddColumn("metric").AddColumn(new TableColumn("validation").RightAligned());
         if (info.Test is not null) table.AddColumn(new TableColumn("test").RightAligned());
         var splits = new[] { info.Validation, info.Test }.OfType<ClassifierScores>().ToList();
@@ -107,6 +111,9 @@ public static class FinetuneCommand
         if (splits[0].RocAuc is not null) Row("ROC-AUC", s => $"{s.RocAuc:F3}");
         Row("calibration error (ECE) %", s => $"{100 * s.ExpectedCalibrationError:F2}");
         Row("records", s => $"{s.Count:N0}");
+        // An ensemble's members, each alone: what averaging them added.
+        foreach (var (member, k) in (info.Members ?? []).Select((m, k) => (m, k)))
+            table.AddRow([$"member {k + 1} (seed {member.Seed}) accuracy %", .. new[] { member.Validation, member.Test }.Take(splits.Count).Select(s => s is null ? "" : $"{100 * s.Accuracy:F2}")]);
         AnsiConsole.Write(table);
     }
 }

@@ -26,20 +26,29 @@ public sealed class Classifier : IDisposable
     public const string WeightsFileName = "model.bin";
     public const string ConfusionFileName = "confusion.png";
 
-    Classifier(ClassifierNetwork network, ClassifierInfo info)
+    Classifier(IReadOnlyList<ClassifierNetwork> networks, ClassifierInfo info)
     {
-        Network = network;
+        Networks = networks;
         Info = info;
-        network.eval();
-        standardize = ModelFactory.Standardizer(info.Encoder, LikeRecords(info), network.parameters().First().device);
+        foreach (var network in networks) network.eval();
+        standardize = ModelFactory.Standardizer(info.Encoder, LikeRecords(info), networks[0].parameters().First().device);
     }
 
     readonly Func<Tensor, Tensor> standardize;
-    public ClassifierNetwork Network { get; }
+    /// <summary>The classifier's network; one per member in an ensemble, whose probabilities are averaged.</summary>
+    public IReadOnlyList<ClassifierNetwork> Networks { get; }
+    public bool IsEnsemble => Networks.Count > 1;
+    /// <summary>The network of a single classifier (an ensemble has several: <see cref="Networks"/>).</summary>
+    public ClassifierNetwork Network => IsEnsemble
+        ? throw new InvalidOperationException($"an ensemble of {Networks.Count} classifiers (finetune --members) has no single network; export and inspection take a classifier trained without --members")
+        : Networks[0];
     public ClassifierInfo Info { get; }
     public IReadOnlyList<string> Classes => Info.Classes;
     /// <summary>Fine-tuning was stopped by the user before its last step (the classifier holds the best check before that).</summary>
-    public bool Interrupted => Info.FineTune?.Interrupted == true;
+    public bool Interrupted => Info.FineTune?.Interrupted == true || Info.Members?.Any(m => m.FineTune?.Interrupted == true) == true
+        || (Info.Members is { } members && members.Count < Info.Options.Members);
+    /// <summary>Weights of an ensemble's member <paramref name="member"/>: <c>model.bin</c> for the first (and a single classifier), <c>model-K.bin</c> after.</summary>
+    public static string MemberWeightsFileName(int member) => member == 0 ? WeightsFileName : $"model-{member}.bin";
 
     /// <summary>
     /// Trains a classifier on the run's encoder. <paramref name="cancel"/> (Ctrl+C) ends fine-tuning before its next
@@ -87,6 +96,77 @@ public sealed class Classifier : IDisposable
             ? TeacherLabels.From(teacherFolder, train, labelled, classNames, options.Threshold, options.Threads > 0 ? options.Threads : config.Threads, config.Data, progress, warn)
             : null;
 
+        var validationLabels = LabelsInModelOrder(validation, classNames);
+        var test = options.ScoreTest && data.Test is { HasLabels: true } t ? t : null;
+        var testLabels = test is null ? null : LabelsInModelOrder(test, classNames);
+        var networks = new List<ClassifierNetwork>();
+        var members = new List<ClassifierMember>();
+        float[]? validationSum = null, testSum = null;
+        try
+        {
+            for (int k = 0; k < options.Members; k++)
+            {
+                // An interrupted ensemble keeps the members it has (the one stopped holds its best check so far).
+                if (k > 0 && cancel.IsCancellationRequested) break;
+                if (options.Members > 1) progress?.Invoke($"member {k + 1} of {options.Members} (seed {options.Seed + k})");
+                var memberClock = System.Diagnostics.Stopwatch.StartNew();
+                var (network, member) = TrainMember(checkpoint, config, train, labelled, unlabelled, validation, validationLabels, test, testLabels, classes,
+                    options with { Seed = options.Seed + k }, teacher, progress, cancel);
+                networks.Add(network);
+                members.Add(member.Scores with { Seconds = memberClock.Elapsed.TotalSeconds });
+                Accumulate(ref validationSum, member.ValidationProbabilities);
+                if (member.TestProbabilities is not null) Accumulate(ref testSum, member.TestProbabilities);
+            }
+            var first = members[0];
+            bool ensemble = networks.Count > 1;
+            var info = new ClassifierInfo
+            {
+                Mode = options.Mode.ToString().ToLowerInvariant() + (options.FromScratch ? " from scratch" : ""),
+                Run = Path.GetFullPath(runFolder),
+                Classes = classNames,
+                Input = input,
+                Encoder = config,
+                Labels = options.Labels.ToString(),
+                LabelledCount = labelled.Length,
+                UnlabelledCount = unlabelled?.Length ?? 0,
+                Teacher = teacher?.Summary,
+                ProbeL2 = ensemble ? null : first.ProbeL2,
+                Temperature = ensemble ? 1 : first.Temperature,
+                FineTune = ensemble ? null : first.FineTune,
+                Members = ensemble ? members : null,
+                Options = options with { Members = networks.Count },
+                Validation = ensemble ? ClassifierScores.Compute(EncoderEvaluator.Validation, Mean(validationSum!, networks.Count), classes, validationLabels) : first.Validation,
+                Test = testLabels is null ? null
+                    : ensemble ? ClassifierScores.Compute(EncoderEvaluator.Test, Mean(testSum!, networks.Count), classes, testLabels) : first.Test,
+                Seconds = clock.Elapsed.TotalSeconds,
+                Machine = Runtime.MachineInfo.Current(options.Threads > 0 ? options.Threads : config.Threads),
+                Written = DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm 'UTC'"),
+            };
+            return new Classifier(networks, info);
+        }
+        catch
+        {
+            foreach (var network in networks) network.Dispose();
+            throw;
+        }
+    }
+
+    static void Accumulate(ref float[]? sum, float[] probabilities)
+    {
+        sum ??= new float[probabilities.Length];
+        for (int i = 0; i < sum.Length; i++) sum[i] += probabilities[i];
+    }
+
+    static float[] Mean(float[] sum, int count) => sum.Select(v => v / count).ToArray();
+
+    sealed record TrainedMember(ClassifierMember Scores, float[] ValidationProbabilities, float[]? TestProbabilities);
+
+    /// <summary>One classifier: the probe's head, end-to-end training unless a probe, the temperature fitted on the
+    /// validation logits, and its calibrated validation (and test) probabilities.</summary>
+    static (ClassifierNetwork, TrainedMember) TrainMember(string checkpoint, PretrainConfig config, IRecordSet train, int[] labelled, int[]? unlabelled,
+        IRecordSet validation, int[] validationLabels, IRecordSet? test, int[]? testLabels, int classes, ClassifierOptions options, TeacherLabels? teacher,
+        Action<string>? progress, CancellationToken cancel)
+    {
         Encoder encoder;
         if (options.FromScratch)
         {
@@ -110,38 +190,24 @@ public sealed class Classifier : IDisposable
 
             // The validation logits fit the temperature and, calibrated with it, give the validation scores: one pass.
             using var validationLogits = FineTuner.Logits(network, validation, standardize);
-            var validationLabels = LabelsInModelOrder(validation, classNames);
             network.Temperature = TemperatureScaling.Fit(validationLogits, validationLabels.Select(l => (long)l).ToArray());
-            var validationScores = CalibratedScores(validationLogits, network.Temperature, validationLabels, EncoderEvaluator.Validation);
-            ClassifierScores? testScores = null;
-            if (options.ScoreTest && data.Test is { HasLabels: true } test)
+            var validationProbabilities = CalibratedProbabilities(validationLogits, network.Temperature);
+            float[]? testProbabilities = null;
+            if (test is not null)
             {
-                var testLabels = LabelsInModelOrder(test, classNames);
                 using var testLogits = FineTuner.Logits(network, test, standardize);
-                testScores = CalibratedScores(testLogits, network.Temperature, testLabels, EncoderEvaluator.Test);
+                testProbabilities = CalibratedProbabilities(testLogits, network.Temperature);
             }
-            var info = new ClassifierInfo
+            var scores = new ClassifierMember
             {
-                Mode = options.Mode.ToString().ToLowerInvariant() + (options.FromScratch ? " from scratch" : ""),
-                Run = Path.GetFullPath(runFolder),
-                Classes = classNames,
-                Input = input,
-                Encoder = config,
-                Labels = options.Labels.ToString(),
-                LabelledCount = labelled.Length,
-                UnlabelledCount = unlabelled?.Length ?? 0,
-                Teacher = teacher?.Summary,
+                Seed = options.Seed,
                 ProbeL2 = l2,
                 Temperature = network.Temperature,
                 FineTune = fineTune,
-                Options = options,
-                Validation = validationScores,
-                Test = testScores,
-                Seconds = clock.Elapsed.TotalSeconds,
-                Machine = Runtime.MachineInfo.Current(options.Threads > 0 ? options.Threads : config.Threads),
-                Written = DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm 'UTC'"),
+                Validation = ClassifierScores.Compute(EncoderEvaluator.Validation, validationProbabilities, classes, validationLabels),
+                Test = testProbabilities is null ? null : ClassifierScores.Compute(EncoderEvaluator.Test, testProbabilities, classes, testLabels!),
             };
-            return new Classifier(network, info);
+            return (network, new TrainedMember(scores, validationProbabilities, testProbabilities));
         }
         catch
         {
@@ -216,13 +282,12 @@ public sealed class Classifier : IDisposable
         return labels;
     }
 
-    /// <summary>Scores from N×C logits the network already made, calibrated as <see cref="ClassifierNetwork.Probabilities"/> does: softmax(logits / T).</summary>
-    static ClassifierScores CalibratedScores(Tensor logits, double temperature, int[] labels, string split)
+    /// <summary>N×C probabilities, row-major, from logits the network already made, calibrated as <see cref="ClassifierNetwork.Probabilities"/> does: softmax(logits / T).</summary>
+    static float[] CalibratedProbabilities(Tensor logits, double temperature)
     {
         using var scope = NewDisposeScope();
         using var t = temperature.ToScalar();
-        var probabilities = logits.div(t).softmax(1).contiguous();
-        return ClassifierScores.Compute(split, probabilities.data<float>().ToArray(), (int)logits.shape[1], labels);
+        return logits.div(t).softmax(1).contiguous().data<float>().ToArray();
     }
 
     /// <summary>
@@ -232,8 +297,8 @@ public sealed class Classifier : IDisposable
     public void Predict(IRecordSet records, Action<int, ReadOnlySpan<float>> onBatch, int batchSize = 512)
     {
         CheckFits(records);
-        Network.eval();
-        EmbeddingExtractor.ForEachBatch(x => Network.Probabilities(standardize(x)), records, Enumerable.Range(0, records.Count).ToArray(), batchSize, null,
+        foreach (var network in Networks) network.eval();
+        EmbeddingExtractor.ForEachBatch(x => Probabilities(standardize(x)), records, Enumerable.Range(0, records.Count).ToArray(), batchSize, null,
             (start, probabilities) => onBatch(start, probabilities.data<float>().ToArray()));
     }
 
@@ -272,9 +337,12 @@ public sealed class Classifier : IDisposable
         var old = folder + $".old-{Environment.ProcessId}";
         try
         {
-            var weights = new MemoryStream();
-            Network.save(weights);
-            WriteDurably(Path.Combine(temporary, WeightsFileName), weights.ToArray());
+            for (int k = 0; k < Networks.Count; k++)
+            {
+                var weights = new MemoryStream();
+                Networks[k].save(weights);
+                WriteDurably(Path.Combine(temporary, MemberWeightsFileName(k)), weights.ToArray());
+            }
             WriteDurably(Path.Combine(temporary, InfoFileName), System.Text.Encoding.UTF8.GetBytes(JsonSerializer.Serialize(Info, PretrainConfig.Json)));
             var shown = Info.Test ?? Info.Validation;
             ConfusionPlot.Save(shown.Confusion, Classes, $"Confusion matrix, {(shown.Split == EncoderEvaluator.Test ? "test split" : "validation slice")} (accuracy {100 * shown.Accuracy:F2}%)",
@@ -315,21 +383,42 @@ public sealed class Classifier : IDisposable
     public static Classifier Load(string folder)
     {
         var info = ReadInfo(folder);
-        var weightsPath = Path.Combine(folder, WeightsFileName);
-        if (!File.Exists(weightsPath)) throw new DataFormatException(folder, $"no {WeightsFileName} beside {InfoFileName}");
+        int count = info.Members?.Count ?? 1;
+        if (count < 1) throw new DataFormatException(Path.Combine(folder, InfoFileName), "an ensemble without members");
+        for (int k = 0; k < count; k++)
+            if (!File.Exists(Path.Combine(folder, MemberWeightsFileName(k))))
+                throw new DataFormatException(folder, $"no {MemberWeightsFileName(k)} beside {InfoFileName}" + (count > 1 ? $" (it names {count} members)" : ""));
         Runtime.TorchRuntime.Initialize(info.Encoder.Threads);
-        var network = new ClassifierNetwork(BuildEncoder(info), info.Classes.Count);
-        try
+        var networks = new List<ClassifierNetwork>();
+        for (int k = 0; k < count; k++)
         {
-            using var stream = File.OpenRead(weightsPath);
-            network.load(stream);
+            var weightsPath = Path.Combine(folder, MemberWeightsFileName(k));
+            var network = new ClassifierNetwork(BuildEncoder(info), info.Classes.Count);
+            networks.Add(network);
+            try
+            {
+                using var stream = File.OpenRead(weightsPath);
+                network.load(stream);
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or System.Runtime.InteropServices.ExternalException)
+            {
+                foreach (var loaded in networks) loaded.Dispose();
+                throw new DataFormatException(weightsPath, $"weights do not fit the model described in {InfoFileName} ({e.Message.Split('\n')[0]})");
+            }
         }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or System.Runtime.InteropServices.ExternalException)
-        {
-            network.Dispose();
-            throw new DataFormatException(weightsPath, $"weights do not fit the model described in {InfoFileName} ({e.Message.Split('\n')[0]})");
-        }
-        return new Classifier(network, info);
+        return new Classifier(networks, info);
+    }
+
+    /// <summary>Calibrated class probabilities of standardized inputs; an ensemble's are its members' mean
+    /// (Lakshminarayanan et al. 2017 average the members' predictive distributions).</summary>
+    Tensor Probabilities(Tensor inputs)
+    {
+        if (!IsEnsemble) return Networks[0].Probabilities(inputs);
+        using var scope = NewDisposeScope();
+        var sum = Networks[0].Probabilities(inputs);
+        for (int k = 1; k < Networks.Count; k++) sum = sum.add(Networks[k].Probabilities(inputs), Runtime.Scalars.One);
+        using var count = Networks.Count.ToScalar();
+        return sum.div(count).MoveToOuterDisposeScope();
     }
 
     static Encoder BuildEncoder(ClassifierInfo info) => info.Input.Kind == InputShape.Table
@@ -341,5 +430,8 @@ public sealed class Classifier : IDisposable
         ? new TableDataset(info.Encoder.Table!, [], [], 0, null, null, "model")
         : new ImageDataset([], 0, info.Input.Channels, info.Input.Height, info.Input.Width);
 
-    public void Dispose() => Network.Dispose();
+    public void Dispose()
+    {
+        foreach (var network in Networks) network.Dispose();
+    }
 }

@@ -43,11 +43,28 @@ public sealed record ClassifierInfo
     public double? ProbeL2 { get; init; }
     /// <summary>Softmax temperature fitted on the validation slice (<see cref="TemperatureScaling"/>).</summary>
     public double Temperature { get; init; } = 1;
+    /// <summary>End-to-end training (full, semi); null for a probe, and for an ensemble, whose members each have one.</summary>
     public FineTuneResult? FineTune { get; init; }
+    /// <summary>An ensemble's members (<see cref="ClassifierOptions.Members"/> above 1), their weights in
+    /// <see cref="Classifier.MemberWeightsFileName"/>; null for a single classifier. <see cref="Validation"/> and
+    /// <see cref="Test"/> then score the ensemble's averaged probabilities.</summary>
+    public IReadOnlyList<ClassifierMember>? Members { get; init; }
     public required ClassifierOptions Options { get; init; }
     public required ClassifierScores Validation { get; init; }
     public ClassifierScores? Test { get; init; }
     public double Seconds { get; init; }
     public Runtime.MachineInfo? Machine { get; init; }
     public string Written { get; init; } = "";
+}
+
+/// <summary>One classifier of an ensemble: its seed, how it trained, and its own scores.</summary>
+public sealed record ClassifierMember
+{
+    public int Seed { get; init; }
+    public double? ProbeL2 { get; init; }
+    public double Temperature { get; init; } = 1;
+    public FineTuneResult? FineTune { get; init; }
+    public required ClassifierScores Validation { get; init; }
+    public ClassifierScores? Test { get; init; }
+    public double Seconds { get; init; }
 }

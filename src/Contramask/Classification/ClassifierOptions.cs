@@ -158,6 +158,13 @@ public sealed record ClassifierOptions
     public bool ScoreTest { get; init; } = true;
     /// <summary>Threads (0 = the run's setting).</summary>
     public int Threads { get; init; }
+    /// <summary>
+    /// Classifiers trained on the same labels whose calibrated probabilities are averaged (a deep ensemble,
+    /// Lakshminarayanan et al. 2017): member k trains with seed <see cref="Seed"/> + k, the labels are drawn with
+    /// <see cref="Seed"/> alone, so member 0 is the classifier a single run would train. 1 = no ensemble.
+    /// </summary>
+    public int Members { get; init; } = 1;
+    public const int MaxMembers = 16;
 
     public void Validate()
     {
@@ -182,5 +189,8 @@ public sealed record ClassifierOptions
         if (Teacher is not null && Mode != ClassifierMode.Full)
             throw new ArgumentException("--teacher trains a student end to end on true and pseudo-labels: use it with --mode full");
         Check(Threads is >= 0 and <= 1024, $"threads {Threads} is out of range: expected 0 to 1024");
+        Check(Members is >= 1 and <= MaxMembers, $"members {Members} is out of range: expected 1 to {MaxMembers}");
+        if (Members > 1 && Mode == ClassifierMode.Probe)
+            throw new ArgumentException("--members averages classifiers trained end to end with different seeds; the probe has no seed to vary: use it with --mode full or semi");
     }
 }

@@ -63,6 +63,8 @@ public static class ModelExport
     {
         using var classifier = Classification.Classifier.Load(folder);
         var info = classifier.Info;
+        if (classifier.IsEnsemble)
+            throw new DataFormatException(folder, $"an ensemble of {classifier.Networks.Count} classifiers (finetune --members); export takes one network: export a classifier trained without --members");
         try { data ??= DataSpec.Parse(info.Encoder.Data).LoadAny(info.Encoder.Table); }
         catch (DataFormatException e)
         {
