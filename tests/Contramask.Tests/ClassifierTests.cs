@@ -125,8 +125,12 @@ public class ClassifierTests(DigitsRunFixture run) : IClassFixture<DigitsRunFixt
         Assert.Equal(single.Info.Validation.Accuracy, info.Members![0].Validation.Accuracy, 9);
         Assert.Equal(single.Info.Test!.NegativeLogLikelihood, info.Members[0].Test!.NegativeLogLikelihood, 5);
         Assert.Equal(single.Info.LabelledCount, info.LabelledCount);
-        // The second member trained with its own seed.
+        // The second member trained with its own seed on the first member's labels, not on seed 1's label draw.
         Assert.False(Tensors.Same(ensemble.Networks[0].Encoder.parameters().First(), ensemble.Networks[1].Encoder.parameters().First()));
+        using (var seedOne = Classifier.Train(run.Folder, null, options with { Seed = 1 }))
+            Assert.NotEqual(seedOne.Info.Validation.NegativeLogLikelihood, info.Members[1].Validation.NegativeLogLikelihood, 6);
+        // A single classifier's settings serialize as before the option existed (benchmark --finetune matches them).
+        Assert.DoesNotContain("members", System.Text.Json.JsonSerializer.Serialize(single.Info.Options, PretrainConfig.Json));
         // The ensemble scores the mean of the members' probabilities: by Jensen's inequality its log-loss is at most
         // the members' mean, and it is neither member's own.
         var members = info.Members.Select(m => m.Test!.NegativeLogLikelihood).ToArray();
@@ -140,6 +144,19 @@ public class ClassifierTests(DigitsRunFixture run) : IClassFixture<DigitsRunFixt
         using (var loaded = Classifier.Load(folder))
         {
             var test = DataSpec.Parse("digits").Load().Test!;
+            Assert.Equal(2, Classifier.ReadInfo(folder).Options.Members);
+            // Predictions are the mean of the members' calibrated probabilities.
+            var predicted = new float[test.Count * 10];
+            loaded.Predict(test, (start, p) => p.CopyTo(predicted.AsSpan(start * 10)));
+            var standardize = ModelFactory.Standardizer(info.Encoder, test, CPU);
+            using (var scope = NewDisposeScope())
+            using (no_grad())
+            {
+                var inputs = standardize(test.Inputs(Enumerable.Range(0, 8).ToArray()));
+                var mean = loaded.Networks[0].Probabilities(inputs).add(loaded.Networks[1].Probabilities(inputs), Runtime.Scalars.One).div(Runtime.Scalars.Of(2.0)).data<float>().ToArray();
+                for (int i = 0; i < mean.Length; i++) Assert.Equal(mean[i], predicted[i], 5);
+            }
+            for (int r = 0; r < test.Count; r++) Assert.Equal(1.0, predicted.AsSpan(r * 10, 10).ToArray().Sum(), 4);
             var scores = loaded.Score(test, "test");
             Assert.Equal(info.Test.Accuracy, scores.Accuracy, 6);
             Assert.Equal(info.Test.NegativeLogLikelihood, scores.NegativeLogLikelihood, 4);
@@ -152,6 +169,35 @@ public class ClassifierTests(DigitsRunFixture run) : IClassFixture<DigitsRunFixt
         var missing = Assert.Throws<DataFormatException>(() => Classifier.Load(folder));
         Assert.Contains("no model-1.bin", missing.Message);
         Assert.Throws<ArgumentException>(() => Classifier.Train(run.Folder, null, Quick with { Mode = ClassifierMode.Probe, Members = 2 }));
+    }
+
+    [Fact]
+    public void An_interrupted_ensemble_keeps_the_members_trained_so_far_and_says_so()
+    {
+        var options = Quick with { Mode = ClassifierMode.Full, Steps = 40, EvaluateEvery = 20, Members = 3 };
+        // Stopped at the first check of the second member: two members, the second from its best check so far.
+        using var cancel = new CancellationTokenSource();
+        bool second = false;
+        using var stopped = Classifier.Train(run.Folder, null, options, progress: m =>
+        {
+            if (m.StartsWith("member 2 of 3", StringComparison.Ordinal)) second = true;
+            if (second && m.StartsWith("fine-tuning: step 20/", StringComparison.Ordinal)) cancel.Cancel();
+        }, cancel: cancel.Token);
+        Assert.True(stopped.Interrupted);
+        Assert.Equal(2, stopped.Info.Members!.Count);
+        Assert.Equal(1, stopped.MissingMembers);
+        Assert.True(stopped.Info.Members[1].FineTune!.Interrupted);
+        Assert.Equal(3, stopped.Info.Options.Members);
+        // Stopped in the first member: still written as an ensemble (of one), so the file says members are missing.
+        using var early = new CancellationTokenSource();
+        using var first = Classifier.Train(run.Folder, null, options, progress: m => { if (m.StartsWith("fine-tuning: step 20/", StringComparison.Ordinal)) early.Cancel(); }, cancel: early.Token);
+        Assert.Single(first.Info.Members!);
+        Assert.Equal(2, first.MissingMembers);
+        var folder = Path.Combine(Fixture.TempFolder(), "early");
+        first.Save(folder);
+        using var loaded = Classifier.Load(folder);
+        Assert.True(loaded.Interrupted);
+        Assert.False(loaded.IsEnsemble);
     }
 
     [Fact]

@@ -88,6 +88,7 @@ public class DocsTests
             ["--cutout"] = N(d.Cutout),
             ["--cutout-fill"] = N(d.CutoutFill),
             ["--patience"] = d.Patience is int patience ? N(patience) : "none",
+            ["--members"] = N(d.Members),
             ["--bn-recalibration"] = d.RecalibrateBatchNorm ? "on" : "off",
             ["--joint-batch"] = d.JointBatch ? "on" : "off",
             ["--teacher"] = d.Teacher ?? "none",

@@ -88,8 +88,11 @@ public static class FinetuneCommand
             if (classifier.Interrupted)
             {
                 var f = classifier.Info.FineTune ?? classifier.Info.Members![^1].FineTune!;
-                Cli.Warn($"interrupted after {f.Steps:N0} of {options.TotalSteps:N0} steps" + (classifier.IsEnsemble ? $" of member {classifier.Networks.Count} of {options.Members}" : "")
-                    + $": the classifier holds the best check so far (step {f.BestStep:N0}); classifier.json says \"interrupted\": true");
+                if (classifier.Info.Members is { } members)
+                    Cli.Warn($"interrupted: the ensemble holds {members.Count} of {options.Members} members, the last one from its best check (step {f.BestStep:N0} of the {f.Steps:N0} it ran)"
+                        + "; classifier.json lists the members trained");
+                else
+                    Cli.Warn($"interrupted after {f.Steps:N0} of {options.TotalSteps:N0} steps: the classifier holds the best check so far (step {f.BestStep:N0}); classifier.json says \"interrupted\": true");
                 return Interruption.ExitCode;
             }
             return 0;

@@ -45,8 +45,9 @@ public sealed class Classifier : IDisposable
     public ClassifierInfo Info { get; }
     public IReadOnlyList<string> Classes => Info.Classes;
     /// <summary>Fine-tuning was stopped by the user before its last step (the classifier holds the best check before that).</summary>
-    public bool Interrupted => Info.FineTune?.Interrupted == true || Info.Members?.Any(m => m.FineTune?.Interrupted == true) == true
-        || (Info.Members is { } members && members.Count < Info.Options.Members);
+    public bool Interrupted => Info.FineTune?.Interrupted == true || Info.Members?.Any(m => m.FineTune?.Interrupted == true) == true || MissingMembers > 0;
+    /// <summary>Members of an ensemble that Ctrl+C left untrained.</summary>
+    public int MissingMembers => Info.Members is { } members ? Math.Max(0, Info.Options.Members - members.Count) : 0;
     /// <summary>Weights of an ensemble's member <paramref name="member"/>: <c>model.bin</c> for the first (and a single classifier), <c>model-K.bin</c> after.</summary>
     public static string MemberWeightsFileName(int member) => member == 0 ? WeightsFileName : $"model-{member}.bin";
 
@@ -96,6 +97,8 @@ public sealed class Classifier : IDisposable
             ? TeacherLabels.From(teacherFolder, train, labelled, classNames, options.Threshold, options.Threads > 0 ? options.Threads : config.Threads, config.Data, progress, warn)
             : null;
 
+        // From scratch, the encoder learns at the head's rate (no pretrained features to keep).
+        if (options.FromScratch) options = options with { EncoderRateScale = 1, LayerDecay = 1 };
         var validationLabels = LabelsInModelOrder(validation, classNames);
         var test = options.ScoreTest && data.Test is { HasLabels: true } t ? t : null;
         var testLabels = test is null ? null : LabelsInModelOrder(test, classNames);
@@ -118,7 +121,9 @@ public sealed class Classifier : IDisposable
                 if (member.TestProbabilities is not null) Accumulate(ref testSum, member.TestProbabilities);
             }
             var first = members[0];
-            bool ensemble = networks.Count > 1;
+            // Asked for an ensemble, it is written as one even when Ctrl+C left a single member, so classifier.json
+            // shows how many of the members were trained.
+            bool ensemble = options.Members > 1;
             var info = new ClassifierInfo
             {
                 Mode = options.Mode.ToString().ToLowerInvariant() + (options.FromScratch ? " from scratch" : ""),
@@ -134,7 +139,7 @@ public sealed class Classifier : IDisposable
                 Temperature = ensemble ? 1 : first.Temperature,
                 FineTune = ensemble ? null : first.FineTune,
                 Members = ensemble ? members : null,
-                Options = options with { Members = networks.Count },
+                Options = options,
                 Validation = ensemble ? ClassifierScores.Compute(EncoderEvaluator.Validation, Mean(validationSum!, networks.Count), classes, validationLabels) : first.Validation,
                 Test = testLabels is null ? null
                     : ensemble ? ClassifierScores.Compute(EncoderEvaluator.Test, Mean(testSum!, networks.Count), classes, testLabels) : first.Test,
@@ -172,7 +177,6 @@ public sealed class Classifier : IDisposable
         {
             manual_seed(options.Seed);
             encoder = ModelFactory.BuildEncoder(config, train);
-            options = options with { EncoderRateScale = 1, LayerDecay = 1 };
         }
         else encoder = EncoderEvaluator.LoadEncoder(checkpoint, config, train);
         var network = new ClassifierNetwork(encoder, classes);
@@ -390,23 +394,30 @@ public sealed class Classifier : IDisposable
                 throw new DataFormatException(folder, $"no {MemberWeightsFileName(k)} beside {InfoFileName}" + (count > 1 ? $" (it names {count} members)" : ""));
         Runtime.TorchRuntime.Initialize(info.Encoder.Threads);
         var networks = new List<ClassifierNetwork>();
-        for (int k = 0; k < count; k++)
+        try
         {
-            var weightsPath = Path.Combine(folder, MemberWeightsFileName(k));
-            var network = new ClassifierNetwork(BuildEncoder(info), info.Classes.Count);
-            networks.Add(network);
-            try
+            for (int k = 0; k < count; k++)
             {
-                using var stream = File.OpenRead(weightsPath);
-                network.load(stream);
+                var weightsPath = Path.Combine(folder, MemberWeightsFileName(k));
+                var network = new ClassifierNetwork(BuildEncoder(info), info.Classes.Count);
+                networks.Add(network);
+                try
+                {
+                    using var stream = File.OpenRead(weightsPath);
+                    network.load(stream);
+                }
+                catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or System.Runtime.InteropServices.ExternalException)
+                {
+                    throw new DataFormatException(weightsPath, $"weights do not fit the model described in {InfoFileName} ({e.Message.Split('\n')[0]})");
+                }
             }
-            catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or System.Runtime.InteropServices.ExternalException)
-            {
-                foreach (var loaded in networks) loaded.Dispose();
-                throw new DataFormatException(weightsPath, $"weights do not fit the model described in {InfoFileName} ({e.Message.Split('\n')[0]})");
-            }
+            return new Classifier(networks, info);
         }
-        return new Classifier(networks, info);
+        catch
+        {
+            foreach (var network in networks) network.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Calibrated class probabilities of standardized inputs; an ensemble's are its members' mean

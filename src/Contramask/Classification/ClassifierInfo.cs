@@ -41,7 +41,7 @@ public sealed record ClassifierInfo
     public TeacherSummary? Teacher { get; init; }
     /// <summary>The probe's L2 penalty, chosen on the validation slice (none from scratch: no probe head).</summary>
     public double? ProbeL2 { get; init; }
-    /// <summary>Softmax temperature fitted on the validation slice (<see cref="TemperatureScaling"/>).</summary>
+    /// <summary>Softmax temperature fitted on the validation slice (<see cref="TemperatureScaling"/>); 1 for an ensemble, whose members each have theirs.</summary>
     public double Temperature { get; init; } = 1;
     /// <summary>End-to-end training (full, semi); null for a probe, and for an ensemble, whose members each have one.</summary>
     public FineTuneResult? FineTune { get; init; }

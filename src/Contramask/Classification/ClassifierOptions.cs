@@ -163,7 +163,13 @@ public sealed record ClassifierOptions
     /// Lakshminarayanan et al. 2017): member k trains with seed <see cref="Seed"/> + k, the labels are drawn with
     /// <see cref="Seed"/> alone, so member 0 is the classifier a single run would train. 1 = no ensemble.
     /// </summary>
-    public int Members { get; init; } = 1;
+    [System.Text.Json.Serialization.JsonIgnore] public int Members { get => members ?? 1; init => members = value == 1 ? null : value; }
+    // Written only for an ensemble, so a single classifier's settings read as before (benchmark --finetune reuses a
+    // stored classifier whose serialized settings match).
+    [System.Text.Json.Serialization.JsonInclude, System.Text.Json.Serialization.JsonPropertyName("members"),
+     System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    int? WrittenMembers { get => members; init => members = value; }
+    int? members;
     public const int MaxMembers = 16;
 
     public void Validate()

@@ -61,10 +61,10 @@ public static class ModelExport
     public static ExportReport Classifier(string folder, ISplits? data = null, string? outPath = null, ExportFormat format = ExportFormat.Onnx,
         string? referencePath = null)
     {
+        if (Classification.Classifier.ReadInfo(folder).Members is { Count: > 1 } members)
+            throw new DataFormatException(folder, $"an ensemble of {members.Count} classifiers (finetune --members); export takes one network: export a classifier trained without --members");
         using var classifier = Classification.Classifier.Load(folder);
         var info = classifier.Info;
-        if (classifier.IsEnsemble)
-            throw new DataFormatException(folder, $"an ensemble of {classifier.Networks.Count} classifiers (finetune --members); export takes one network: export a classifier trained without --members");
         try { data ??= DataSpec.Parse(info.Encoder.Data).LoadAny(info.Encoder.Table); }
         catch (DataFormatException e)
         {
