@@ -29,6 +29,11 @@ for folder in folders:
         r["mode"] += f", ensemble of {len(members)}"
         r["steps"] = " + ".join(str((m.get("fine_tune") or {}).get("steps")) for m in members)
         r["temperature"] = None
+    if c.get("test_time_shift"):
+        # Its test-time shift (finetune --test-time-shifts or --classifier), chosen on validation: its own and its
+        # validation and test scores are the shifted predictions' (members' rows below stay their plain ones).
+        r["mode"] += f", test-time shift {c['test_time_shift']} px"
+    r["test_time_checks"] = c.get("test_time_checks")
     records.append(r)
     for k, m in enumerate(members):
         records.append(record(f"{name} member {k + 1} (seed {m['seed']})", c, m.get("fine_tune") or {}, m, m["seconds"], m["temperature"]))

@@ -172,6 +172,116 @@ public class ClassifierTests(DigitsRunFixture run) : IClassFixture<DigitsRunFixt
     }
 
     [Fact]
+    public void Test_time_shifts_move_the_image_with_its_edges_repeated()
+    {
+        using var scope = NewDisposeScope();
+        var image = arange(16, ScalarType.Float32).reshape(1, 1, 4, 4); // row y holds 4y … 4y+3
+        var views = TestTimeShifts.Views(image, 1).Select(v => v[0, 0].data<float>().ToArray()).ToList();
+        Assert.Equal(4, views.Count);
+        float[] Grid(Func<int, int, int> source) => Enumerable.Range(0, 16).Select(i => (float)source(i / 4, i % 4)).ToArray();
+        Assert.Equal(Grid((y, x) => 4 * Math.Max(y - 1, 0) + x), views[0]);      // down: row 0 repeats row 0
+        Assert.Equal(Grid((y, x) => 4 * Math.Min(y + 1, 3) + x), views[1]);      // up
+        Assert.Equal(Grid((y, x) => 4 * y + Math.Max(x - 1, 0)), views[2]);      // right
+        Assert.Equal(Grid((y, x) => 4 * y + Math.Min(x + 1, 3)), views[3]);      // left
+        // The average runs the model on the image and its four views and means the results.
+        var mean = TestTimeShifts.Average(x => x.mean([2, 3]), image, 1).item<float>();
+        Assert.Equal(views.Prepend(image[0, 0].data<float>().ToArray()).Average(v => v.Average()), mean, 4);
+        Assert.Equal([0, 1, 2], TestTimeShifts.Candidates(8, 8));
+        Assert.Equal([0, 1, 2], TestTimeShifts.Candidates(28, 28));
+        Assert.Equal([0, 8, 16], TestTimeShifts.Candidates(224, 224));
+        Assert.Equal([0, 1], TestTimeShifts.Candidates(2, 2));
+    }
+
+    [Fact]
+    public void A_test_time_shift_is_chosen_on_validation_and_predictions_average_the_shifted_views()
+    {
+        var options = Quick with { Mode = ClassifierMode.Full, Steps = 40, EvaluateEvery = 20 };
+        using var plain = Classifier.Train(run.Folder, null, options);
+        using var shifted = Classifier.Train(run.Folder, null, options with { TestTimeShifts = true });
+        var info = shifted.Info;
+        // The same training (the option acts after it): the first candidate, the image alone, is the plain classifier.
+        var tried = info.TestTimeChecks!;
+        Assert.Equal([0, 1, 2], tried.Select(c => c.Shift));
+        Assert.Equal(plain.Info.Validation.Accuracy, tried[0].Accuracy, 9);
+        Assert.Equal(plain.Info.Validation.NegativeLogLikelihood, tried[0].NegativeLogLikelihood, 5);
+        Assert.Null(plain.Info.TestTimeChecks);
+        Assert.DoesNotContain("test_time", System.Text.Json.JsonSerializer.Serialize(plain.Info.Options, PretrainConfig.Json));
+        // The winner: best validation accuracy, then lowest log-loss; its validation scores are the classifier's.
+        var best = tried.OrderByDescending(c => c.Accuracy).ThenBy(c => c.NegativeLogLikelihood).First();
+        Assert.Equal(best.Shift, info.TestTimeShift);
+        Assert.Equal(best.Accuracy, info.Validation.Accuracy, 9);
+        Assert.Equal(best.Shift, shifted.TestTimeShift);
+        var checks = tried.Select(c => (c.Accuracy, c.NegativeLogLikelihood)).ToList();
+        Assert.Equal(checks.Count, checks.Distinct().Count()); // shifts change the predictions
+
+        var test = DataSpec.Parse("digits").Load().Test!;
+        var folder = Path.Combine(Fixture.TempFolder(), "shifted");
+        shifted.Save(folder);
+        using var loaded = Classifier.Load(folder);
+        Assert.Equal(info.TestTimeShift, loaded.TestTimeShift);
+        Assert.Equal(info.Test!.Accuracy, loaded.Score(test, "test").Accuracy, 9);
+        // Predict at shift 2 is the mean of the network's probabilities over the images and their four 2-pixel views.
+        loaded.TestTimeShift = 2;
+        var predicted = new float[test.Count * 10];
+        loaded.Predict(test, (start, p) => p.CopyTo(predicted.AsSpan(start * 10)));
+        var standardize = ModelFactory.Standardizer(info.Encoder, test, CPU);
+        using (var scope = NewDisposeScope())
+        using (no_grad())
+        {
+            var images = test.Inputs(Enumerable.Range(0, 8).ToArray());
+            var sum = loaded.Network.Probabilities(standardize(images));
+            foreach (var view in TestTimeShifts.Views(images, 2)) sum = sum.add(loaded.Network.Probabilities(standardize(view)), Runtime.Scalars.One);
+            var mean = sum.div(Runtime.Scalars.Of(5.0)).data<float>().ToArray();
+            for (int i = 0; i < mean.Length; i++) Assert.Equal(mean[i], predicted[i], 5);
+            var alone = loaded.Network.Probabilities(standardize(images)).data<float>().ToArray();
+            Assert.Contains(Enumerable.Range(0, alone.Length), i => Math.Abs(alone[i] - predicted[i]) > 1e-3);
+        }
+        Assert.Equal(tried[2].Accuracy, loaded.Score(DataSpec.Parse("digits").Load().Validation!, "val").Accuracy, 9);
+    }
+
+    [Fact]
+    public void A_trained_classifier_gets_its_test_time_shift_from_the_command_line_and_predict_can_skip_it()
+    {
+        var folder = Fixture.TempFolder();
+        var model = Path.Combine(folder, "model");
+        var (code, _, error) = CliTests.Run("finetune", "--run", run.Folder, "--labels", "200", "--mode", "full", "--steps", "40", "--out", model, "--quiet");
+        Assert.True(code == 0, error);
+        Assert.Equal(0, Classifier.ReadInfo(model).TestTimeShift);
+        var chosen = Path.Combine(folder, "chosen");
+        (code, var output, error) = CliTests.Run("finetune", "--classifier", model, "--out", chosen, "--quiet");
+        Assert.True(code == 0, error);
+        Assert.Contains("test-time shift on validation: 0 px", output);
+        var info = Classifier.ReadInfo(chosen);
+        Assert.Equal(3, info.TestTimeChecks!.Count);
+        Assert.Equal(info.TestTimeChecks.MaxBy(c => c.Accuracy)!.Accuracy, info.Validation.Accuracy, 9);
+        // No training: the weights are the same bytes.
+        Assert.Equal(File.ReadAllBytes(Path.Combine(model, Classifier.WeightsFileName)), File.ReadAllBytes(Path.Combine(chosen, Classifier.WeightsFileName)));
+        // predict applies the chosen shift; --no-test-time-shift predicts from the images alone, as the plain classifier does.
+        string Predictions(string classifier, params string[] extra)
+        {
+            var csv = Path.Combine(folder, $"p{Guid.NewGuid():N}.csv");
+            var (c, _, e) = CliTests.Run(["predict", "--model", classifier, "--data", "digits", "--out", csv, "--quiet", .. extra]);
+            Assert.True(c == 0, e);
+            return File.ReadAllText(csv);
+        }
+        Assert.Equal(Predictions(model), Predictions(chosen, "--no-test-time-shift"));
+        if (info.TestTimeShift > 0) Assert.NotEqual(Predictions(model), Predictions(chosen));
+
+        (code, _, error) = CliTests.Run("finetune", "--classifier", model, "--out", chosen, "--labels", "10");
+        Assert.Equal(CliApp.BadInputExitCode, code);
+        Assert.Contains("--labels sets how a classifier trains; --classifier does not train", error);
+        (code, _, error) = CliTests.Run("finetune", "--classifier", model, "--run", run.Folder, "--out", chosen);
+        Assert.Equal(CliApp.BadInputExitCode, code);
+        Assert.Contains("give one of --run", error);
+        (code, _, error) = CliTests.Run("finetune", "--out", chosen);
+        Assert.Equal(CliApp.BadInputExitCode, code);
+        Assert.Contains("give --run", error);
+        (code, _, error) = CliTests.Run("finetune", "--classifier", folder, "--out", chosen);
+        Assert.Equal(CliApp.BadInputExitCode, code);
+        Assert.Contains("not a classifier folder", error);
+    }
+
+    [Fact]
     public void An_interrupted_ensemble_keeps_the_members_trained_so_far_and_says_so()
     {
         var options = Quick with { Mode = ClassifierMode.Full, Steps = 40, EvaluateEvery = 20, Members = 3 };
@@ -499,6 +609,9 @@ public class ClassifierTests(DigitsRunFixture run) : IClassFixture<DigitsRunFixt
         var model = Path.Combine(folder, "model");
         (code, _, error) = CliTests.Run("finetune", "--run", runFolder, "--mode", "full", "--steps", "20", "--out", model, "--quiet");
         Assert.True(code == 0, error);
+        (code, _, error) = CliTests.Run("finetune", "--classifier", model, "--out", Path.Combine(folder, "shifted"));
+        Assert.Equal(CliApp.BadInputExitCode, code);
+        Assert.Contains("test-time shifts are for images", error);
 
         // The same rows without the label column: unlabelled, ids kept.
         var rows = File.ReadAllLines(csv).Select(l => CsvColumns(l)).ToList();

@@ -90,6 +90,7 @@ public class DocsTests
             ["--patience"] = d.Patience is int patience ? N(patience) : "none",
             ["--members"] = N(d.Members),
             ["--bn-recalibration"] = d.RecalibrateBatchNorm ? "on" : "off",
+            ["--test-time-shifts"] = d.TestTimeShifts ? "on" : "off",
             ["--joint-batch"] = d.JointBatch ? "on" : "off",
             ["--teacher"] = d.Teacher ?? "none",
             ["--student-view"] = d.StudentView.ToString().ToLowerInvariant(),

@@ -41,6 +41,8 @@ public static class ExportCommand
             var reference = args.GetValue(Reference);
             if (reference is not null && format != ExportFormat.Safetensors) throw new ArgumentException("--reference goes with --format safetensors (an ONNX export is checked by ONNX Runtime itself)");
             var report = run is not null ? ModelExport.Run(run, data, outPath, format, reference) : ModelExport.Classifier(model!, data, outPath, format, reference);
+            if (model is not null && Classification.Classifier.ReadInfo(model).TestTimeShift is > 0 and var shift)
+                Cli.Warn($"the classifier averages its predictions over test-time shifts of {shift} px; the exported network predicts from the image alone (as predict --no-test-time-shift)");
             if (args.GetValue(Json)) Console.WriteLine(JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
             else if (format == ExportFormat.Safetensors) Cli.Info($"Written {report.Path} ({report.Bytes / 1024.0 / 1024.0:F1} MB; weights under PyTorch's names, read back and compared)");
             else Cli.Info($"Written {report.Path} ({report.Bytes / 1024.0 / 1024.0:F1} MB); ONNX Runtime matches TorchSharp on {report.CheckedRecords} records: largest difference "

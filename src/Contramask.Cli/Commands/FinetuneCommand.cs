@@ -9,7 +9,9 @@ namespace Contramask.Cli.Commands;
 public static class FinetuneCommand
 {
     static readonly ClassifierOptions Defaults = new();
-    static readonly Option<string> Run = new("--run") { Description = "Run folder written by pretrain", Required = true };
+    static readonly Option<string?> Run = new("--run") { Description = "Run folder written by pretrain (or --classifier)" };
+    static readonly Option<string?> FromClassifier = new("--classifier") { Description = "Instead of --run: a classifier folder finetune wrote; no training, its test-time shift is chosen on the validation slice (as --test-time-shifts does) and it is written to --out (which may be the same folder)" };
+    static readonly Option<bool> TestTimeShiftsOption = new("--test-time-shifts") { Description = "Images: after training, try averaging each image's prediction with its views shifted by 1/28 and 1/14 of the side on the validation slice, and keep the best (none if the image alone scores as well); a kept shift makes predict five times as costly" };
     static readonly Option<string?> Data = new("--data") { Description = "Labelled data spec (default: the run's own data; tables keep the run's schema)" };
     static readonly Option<string> Labels = new("--labels") { Description = "Labels to learn from: all, a count (600) or a share (1%), drawn stratified with the seed", DefaultValueFactory = _ => "all" };
     static readonly Option<string> Mode = new("--mode") { Description = "probe: frozen encoder + logistic regression; full: end-to-end fine-tuning from the probe's head; semi: full + the unlabelled rest of the training split (FixMatch-style pseudo-labels)", DefaultValueFactory = _ => Defaults.Mode.ToString().ToLowerInvariant() };
@@ -40,10 +42,20 @@ public static class FinetuneCommand
     public static Command Create()
     {
         var command = new Command("finetune", "Train a classifier on a pretrained encoder with all or a few labels; write it as a folder with its validation and test scores");
-        foreach (var option in new Option[] { Run, Data, Labels, Mode, Out, Steps, OptimizerOption, LearningRate, EncoderScale, Threshold, AverageDecay, WeakViewOption, StrongViewOption, UnlabelledRatio, Patience, Cutout, CutoutFill, JointBatch, Recalibrate, FromScratch, Teacher, StudentViewOption, NoTest, Seed, Members, Threads, Quiet }) command.Add(option);
+        foreach (var option in new Option[] { Run, FromClassifier, TestTimeShiftsOption, Data, Labels, Mode, Out, Steps, OptimizerOption, LearningRate, EncoderScale, Threshold, AverageDecay, WeakViewOption, StrongViewOption, UnlabelledRatio, Patience, Cutout, CutoutFill, JointBatch, Recalibrate, FromScratch, Teacher, StudentViewOption, NoTest, Seed, Members, Threads, Quiet }) command.Add(option);
         command.SetAction(args =>
         {
-            string runFolder = args.GetValue(Run)!, outFolder = args.GetValue(Out)!;
+            string? runFolder = args.GetValue(Run);
+            string outFolder = args.GetValue(Out)!;
+            if (args.GetValue(FromClassifier) is string classifierFolder)
+            {
+                if (runFolder is not null) throw new ArgumentException("give one of --run (train a classifier) or --classifier (choose a trained one's test-time shift)");
+                var training = command.Options.Where(o => o != FromClassifier && o != Data && o != Out && o != NoTest && o != Threads && o != Quiet && o != TestTimeShiftsOption)
+                    .FirstOrDefault(o => args.GetResult(o) is { Implicit: false });
+                if (training is not null) throw new ArgumentException($"{training.Name} sets how a classifier trains; --classifier does not train (it chooses the test-time shift of a trained one)");
+                return ChooseShift(classifierFolder, args.GetValue(Data), outFolder, !args.GetValue(NoTest), args.GetValue(Quiet));
+            }
+            if (runFolder is null) throw new ArgumentException("give --run (a pretraining run to train a classifier on) or --classifier (a trained classifier)");
             var options = new ClassifierOptions
             {
                 Optimizer = Cli.Choice(args.GetValue(OptimizerOption), "optimizer", Defaults.Optimizer),
@@ -67,6 +79,7 @@ public static class FinetuneCommand
                 JointBatch = args.GetValue(JointBatch) || Defaults.JointBatch,
                 Teacher = args.GetValue(Teacher),
                 StudentView = Cli.Choice(args.GetValue(StudentViewOption), "student view", Defaults.StudentView),
+                TestTimeShifts = args.GetValue(TestTimeShiftsOption),
             };
             if (options.Teacher is null && args.GetValue(StudentViewOption) is not null)
                 throw new ArgumentException("--student-view sets how a student of --teacher sees its records: add --teacher");
@@ -100,6 +113,21 @@ public static class FinetuneCommand
         return command;
     }
 
+    /// <summary><c>--classifier</c>: a trained classifier's test-time shift chosen on its data's validation slice, written to <paramref name="outFolder"/>.</summary>
+    static int ChooseShift(string folder, string? spec, string outFolder, bool scoreTest, bool quiet)
+    {
+        Training.RunFiles.EnsureWritable(Path.GetDirectoryName(Path.GetFullPath(outFolder))!);
+        using var classifier = Classifier.Load(folder);
+        var data = Classifier.TrainingData(classifier.Info, spec);
+        var validation = data.Validation is { HasLabels: true, Count: > 0 } v ? v
+            : throw new InvalidOperationException($"{data.Train.Source} has no labelled validation slice to choose the shift on; keep the data spec's val= above 0");
+        classifier.ChooseTestTimeShift(validation, scoreTest && data.Test is { HasLabels: true } t ? t : null, quiet ? null : Cli.Info);
+        classifier.Save(outFolder);
+        Print(classifier.Info);
+        Cli.Info($"Written {Path.Combine(outFolder, Classifier.InfoFileName)}");
+        return 0;
+    }
+
     static void Print(ClassifierInfo info)
     {
         var table = new Table().Title(Markup.Escape($"{info.Mode} · {info.LabelledCount:N0} labels ({info.Labels}) · {info.Classes.Count} classes"
@@ -118,5 +146,8 @@ public static class FinetuneCommand
         foreach (var (member, k) in (info.Members ?? []).Select((m, k) => (m, k)))
             table.AddRow([$"member {k + 1} (seed {member.Seed}) accuracy %", .. new[] { member.Validation, member.Test }.Take(splits.Count).Select(s => s is null ? "" : $"{100 * s.Accuracy:F2}")]);
         AnsiConsole.Write(table);
+        if (info.TestTimeChecks is { } checks)
+            Cli.Info("test-time shift on validation: " + string.Join(", ", checks.Select(c => $"{c.Shift} px {100 * c.Accuracy:F2}%"))
+                + $"; kept: {(info.TestTimeShift == 0 ? "none" : $"{info.TestTimeShift} px")}");
     }
 }

@@ -30,6 +30,7 @@ public sealed class Classifier : IDisposable
     {
         Networks = networks;
         Info = info;
+        TestTimeShift = info.TestTimeShift;
         foreach (var network in networks) network.eval();
         standardize = ModelFactory.Standardizer(info.Encoder, LikeRecords(info), networks[0].parameters().First().device);
     }
@@ -42,7 +43,10 @@ public sealed class Classifier : IDisposable
     public ClassifierNetwork Network => IsEnsemble
         ? throw new InvalidOperationException($"an ensemble of {Networks.Count} classifiers (finetune --members) has no single network; export and inspection take a classifier trained without --members")
         : Networks[0];
-    public ClassifierInfo Info { get; }
+    public ClassifierInfo Info { get; private set; }
+    /// <summary>The test-time shift <see cref="Predict"/> averages over: the classifier's own (<see cref="ClassifierInfo.TestTimeShift"/>)
+    /// unless set; 0 predicts from the images alone, five times as fast when a shift was chosen.</summary>
+    public int TestTimeShift { get; set; }
     public IReadOnlyList<string> Classes => Info.Classes;
     /// <summary>Fine-tuning was stopped by the user before its last step (the classifier holds the best check before that).</summary>
     public bool Interrupted => Info.FineTune?.Interrupted == true || Info.Members?.Any(m => m.FineTune?.Interrupted == true) == true || MissingMembers > 0;
@@ -147,13 +151,57 @@ public sealed class Classifier : IDisposable
                 Machine = Runtime.MachineInfo.Current(options.Threads > 0 ? options.Threads : config.Threads),
                 Written = DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm 'UTC'"),
             };
-            return new Classifier(networks, info);
+            var classifier = new Classifier(networks, info);
+            if (options.TestTimeShifts) classifier.ChooseTestTimeShift(validation, test, progress);
+            return classifier;
         }
         catch
         {
             foreach (var network in networks) network.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Chooses the test-time shift (<see cref="TestTimeShifts"/>) on the labelled validation slice: every candidate's
+    /// calibrated probabilities are scored there, the highest accuracy wins, a tie goes to the lower log-loss and then
+    /// to the smaller shift (the image alone first). <see cref="Info"/> then holds the choice, the candidates' scores
+    /// and the winner's validation scores; the test split, when given, is scored once with the winner (a test score
+    /// made at another shift is dropped). The weights do not change. Images only.
+    /// </summary>
+    public void ChooseTestTimeShift(IRecordSet validation, IRecordSet? test, Action<string>? progress = null)
+    {
+        if (Info.Input.Kind != InputShape.Image)
+            throw new InvalidOperationException("test-time shifts are for images: a table classifier predicts from its rows as they are");
+        var checks = new List<TestTimeCheck>();
+        ClassifierScores? best = null;
+        int bestShift = 0;
+        foreach (int shift in TestTimeShifts.Candidates(Info.Input.Height, Info.Input.Width))
+        {
+            var scores = ScoreAt(validation, EncoderEvaluator.Validation, shift);
+            checks.Add(new TestTimeCheck { Shift = shift, Accuracy = scores.Accuracy, NegativeLogLikelihood = scores.NegativeLogLikelihood });
+            progress?.Invoke($"test-time shift {shift} px: validation accuracy {100 * scores.Accuracy:F2}%, log-loss {scores.NegativeLogLikelihood:F4}");
+            if (best is null || scores.Accuracy > best.Accuracy || (scores.Accuracy == best.Accuracy && scores.NegativeLogLikelihood < best.NegativeLogLikelihood))
+                (best, bestShift) = (scores, shift);
+        }
+        var testScores = bestShift == Info.TestTimeShift && Info.Test is { } known ? known
+            : test is null ? null : ScoreAt(test, EncoderEvaluator.Test, bestShift);
+        Info = Info with { TestTimeShift = bestShift, TestTimeChecks = checks, Validation = best!, Test = testScores };
+        TestTimeShift = bestShift;
+        progress?.Invoke(bestShift == 0 ? "test-time shifts: none kept (the images alone score best on validation)" : $"test-time shift kept: {bestShift} px");
+    }
+
+    /// <summary>
+    /// The data a classifier learned from, for choices made after training (<see cref="ChooseTestTimeShift"/>):
+    /// <paramref name="spec"/> when given (tables read with the model's schema), else the pretraining run's data as
+    /// finetune reloads it, with the same validation slice.
+    /// </summary>
+    public static ISplits TrainingData(ClassifierInfo info, string? spec = null)
+    {
+        if (spec is not null) return DataSpec.Parse(spec).LoadAny(info.Encoder.Table);
+        // A run from before validation slices reloads with val=0 (DataSpec.ForRun); without the run folder, the spec as recorded.
+        int format = Directory.Exists(info.Run) ? Checkpoint.ReadState(info.Run).State.Format : new CheckpointState { Config = info.Encoder }.Format;
+        return DataSpec.ForRun(info.Encoder.Data, format).LoadAny(info.Encoder.Table);
     }
 
     static void Accumulate(ref float[]? sum, float[] probabilities)
@@ -257,12 +305,14 @@ public sealed class Classifier : IDisposable
     }
 
     /// <summary>Scores on a labelled split: accuracy, balanced accuracy, macro-F1, confusion matrix, calibration.</summary>
-    public ClassifierScores Score(IRecordSet records, string split)
+    public ClassifierScores Score(IRecordSet records, string split) => ScoreAt(records, split, TestTimeShift);
+
+    ClassifierScores ScoreAt(IRecordSet records, string split, int shift)
     {
         var labels = LabelsInModelOrder(records, Classes);
         CheckFits(records);
         var probabilities = new float[(long)records.Count * Classes.Count];
-        Predict(records, (start, batch) => batch.CopyTo(probabilities.AsSpan(start * Classes.Count)));
+        PredictAt(records, (start, batch) => batch.CopyTo(probabilities.AsSpan(start * Classes.Count)), 512, shift);
         return ClassifierScores.Compute(split, probabilities, Classes.Count, labels);
     }
 
@@ -297,12 +347,16 @@ public sealed class Classifier : IDisposable
     /// <summary>
     /// Calibrated class probabilities of every record, batch by batch (one dispose scope each): the batch's first
     /// record index and its N×C probabilities, row-major (valid only during the call).
+    /// With a <see cref="TestTimeShift"/>, an image's probabilities are the mean over it and its four shifted views.
     /// </summary>
-    public void Predict(IRecordSet records, Action<int, ReadOnlySpan<float>> onBatch, int batchSize = 512)
+    public void Predict(IRecordSet records, Action<int, ReadOnlySpan<float>> onBatch, int batchSize = 512) => PredictAt(records, onBatch, batchSize, TestTimeShift);
+
+    void PredictAt(IRecordSet records, Action<int, ReadOnlySpan<float>> onBatch, int batchSize, int shift)
     {
         CheckFits(records);
+        if (shift != 0 && Info.Input.Kind != InputShape.Image) throw new InvalidOperationException("test-time shifts are for images");
         foreach (var network in Networks) network.eval();
-        EmbeddingExtractor.ForEachBatch(x => Probabilities(standardize(x)), records, Enumerable.Range(0, records.Count).ToArray(), batchSize, null,
+        EmbeddingExtractor.ForEachBatch(x => TestTimeShifts.Average(view => Probabilities(standardize(view)), x, shift), records, Enumerable.Range(0, records.Count).ToArray(), batchSize, null,
             (start, probabilities) => onBatch(start, probabilities.data<float>().ToArray()));
     }
 

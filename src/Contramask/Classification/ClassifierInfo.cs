@@ -49,6 +49,12 @@ public sealed record ClassifierInfo
     /// <see cref="Classifier.MemberWeightsFileName"/>; null for a single classifier. <see cref="Validation"/> and
     /// <see cref="Test"/> then score the ensemble's averaged probabilities.</summary>
     public IReadOnlyList<ClassifierMember>? Members { get; init; }
+    /// <summary>Images: predictions average the network's probabilities over the image and its views moved by this
+    /// many pixels (<see cref="TestTimeShifts"/>); 0 = the image alone. Chosen on the validation slice
+    /// (<see cref="Classifier.ChooseTestTimeShift"/>); <see cref="Validation"/> and <see cref="Test"/> score the choice.</summary>
+    public int TestTimeShift { get; init; }
+    /// <summary>The shifts tried on the validation slice and how each scored there; null when none were tried.</summary>
+    public IReadOnlyList<TestTimeCheck>? TestTimeChecks { get; init; }
     public required ClassifierOptions Options { get; init; }
     public required ClassifierScores Validation { get; init; }
     public ClassifierScores? Test { get; init; }
@@ -67,4 +73,13 @@ public sealed record ClassifierMember
     public required ClassifierScores Validation { get; init; }
     public ClassifierScores? Test { get; init; }
     public double Seconds { get; init; }
+}
+
+/// <summary>One test-time shift scored on the validation slice.</summary>
+public sealed record TestTimeCheck
+{
+    /// <summary>Pixels (0 = the image alone).</summary>
+    public int Shift { get; init; }
+    public double Accuracy { get; init; }
+    public double NegativeLogLikelihood { get; init; }
 }

@@ -171,6 +171,13 @@ public sealed record ClassifierOptions
     int? WrittenMembers { get => members; init => members = value; }
     int? members;
     public const int MaxMembers = 16;
+    /// <summary>
+    /// Images: after training, try test-time shifts (<see cref="Classification.TestTimeShifts"/>) on the validation slice and keep
+    /// the best (none when the image alone scores as well). Off by default: a kept shift makes predictions five times
+    /// as costly. Written only when on, so settings without it serialize as before.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]
+    public bool TestTimeShifts { get; init; }
 
     public void Validate()
     {
