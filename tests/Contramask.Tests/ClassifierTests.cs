@@ -282,6 +282,82 @@ public class ClassifierTests(DigitsRunFixture run) : IClassFixture<DigitsRunFixt
     }
 
     [Fact]
+    public void Classifiers_trained_apart_join_into_one_ensemble_only_when_they_learned_from_the_same_labels()
+    {
+        var folder = Fixture.TempFolder();
+        var options = Quick with { Mode = ClassifierMode.Full, Steps = 40, EvaluateEvery = 20 };
+        string TrainTo(string name, ClassifierOptions o)
+        {
+            using var trained = Classifier.Train(run.Folder, null, o);
+            var path = Path.Combine(folder, name);
+            trained.Save(path);
+            return path;
+        }
+        var full = TrainTo("full", options);
+        var probe = TrainTo("probe", options with { Mode = ClassifierMode.Probe });
+        var pair = TrainTo("pair", options with { Members = 2 });
+        var data = DataSpec.Parse("digits").Load();
+        var validation = data.Validation!;
+        using var joined = Classifier.Combine([full, probe, pair], validation, data.Test);
+        var info = joined.Info;
+        Assert.Equal(4, joined.Networks.Count);
+        Assert.Equal("full + probe", info.Mode);
+        Assert.Equal(4, info.Options.Members);
+        var members = info.Members!;
+        Assert.Equal([full, probe, pair, pair], members.Select(m => m.Source));
+        Assert.Equal(["full", "probe", "full", "full"], members.Select(m => m.Mode));
+        Assert.Equal([0, 0, 0, 1], members.Select(m => m.Seed));
+        // A member's scores are its own network's, as the classifier it came from wrote them.
+        Assert.Equal(Classifier.ReadInfo(probe).Validation.Accuracy, members[1].Validation.Accuracy, 9);
+        Assert.Equal(Classifier.ReadInfo(pair).Members![1].Test!.Accuracy, members[3].Test!.Accuracy, 9);
+
+        // The ensemble's probabilities are the mean of its four networks': (full + probe + 2 · pair) / 4, pair being the mean of two.
+        float[] Predicted(Classifier c)
+        {
+            var p = new float[validation.Count * 10];
+            c.Predict(validation, (start, batch) => batch.CopyTo(p.AsSpan(start * 10)));
+            return p;
+        }
+        float[] expected;
+        using (var a = Classifier.Load(full))
+        using (var b = Classifier.Load(probe))
+        using (var c = Classifier.Load(pair))
+        {
+            var (pa, pb, pc) = (Predicted(a), Predicted(b), Predicted(c));
+            expected = pa.Select((v, i) => (v + pb[i] + 2 * pc[i]) / 4).ToArray();
+            Assert.Contains(Enumerable.Range(0, pa.Length), i => Math.Abs(pa[i] - pb[i]) > 1e-2); // the parts differ
+        }
+        var predicted = Predicted(joined);
+        for (int i = 0; i < expected.Length; i++) Assert.Equal(expected[i], predicted[i], 1e-5f);
+        int right = 0;
+        for (int r = 0; r < validation.Count; r++)
+        {
+            int best = 0;
+            for (int j = 1; j < 10; j++) if (expected[10 * r + j] > expected[10 * r + best]) best = j;
+            if (best == validation.Labels![r]) right++;
+        }
+        Assert.Equal((double)right / validation.Count, info.Validation.Accuracy, 9);
+        var saved = Path.Combine(folder, "joined");
+        joined.Save(saved);
+        using (var loaded = Classifier.Load(saved)) Assert.Equal(predicted, Predicted(loaded));
+
+        // Another seed drew other labels: joined, the ensemble would have seen labels neither part has.
+        var other = TrainTo("other", options with { Seed = 3 });
+        var refused = Assert.Throws<ArgumentException>(() => Classifier.Combine([full, other], validation, null));
+        Assert.Contains("learned from the labels 10% (drawn with seed 3)", refused.Message);
+        // From the command line: joined, then its test-time shift chosen; a refusal is one line and exit 2, no folder.
+        var (code, output, error) = CliTests.Run("finetune", "--classifier", full, "--classifier", probe, "--out", Path.Combine(folder, "cli"));
+        Assert.True(code == 0, error);
+        Assert.Contains("member 2 (seed 0, probe)", output);
+        Assert.Contains("test-time shift on validation: 0 px", output);
+        Assert.Equal(2, Classifier.ReadInfo(Path.Combine(folder, "cli")).Members!.Count);
+        (code, _, error) = CliTests.Run("finetune", "--classifier", full, "--classifier", other, "--out", Path.Combine(folder, "refused"));
+        Assert.Equal(CliApp.BadInputExitCode, code);
+        Assert.Contains("an ensemble's members must agree on it", error);
+        Assert.False(Directory.Exists(Path.Combine(folder, "refused")));
+    }
+
+    [Fact]
     public void An_interrupted_ensemble_keeps_the_members_trained_so_far_and_says_so()
     {
         var options = Quick with { Mode = ClassifierMode.Full, Steps = 40, EvaluateEvery = 20, Members = 3 };

@@ -10,7 +10,7 @@ public static class FinetuneCommand
 {
     static readonly ClassifierOptions Defaults = new();
     static readonly Option<string?> Run = new("--run") { Description = "Run folder written by pretrain (or --classifier)" };
-    static readonly Option<string?> FromClassifier = new("--classifier") { Description = "Instead of --run: a classifier folder finetune wrote; no training, its test-time shift is chosen on the validation slice (as --test-time-shifts does) and it is written to --out (which may be the same folder)" };
+    static readonly Option<string[]> FromClassifier = new("--classifier") { Description = "Instead of --run: a classifier folder finetune wrote; no training, its test-time shift is chosen on the validation slice (as --test-time-shifts does) and it is written to --out (which may be the same folder). Given more than once: the classifiers (trained with the same labels of the same data, e.g. on different encoders) are joined into one ensemble first" };
     static readonly Option<bool> TestTimeShiftsOption = new("--test-time-shifts") { Description = "Images: after training, try averaging each image's prediction with its views shifted by 1/28 and 1/14 of the side on the validation slice, and keep the best (none if the image alone scores as well); a kept shift makes predict five times as costly" };
     static readonly Option<string?> Data = new("--data") { Description = "Labelled data spec (default: the run's own data; tables keep the run's schema)" };
     static readonly Option<string> Labels = new("--labels") { Description = "Labels to learn from: all, a count (600) or a share (1%), drawn stratified with the seed", DefaultValueFactory = _ => "all" };
@@ -47,13 +47,13 @@ public static class FinetuneCommand
         {
             string? runFolder = args.GetValue(Run);
             string outFolder = args.GetValue(Out)!;
-            if (args.GetValue(FromClassifier) is string classifierFolder)
+            if (args.GetValue(FromClassifier) is { Length: > 0 } classifierFolders)
             {
                 if (runFolder is not null) throw new ArgumentException("give one of --run (train a classifier) or --classifier (choose a trained one's test-time shift)");
                 var training = command.Options.Where(o => o != FromClassifier && o != Data && o != Out && o != NoTest && o != Threads && o != Quiet && o != TestTimeShiftsOption)
                     .FirstOrDefault(o => args.GetResult(o) is { Implicit: false });
                 if (training is not null) throw new ArgumentException($"{training.Name} sets how a classifier trains; --classifier does not train (it chooses the test-time shift of a trained one)");
-                return ChooseShift(classifierFolder, args.GetValue(Data), outFolder, !args.GetValue(NoTest), args.GetValue(Quiet));
+                return FromTrained(classifierFolders, args.GetValue(Data), outFolder, !args.GetValue(NoTest), args.GetValue(Quiet));
             }
             if (runFolder is null) throw new ArgumentException("give --run (a pretraining run to train a classifier on) or --classifier (a trained classifier)");
             var options = new ClassifierOptions
@@ -113,18 +113,23 @@ public static class FinetuneCommand
         return command;
     }
 
-    /// <summary><c>--classifier</c>: a trained classifier's test-time shift chosen on its data's validation slice, written to <paramref name="outFolder"/>.</summary>
-    static int ChooseShift(string folder, string? spec, string outFolder, bool scoreTest, bool quiet)
+    /// <summary><c>--classifier</c>: trained classifiers (several joined into one ensemble, <see cref="Classifier.Combine"/>), their
+    /// test-time shift chosen on the data's validation slice (images), written to <paramref name="outFolder"/>.</summary>
+    static int FromTrained(string[] folders, string? spec, string outFolder, bool scoreTest, bool quiet)
     {
         Training.RunFiles.EnsureWritable(Path.GetDirectoryName(Path.GetFullPath(outFolder))!);
-        using var classifier = Classifier.Load(folder);
-        var data = Classifier.TrainingData(classifier.Info, spec);
+        var first = Classifier.ReadInfo(folders[0]);
+        if (folders.Length == 1 && first.Input.Kind != InputShape.Image)
+            throw new InvalidOperationException("test-time shifts are for images: a table classifier predicts from its rows as they are (give several --classifier folders to join them into an ensemble)");
+        var data = Classifier.TrainingData(first, spec);
         var validation = data.Validation is { HasLabels: true, Count: > 0 } v ? v
-            : throw new InvalidOperationException($"{data.Train.Source} has no labelled validation slice to choose the shift on; keep the data spec's val= above 0");
-        classifier.ChooseTestTimeShift(validation, scoreTest && data.Test is { HasLabels: true } t ? t : null, quiet ? null : Cli.Info);
+            : throw new InvalidOperationException($"{data.Train.Source} has no labelled validation slice to choose on; keep the data spec's val= above 0");
+        var test = scoreTest && data.Test is { HasLabels: true } t ? t : null;
+        using var classifier = folders.Length == 1 ? Classifier.Load(folders[0]) : Classifier.Combine(folders, validation, test, quiet ? null : Cli.Info);
+        if (first.Input.Kind == InputShape.Image) classifier.ChooseTestTimeShift(validation, test, quiet ? null : Cli.Info);
         classifier.Save(outFolder);
         Print(classifier.Info);
-        Cli.Info($"Written {Path.Combine(outFolder, Classifier.InfoFileName)}");
+        Cli.Info($"Written {Path.Combine(outFolder, Classifier.InfoFileName)}" + (classifier.IsEnsemble ? $" and {classifier.Networks.Count} weight files" : ""));
         return 0;
     }
 
@@ -144,7 +149,7 @@ public static class FinetuneCommand
         Row("records", s => $"{s.Count:N0}");
         // An ensemble's members, each alone: what averaging them added.
         foreach (var (member, k) in (info.Members ?? []).Select((m, k) => (m, k)))
-            table.AddRow([$"member {k + 1} (seed {member.Seed}) accuracy %", .. new[] { member.Validation, member.Test }.Take(splits.Count).Select(s => s is null ? "" : $"{100 * s.Accuracy:F2}")]);
+            table.AddRow([$"member {k + 1} (seed {member.Seed}{(member.Source is { } source ? $", {Path.GetFileName(source)}" : "")}) accuracy %", .. new[] { member.Validation, member.Test }.Take(splits.Count).Select(s => s is null ? "" : $"{100 * s.Accuracy:F2}")]);
         AnsiConsole.Write(table);
         if (info.TestTimeChecks is { } checks)
             Cli.Info("test-time shift on validation: " + string.Join(", ", checks.Select(c => $"{c.Shift} px {100 * c.Accuracy:F2}%"))

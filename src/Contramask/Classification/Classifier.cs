@@ -20,7 +20,7 @@ namespace Contramask.Classification;
 /// Every choice (the probe's L2, early stopping, the temperature) is made on the data's validation slice; the test
 /// split, when there is one, is scored once at the end.
 /// </summary>
-public sealed class Classifier : IDisposable
+public sealed partial class Classifier : IDisposable
 {
     public const string InfoFileName = "classifier.json";
     public const string WeightsFileName = "model.bin";

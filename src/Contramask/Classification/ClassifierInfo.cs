@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Contramask.Training;
 
 namespace Contramask.Classification;
@@ -73,6 +74,11 @@ public sealed record ClassifierMember
     public required ClassifierScores Validation { get; init; }
     public ClassifierScores? Test { get; init; }
     public double Seconds { get; init; }
+    /// <summary>For a member joined from another classifier (<see cref="Classifier.Combine"/>): that classifier's
+    /// folder, the run whose encoder it started from, and how it trained; null for a member trained with the ensemble.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Source { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Run { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Mode { get; init; }
 }
 
 /// <summary>One test-time shift scored on the validation slice.</summary>
