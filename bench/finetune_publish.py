@@ -35,8 +35,17 @@ for folder in folders:
         r["mode"] += f", test-time shift {c['test_time_shift']} px"
     r["test_time_checks"] = c.get("test_time_checks")
     records.append(r)
+    listed = {os.path.realpath(f) for f in folders}
     for k, m in enumerate(members):
-        records.append(record(f"{name} member {k + 1} (seed {m['seed']})", c, m.get("fine_tune") or {}, m, m["seconds"], m["temperature"]))
+        # A member joined from another classifier (finetune --classifier A --classifier B) names its folder; one whose
+        # folder is published too already has its row there.
+        source = m.get("source")
+        if source and os.path.realpath(source) in listed:
+            continue
+        r = record(f"{name} member {k + 1} (seed {m['seed']}{', ' + os.path.basename(source) if source else ''})", c,
+                   m.get("fine_tune") or {}, m, m["seconds"], m["temperature"])
+        r["run"], r["mode"] = m.get("run") or r["run"], m.get("mode") or r["mode"]
+        records.append(r)
 # The chosen classifier of each label budget: the best validation accuracy among the pretrained ones (a model trained
 # from scratch is the baseline, not a candidate). The test figures play no part in it.
 for labelled in sorted({r["labelled"] for r in records}):
