@@ -244,9 +244,11 @@ public class ClassifierTests(DigitsRunFixture run) : IClassFixture<DigitsRunFixt
     {
         var folder = Fixture.TempFolder();
         var model = Path.Combine(folder, "model");
-        var (code, _, error) = CliTests.Run("finetune", "--run", run.Folder, "--labels", "200", "--mode", "full", "--steps", "40", "--out", model, "--quiet");
+        var (code, _, error) = CliTests.Run("finetune", "--run", run.Folder, "--data", "digits", "--labels", "200", "--mode", "full", "--steps", "40", "--out", model, "--quiet");
         Assert.True(code == 0, error);
         Assert.Equal(0, Classifier.ReadInfo(model).TestTimeShift);
+        // The data spec it was given is kept, for --classifier to find the same validation slice without --data.
+        Assert.Equal("digits", Classifier.ReadInfo(model).Data);
         var chosen = Path.Combine(folder, "chosen");
         (code, var output, error) = CliTests.Run("finetune", "--classifier", model, "--out", chosen, "--quiet");
         Assert.True(code == 0, error);
@@ -265,7 +267,15 @@ public class ClassifierTests(DigitsRunFixture run) : IClassFixture<DigitsRunFixt
             return File.ReadAllText(csv);
         }
         Assert.Equal(Predictions(model), Predictions(chosen, "--no-test-time-shift"));
-        if (info.TestTimeShift > 0) Assert.NotEqual(Predictions(model), Predictions(chosen));
+        // Whichever shift won here, a classifier whose file keeps a 1-pixel shift predicts with it unless told not to.
+        var forced = Path.Combine(folder, "forced");
+        Directory.CreateDirectory(forced);
+        foreach (var file in Directory.GetFiles(chosen)) File.Copy(file, Path.Combine(forced, Path.GetFileName(file)));
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(forced, Classifier.InfoFileName)))!;
+        json["test_time_shift"] = 1;
+        File.WriteAllText(Path.Combine(forced, Classifier.InfoFileName), json.ToJsonString());
+        Assert.NotEqual(Predictions(model), Predictions(forced));
+        Assert.Equal(Predictions(model), Predictions(forced, "--no-test-time-shift"));
 
         (code, _, error) = CliTests.Run("finetune", "--classifier", model, "--out", chosen, "--labels", "10");
         Assert.Equal(CliApp.BadInputExitCode, code);
@@ -688,6 +698,12 @@ public class ClassifierTests(DigitsRunFixture run) : IClassFixture<DigitsRunFixt
         (code, _, error) = CliTests.Run("finetune", "--classifier", model, "--out", Path.Combine(folder, "shifted"));
         Assert.Equal(CliApp.BadInputExitCode, code);
         Assert.Contains("test-time shifts are for images", error);
+        // Refused before training, not after it (a trained table classifier was once lost to the late refusal).
+        (code, var shiftOutput, error) = CliTests.Run("finetune", "--run", runFolder, "--mode", "full", "--steps", "20", "--test-time-shifts", "--out", Path.Combine(folder, "shifted"));
+        Assert.Equal(CliApp.BadInputExitCode, code);
+        Assert.Contains("test-time shifts are for images", error);
+        Assert.DoesNotContain("fine-tuning: step", shiftOutput);
+        Assert.False(Directory.Exists(Path.Combine(folder, "shifted")));
 
         // The same rows without the label column: unlabelled, ids kept.
         var rows = File.ReadAllLines(csv).Select(l => CsvColumns(l)).ToList();

@@ -53,7 +53,7 @@ public static class FinetuneCommand
                 var training = command.Options.Where(o => o != FromClassifier && o != Data && o != Out && o != NoTest && o != Threads && o != Quiet && o != TestTimeShiftsOption)
                     .FirstOrDefault(o => args.GetResult(o) is { Implicit: false });
                 if (training is not null) throw new ArgumentException($"{training.Name} sets how a classifier trains; --classifier does not train (it chooses the test-time shift of a trained one)");
-                return FromTrained(classifierFolders, args.GetValue(Data), outFolder, !args.GetValue(NoTest), args.GetValue(Quiet));
+                return FromTrained(classifierFolders, args.GetValue(Data), outFolder, !args.GetValue(NoTest), args.GetValue(Threads), args.GetValue(Quiet));
             }
             if (runFolder is null) throw new ArgumentException("give --run (a pretraining run to train a classifier on) or --classifier (a trained classifier)");
             var options = new ClassifierOptions
@@ -94,7 +94,7 @@ public static class FinetuneCommand
             Training.RunFiles.EnsureWritable(Path.GetDirectoryName(Path.GetFullPath(outFolder))!);
             bool quiet = args.GetValue(Quiet);
             using var interruption = new Interruption("Stopping fine-tuning after this step and writing the classifier from its best check so far");
-            using var classifier = Classifier.Train(runFolder, data, options, quiet ? null : Cli.Info, Cli.Warn, interruption.Token);
+            using var classifier = Classifier.Train(runFolder, data, options, quiet ? null : Cli.Info, Cli.Warn, interruption.Token, args.GetValue(Data));
             classifier.Save(outFolder);
             Print(classifier.Info);
             Cli.Info($"Written {Path.Combine(outFolder, Classifier.InfoFileName)}, {(classifier.IsEnsemble ? $"{classifier.Networks.Count} weight files ({Classifier.WeightsFileName}, {Classifier.MemberWeightsFileName(1)}, …)" : Classifier.WeightsFileName)} and {Classifier.ConfusionFileName}");
@@ -115,7 +115,7 @@ public static class FinetuneCommand
 
     /// <summary><c>--classifier</c>: trained classifiers (several joined into one ensemble, <see cref="Classifier.Combine"/>), their
     /// test-time shift chosen on the data's validation slice (images), written to <paramref name="outFolder"/>.</summary>
-    static int FromTrained(string[] folders, string? spec, string outFolder, bool scoreTest, bool quiet)
+    static int FromTrained(string[] folders, string? spec, string outFolder, bool scoreTest, int threads, bool quiet)
     {
         Training.RunFiles.EnsureWritable(Path.GetDirectoryName(Path.GetFullPath(outFolder))!);
         var first = Classifier.ReadInfo(folders[0]);
@@ -126,7 +126,9 @@ public static class FinetuneCommand
             : throw new InvalidOperationException($"{data.Train.Source} has no labelled validation slice to choose on; keep the data spec's val= above 0");
         var test = scoreTest && data.Test is { HasLabels: true } t ? t : null;
         using var classifier = folders.Length == 1 ? Classifier.Load(folders[0]) : Classifier.Combine(folders, validation, test, quiet ? null : Cli.Info);
-        if (first.Input.Kind == InputShape.Image) classifier.ChooseTestTimeShift(validation, test, quiet ? null : Cli.Info);
+        if (threads > 0) Runtime.TorchRuntime.Initialize(threads);
+        // With another --data, the classifier's own test score is of other records: scored again at the kept shift.
+        if (first.Input.Kind == InputShape.Image) classifier.ChooseTestTimeShift(validation, test, quiet ? null : Cli.Info, sameData: spec is null);
         classifier.Save(outFolder);
         Print(classifier.Info);
         Cli.Info($"Written {Path.Combine(outFolder, Classifier.InfoFileName)}" + (classifier.IsEnsemble ? $" and {classifier.Networks.Count} weight files" : ""));

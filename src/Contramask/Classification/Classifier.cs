@@ -60,8 +60,10 @@ public sealed partial class Classifier : IDisposable
     /// step; the classifier is still finished from the best weights checked so far, with
     /// <see cref="FineTuneResult.Interrupted"/> set (see <see cref="Interrupted"/>).
     /// </summary>
+    /// <param name="dataSpec">The data spec <paramref name="data"/> was read from, recorded in <c>classifier.json</c> so later
+    /// choices (<see cref="TrainingData"/>) find the same validation slice; null when <paramref name="data"/> is the run's.</param>
     public static Classifier Train(string runFolder, ISplits? data, ClassifierOptions options, Action<string>? progress = null, Action<string>? warn = null,
-        CancellationToken cancel = default)
+        CancellationToken cancel = default, string? dataSpec = null)
     {
         options.Validate();
         options = options with { Steps = options.TotalSteps };
@@ -80,6 +82,8 @@ public sealed partial class Classifier : IDisposable
         var input = InputShape.Of(train);
         if (config.Encoder.IsTable != (input.Kind == InputShape.Table))
             throw new InvalidOperationException($"the run's encoder ({config.Encoder}) does not take {input}");
+        if (options.TestTimeShifts && input.Kind != InputShape.Image)
+            throw new InvalidOperationException("test-time shifts are for images: a table classifier predicts from its rows as they are (leave out --test-time-shifts)");
         if (train is ImageDataset images && config.Normalization is { } normalization && normalization.Mean.Length != images.Channels)
             throw new InvalidOperationException($"{train.Source}: images have {images.Channels} channel(s), the run's encoder was trained on {normalization.Mean.Length} (add ,channels={normalization.Mean.Length} to the data spec)");
         if (train is TableDataset table && config.Table is { } runSchema && !EncoderEvaluator.SameFeatures(table.Schema, runSchema))
@@ -117,7 +121,11 @@ public sealed partial class Classifier : IDisposable
                 if (k > 0 && cancel.IsCancellationRequested) break;
                 if (options.Members > 1) progress?.Invoke($"member {k + 1} of {options.Members} (seed {options.Seed + k})");
                 var memberClock = System.Diagnostics.Stopwatch.StartNew();
-                var (network, member) = TrainMember(checkpoint, config, train, labelled, unlabelled, validation, validationLabels, test, testLabels, classes,
+                // With test-time shifts, a single classifier's test split is scored once, after the shift is chosen; an
+                // ensemble's members are still scored on it alone (their own figures, which choose nothing).
+                bool memberTest = !(options.TestTimeShifts && options.Members == 1);
+                var (network, member) = TrainMember(checkpoint, config, train, labelled, unlabelled, validation, validationLabels,
+                    memberTest ? test : null, memberTest ? testLabels : null, classes,
                     options with { Seed = options.Seed + k }, teacher, progress, cancel);
                 networks.Add(network);
                 members.Add(member.Scores with { Seconds = memberClock.Elapsed.TotalSeconds });
@@ -147,6 +155,7 @@ public sealed partial class Classifier : IDisposable
                 Validation = ensemble ? ClassifierScores.Compute(EncoderEvaluator.Validation, Mean(validationSum!, networks.Count), classes, validationLabels) : first.Validation,
                 Test = testLabels is null ? null
                     : ensemble ? ClassifierScores.Compute(EncoderEvaluator.Test, Mean(testSum!, networks.Count), classes, testLabels) : first.Test,
+                Data = dataSpec,
                 Seconds = clock.Elapsed.TotalSeconds,
                 Machine = Runtime.MachineInfo.Current(options.Threads > 0 ? options.Threads : config.Threads),
                 Written = DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm 'UTC'"),
@@ -169,8 +178,11 @@ public sealed partial class Classifier : IDisposable
     /// and the winner's validation scores; the test split, when given, is scored once with the winner (a test score
     /// made at another shift is dropped). The weights do not change. Images only.
     /// </summary>
-    public void ChooseTestTimeShift(IRecordSet validation, IRecordSet? test, Action<string>? progress = null)
+    /// <param name="sameData">The records are those the classifier was scored on (its <see cref="ClassifierInfo.Test"/> at the
+    /// kept shift may be reused); false when they were read from another data spec.</param>
+    public void ChooseTestTimeShift(IRecordSet validation, IRecordSet? test, Action<string>? progress = null, bool sameData = true)
     {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         if (Info.Input.Kind != InputShape.Image)
             throw new InvalidOperationException("test-time shifts are for images: a table classifier predicts from its rows as they are");
         var checks = new List<TestTimeCheck>();
@@ -184,20 +196,26 @@ public sealed partial class Classifier : IDisposable
             if (best is null || scores.Accuracy > best.Accuracy || (scores.Accuracy == best.Accuracy && scores.NegativeLogLikelihood < best.NegativeLogLikelihood))
                 (best, bestShift) = (scores, shift);
         }
-        var testScores = bestShift == Info.TestTimeShift && Info.Test is { } known ? known
+        var testScores = sameData && bestShift == Info.TestTimeShift && Info.Test is { } known ? known
             : test is null ? null : ScoreAt(test, EncoderEvaluator.Test, bestShift);
-        Info = Info with { TestTimeShift = bestShift, TestTimeChecks = checks, Validation = best!, Test = testScores };
+        Info = Info with
+        {
+            TestTimeShift = bestShift, TestTimeChecks = checks, Validation = best!, Test = testScores,
+            Seconds = Info.Seconds + clock.Elapsed.TotalSeconds, Written = DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm 'UTC'"),
+        };
         TestTimeShift = bestShift;
         progress?.Invoke(bestShift == 0 ? "test-time shifts: none kept (the images alone score best on validation)" : $"test-time shift kept: {bestShift} px");
     }
 
     /// <summary>
     /// The data a classifier learned from, for choices made after training (<see cref="ChooseTestTimeShift"/>):
-    /// <paramref name="spec"/> when given (tables read with the model's schema), else the pretraining run's data as
-    /// finetune reloads it, with the same validation slice.
+    /// <paramref name="spec"/> when given (tables read with the model's schema), else the spec finetune was given
+    /// (<see cref="ClassifierInfo.Data"/>), else the pretraining run's data as finetune reloads it, with the same
+    /// validation slice.
     /// </summary>
     public static ISplits TrainingData(ClassifierInfo info, string? spec = null)
     {
+        spec ??= info.Data;
         if (spec is not null) return DataSpec.Parse(spec).LoadAny(info.Encoder.Table);
         // A run from before validation slices reloads with val=0 (DataSpec.ForRun); without the run folder, the spec as recorded.
         int format = Directory.Exists(info.Run) ? Checkpoint.ReadState(info.Run).State.Format : new CheckpointState { Config = info.Encoder }.Format;

@@ -118,7 +118,7 @@ public sealed partial class Classifier
         Same(info.Encoder.Table is null == first.Encoder.Table is null
             && (info.Encoder.Table is null || EncoderEvaluator.SameFeatures(info.Encoder.Table, first.Encoder.Table!)), "reads", "another table schema", "its own");
         // The same data spec gives the same validation slice: none of the members trained on the records that score them.
-        Same(info.Encoder.Data == first.Encoder.Data, "was pretrained on", info.Encoder.Data, first.Encoder.Data);
+        Same((info.Data ?? info.Encoder.Data) == (first.Data ?? first.Encoder.Data), "learned from the data", info.Data ?? info.Encoder.Data, first.Data ?? first.Encoder.Data);
         Same(SameLabelDraw(info.Options, first.Options), "learned from the labels", Draw(info.Options), Draw(first.Options));
     }
 

@@ -56,6 +56,9 @@ public sealed record ClassifierInfo
     public int TestTimeShift { get; init; }
     /// <summary>The shifts tried on the validation slice and how each scored there; null when none were tried.</summary>
     public IReadOnlyList<TestTimeCheck>? TestTimeChecks { get; init; }
+    /// <summary>The data spec finetune read its labels and validation slice from when not the run's (<c>--data</c>);
+    /// null: the run's (<see cref="PretrainConfig.Data"/>).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Data { get; init; }
     public required ClassifierOptions Options { get; init; }
     public required ClassifierScores Validation { get; init; }
     public ClassifierScores? Test { get; init; }

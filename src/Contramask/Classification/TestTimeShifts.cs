@@ -14,9 +14,10 @@ public static class TestTimeShifts
 {
     /// <summary>
     /// The shifts tried on the validation slice, in pixels: 0 (no test-time views, always a candidate and the winner
-    /// of a tie), about 1/28 of the shorter side (1 pixel on MNIST) and about 1/14 (2 pixels). Fine-tuning's weak
-    /// views move images by more than this (crops of 50–100%, or shifts of up to 12.5%), so these stay inside what the
-    /// network learned to read.
+    /// of a tie), about 1/28 of the shorter side (1 pixel on MNIST) and about 1/14 (2 pixels), the larger at least one
+    /// pixel more than the smaller. On MNIST both stay inside what fine-tuning's weak views taught the network to read
+    /// (crops of 50–100%, or shifts of up to 12.5%); on images of a few pixels (8×8 digits: 2 pixels is 25%) the larger
+    /// goes beyond, and the validation slice says whether it still helps.
     /// </summary>
     public static IReadOnlyList<int> Candidates(int height, int width)
     {
