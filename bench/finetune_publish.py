@@ -40,7 +40,7 @@ for folder in folders:
         # A member joined from another classifier (finetune --classifier A --classifier B) names its folder; one whose
         # folder is published too already has its row there.
         source = m.get("source")
-        if source and os.path.realpath(source) in listed:
+        if source and os.path.realpath(source) in listed and os.path.realpath(source) != os.path.realpath(folder):
             continue
         r = record(f"{name} member {k + 1} (seed {m['seed']}{', ' + os.path.basename(source) if source else ''})", c,
                    m.get("fine_tune") or {}, m, m["seconds"], m["temperature"])

@@ -355,6 +355,16 @@ public class ClassifierTests(DigitsRunFixture run) : IClassFixture<DigitsRunFixt
         var other = TrainTo("other", options with { Seed = 3 });
         var refused = Assert.Throws<ArgumentException>(() => Classifier.Combine([full, other], validation, null));
         Assert.Contains("learned from the labels 10% (drawn with seed 3)", refused.Message);
+        // A classifier twice, directly or inside a joined ensemble, would count double.
+        Assert.Contains("is given twice", Assert.Throws<ArgumentException>(() => Classifier.Combine([full, probe, full], validation, null)).Message);
+        Assert.Contains("is in more than one of these", Assert.Throws<ArgumentException>(() => Classifier.Combine([saved, full], validation, null)).Message);
+        // Joined again, members keep the folder, run and mode they came from.
+        var probe2 = TrainTo("probe2", options with { Mode = ClassifierMode.Probe, L2Grid = [1.0] });
+        using (var again = Classifier.Combine([saved, probe2], validation, null))
+        {
+            Assert.Equal([full, probe, pair, pair, probe2], again.Info.Members!.Select(m => m.Source));
+            Assert.Equal(["full", "probe", "full", "full", "probe"], again.Info.Members!.Select(m => m.Mode));
+        }
         // From the command line: joined, then its test-time shift chosen; a refusal is one line and exit 2, no folder.
         var (code, output, error) = CliTests.Run("finetune", "--classifier", full, "--classifier", probe, "--out", Path.Combine(folder, "cli"));
         Assert.True(code == 0, error);
@@ -364,6 +374,14 @@ public class ClassifierTests(DigitsRunFixture run) : IClassFixture<DigitsRunFixt
         (code, _, error) = CliTests.Run("finetune", "--classifier", full, "--classifier", other, "--out", Path.Combine(folder, "refused"));
         Assert.Equal(CliApp.BadInputExitCode, code);
         Assert.Contains("an ensemble's members must agree on it", error);
+        Assert.False(Directory.Exists(Path.Combine(folder, "refused")));
+        // Scored on other data, the slice could hold records the members learned from; written over a member, its folder is gone.
+        (code, _, error) = CliTests.Run("finetune", "--classifier", full, "--classifier", probe, "--data", "digits,val=0.3", "--out", Path.Combine(folder, "refused"));
+        Assert.Equal(CliApp.BadInputExitCode, code);
+        Assert.Contains("is not the data the classifiers learned from", error);
+        (code, _, error) = CliTests.Run("finetune", "--classifier", full, "--classifier", probe, "--out", probe);
+        Assert.Equal(CliApp.BadInputExitCode, code);
+        Assert.Contains("is one of the classifiers joined", error);
         Assert.False(Directory.Exists(Path.Combine(folder, "refused")));
     }
 

@@ -121,11 +121,19 @@ public static class FinetuneCommand
         var first = Classifier.ReadInfo(folders[0]);
         if (folders.Length == 1 && first.Input.Kind != InputShape.Image)
             throw new InvalidOperationException("test-time shifts are for images: a table classifier predicts from its rows as they are (give several --classifier folders to join them into an ensemble)");
+        if (folders.Length > 1)
+        {
+            if (spec is not null && Classifier.FullSpec(spec) != Classifier.FullSpec(Classifier.LearnedFrom(first)))
+                throw new ArgumentException($"--data {spec} is not the data the classifiers learned from ({Classifier.LearnedFrom(first)}): an ensemble is scored on the validation slice none of them trained on; leave out --data");
+            var output = Path.GetFullPath(outFolder).TrimEnd(Path.DirectorySeparatorChar);
+            if (folders.Any(f => Path.GetFullPath(f).TrimEnd(Path.DirectorySeparatorChar) == output))
+                throw new ArgumentException($"--out {outFolder} is one of the classifiers joined: write the ensemble to a new folder, so its members' folders stay as they are");
+        }
         var data = Classifier.TrainingData(first, spec);
         var validation = data.Validation is { HasLabels: true, Count: > 0 } v ? v
             : throw new InvalidOperationException($"{data.Train.Source} has no labelled validation slice to choose on; keep the data spec's val= above 0");
         var test = scoreTest && data.Test is { HasLabels: true } t ? t : null;
-        using var classifier = folders.Length == 1 ? Classifier.Load(folders[0]) : Classifier.Combine(folders, validation, test, quiet ? null : Cli.Info);
+        using var classifier = folders.Length == 1 ? Classifier.Load(folders[0]) : Classifier.Combine(folders, validation, test, quiet ? null : Cli.Info, threads);
         if (threads > 0) Runtime.TorchRuntime.Initialize(threads);
         // With another --data, the classifier's own test score is of other records: scored again at the kept shift.
         if (first.Input.Kind == InputShape.Image) classifier.ChooseTestTimeShift(validation, test, quiet ? null : Cli.Info, sameData: spec is null);

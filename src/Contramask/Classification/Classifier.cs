@@ -155,7 +155,7 @@ public sealed partial class Classifier : IDisposable
                 Validation = ensemble ? ClassifierScores.Compute(EncoderEvaluator.Validation, Mean(validationSum!, networks.Count), classes, validationLabels) : first.Validation,
                 Test = testLabels is null ? null
                     : ensemble ? ClassifierScores.Compute(EncoderEvaluator.Test, Mean(testSum!, networks.Count), classes, testLabels) : first.Test,
-                Data = dataSpec,
+                Data = dataSpec is null ? null : FullSpec(dataSpec),
                 Seconds = clock.Elapsed.TotalSeconds,
                 Machine = Runtime.MachineInfo.Current(options.Threads > 0 ? options.Threads : config.Threads),
                 Written = DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm 'UTC'"),

@@ -21,12 +21,19 @@ public sealed partial class Classifier
     /// trained on) and the same label draw, so the ensemble has seen no label any one of them has not. The parts'
     /// test-time shifts are dropped: choose the ensemble's with <see cref="ChooseTestTimeShift"/>.
     /// </summary>
-    public static Classifier Combine(IReadOnlyList<string> folders, IRecordSet validation, IRecordSet? test, Action<string>? progress = null)
+    /// <param name="threads">Threads for scoring (0: the first classifier's run's).</param>
+    public static Classifier Combine(IReadOnlyList<string> folders, IRecordSet validation, IRecordSet? test, Action<string>? progress = null, int threads = 0)
     {
         if (folders.Count < 2) throw new ArgumentException("an ensemble joins at least two classifiers");
+        var repeated = folders.GroupBy(f => Path.GetFullPath(f).TrimEnd(Path.DirectorySeparatorChar)).FirstOrDefault(g => g.Count() > 1);
+        if (repeated is not null) throw new ArgumentException($"{repeated.Key} is given twice: its networks would count double in the ensemble");
         var infos = folders.Select(ReadInfo).ToList();
         var first = infos[0];
         for (int k = 1; k < infos.Count; k++) CheckJoinable(folders[0], first, folders[k], infos[k]);
+        // A joined ensemble names its members' folders: the same classifier must not come in twice that way either.
+        var sources = folders.Select((f, k) => infos[k].Members?.Select(m => m.Source).OfType<string>().Distinct().ToList() is { Count: > 0 } s ? s : [Path.GetFullPath(f)]).ToList();
+        var twice = sources.SelectMany(s => s).GroupBy(s => s).FirstOrDefault(g => g.Count() > 1);
+        if (twice is not null) throw new ArgumentException($"the classifier {twice.Key} is in more than one of these: its networks would count double in the ensemble");
         int count = infos.Sum(i => i.Members?.Count ?? 1);
         if (count > ClassifierOptions.MaxMembers)
             throw new ArgumentException($"these classifiers hold {count} networks; an ensemble takes at most {ClassifierOptions.MaxMembers}");
@@ -35,6 +42,8 @@ public sealed partial class Classifier
         try
         {
             foreach (var folder in folders) parts.Add(Load(folder));
+            threads = threads > 0 ? threads : first.Encoder.Threads;
+            Runtime.TorchRuntime.Initialize(threads); // each Load set its own run's
             var validationLabels = LabelsInModelOrder(validation, first.Classes);
             var testLabels = test is null ? null : LabelsInModelOrder(test, first.Classes);
             int classes = first.Classes.Count;
@@ -62,11 +71,12 @@ public sealed partial class Classifier
                         Validation = part.Info.Validation,
                         Seconds = part.Info.Seconds,
                     };
+                    // A member of an ensemble joined before keeps the folder, run and mode it came from.
                     members.Add(trained with
                     {
-                        Source = Path.GetFullPath(folders[p]),
-                        Run = part.Info.Run,
-                        Mode = part.Info.Mode,
+                        Source = trained.Source ?? Path.GetFullPath(folders[p]),
+                        Run = trained.Run ?? part.Info.Run,
+                        Mode = trained.Mode ?? part.Info.Mode,
                         Validation = ClassifierScores.Compute(EncoderEvaluator.Validation, validationProbabilities, classes, validationLabels),
                         Test = testProbabilities is null ? null : ClassifierScores.Compute(EncoderEvaluator.Test, testProbabilities, classes, testLabels!),
                     });
@@ -88,7 +98,7 @@ public sealed partial class Classifier
                 Test = testSum is null ? null : ClassifierScores.Compute(EncoderEvaluator.Test, Mean(testSum, count), classes, testLabels!),
                 // What the ensemble cost to train: its parts' time.
                 Seconds = infos.Sum(i => i.Seconds),
-                Machine = Runtime.MachineInfo.Current(first.Encoder.Threads),
+                Machine = Runtime.MachineInfo.Current(threads),
                 Written = DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm 'UTC'"),
             };
             var networks = parts.SelectMany(p => p.Networks).ToList();
@@ -118,13 +128,23 @@ public sealed partial class Classifier
         Same(info.Encoder.Table is null == first.Encoder.Table is null
             && (info.Encoder.Table is null || EncoderEvaluator.SameFeatures(info.Encoder.Table, first.Encoder.Table!)), "reads", "another table schema", "its own");
         // The same data spec gives the same validation slice: none of the members trained on the records that score them.
-        Same((info.Data ?? info.Encoder.Data) == (first.Data ?? first.Encoder.Data), "learned from the data", info.Data ?? info.Encoder.Data, first.Data ?? first.Encoder.Data);
+        Same(FullSpec(LearnedFrom(info)) == FullSpec(LearnedFrom(first)), "learned from the data", LearnedFrom(info), LearnedFrom(first));
         Same(SameLabelDraw(info.Options, first.Options), "learned from the labels", Draw(info.Options), Draw(first.Options));
     }
 
-    static bool SameLabelDraw(ClassifierOptions a, ClassifierOptions b) =>
-        a.Labels.ToString() == b.Labels.ToString()
-        && (a.Labels.IsAll || (a.Labels.Ids is { } ids ? b.Labels.Ids is { } others && ids.SequenceEqual(others) : a.Seed == b.Seed));
+    /// <summary>The data spec a classifier's labels and validation slice came from: finetune's --data, else its run's.</summary>
+    public static string LearnedFrom(ClassifierInfo info) => info.Data ?? info.Encoder.Data;
+
+    /// <summary>A data spec with absolute paths, to compare specs written from different folders.</summary>
+    public static string FullSpec(string spec) => DataSpec.Parse(spec).WithFullPath().ToString();
+
+    static bool SameLabelDraw(ClassifierOptions a, ClassifierOptions b)
+    {
+        var (x, y) = (a.Labels, b.Labels);
+        if (x.IsAll || y.IsAll) return x.IsAll && y.IsAll;
+        if (x.Ids is not null || y.Ids is not null) return x.Ids is { } ids && y.Ids is { } others && ids.SequenceEqual(others);
+        return x.Count == y.Count && x.Fraction == y.Fraction && a.Seed == b.Seed;
+    }
 
     static string Draw(ClassifierOptions o) => o.Labels.IsAll || o.Labels.Ids is not null ? o.Labels.ToString() : $"{o.Labels} (drawn with seed {o.Seed})";
 
