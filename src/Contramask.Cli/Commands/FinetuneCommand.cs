@@ -125,8 +125,7 @@ public static class FinetuneCommand
         {
             if (spec is not null && Classifier.FullSpec(spec) != Classifier.FullSpec(Classifier.LearnedFrom(first)))
                 throw new ArgumentException($"--data {spec} is not the data the classifiers learned from ({Classifier.LearnedFrom(first)}): an ensemble is scored on the validation slice none of them trained on; leave out --data");
-            var output = Path.GetFullPath(outFolder).TrimEnd(Path.DirectorySeparatorChar);
-            if (folders.Any(f => Path.GetFullPath(f).TrimEnd(Path.DirectorySeparatorChar) == output))
+            if (folders.Select(Classifier.FolderPath).Contains(Classifier.FolderPath(outFolder)))
                 throw new ArgumentException($"--out {outFolder} is one of the classifiers joined: write the ensemble to a new folder, so its members' folders stay as they are");
         }
         var data = Classifier.TrainingData(first, spec);

@@ -265,8 +265,7 @@ public sealed partial class Classifier : IDisposable
             float[]? testProbabilities = null;
             if (test is not null)
             {
-                using var testLogits = FineTuner.Logits(network, test, standardize);
-                testProbabilities = CalibratedProbabilities(testLogits, network.Temperature);
+                testProbabilities = NetworkProbabilities(network, test, standardize);
             }
             var scores = new ClassifierMember
             {
@@ -361,6 +360,16 @@ public sealed partial class Classifier : IDisposable
         using var t = temperature.ToScalar();
         return logits.div(t).softmax(1).contiguous().data<float>().ToArray();
     }
+
+    /// <summary>One network's calibrated probabilities of every record, N×C row-major, at no test-time shift.</summary>
+    static float[] NetworkProbabilities(ClassifierNetwork network, IRecordSet records, Func<Tensor, Tensor> standardize)
+    {
+        using var logits = FineTuner.Logits(network, records, standardize);
+        return CalibratedProbabilities(logits, network.Temperature);
+    }
+
+    /// <summary>A folder's absolute path without a trailing separator, so that <c>A</c> and <c>A/</c> name one folder.</summary>
+    public static string FolderPath(string folder) => Path.GetFullPath(folder).TrimEnd(Path.DirectorySeparatorChar);
 
     /// <summary>
     /// Calibrated class probabilities of every record, batch by batch (one dispose scope each): the batch's first

@@ -25,13 +25,13 @@ public sealed partial class Classifier
     public static Classifier Combine(IReadOnlyList<string> folders, IRecordSet validation, IRecordSet? test, Action<string>? progress = null, int threads = 0)
     {
         if (folders.Count < 2) throw new ArgumentException("an ensemble joins at least two classifiers");
-        var repeated = folders.GroupBy(f => Path.GetFullPath(f).TrimEnd(Path.DirectorySeparatorChar)).FirstOrDefault(g => g.Count() > 1);
+        var repeated = folders.GroupBy(FolderPath).FirstOrDefault(g => g.Count() > 1);
         if (repeated is not null) throw new ArgumentException($"{repeated.Key} is given twice: its networks would count double in the ensemble");
         var infos = folders.Select(ReadInfo).ToList();
         var first = infos[0];
         for (int k = 1; k < infos.Count; k++) CheckJoinable(folders[0], first, folders[k], infos[k]);
         // A joined ensemble names its members' folders: the same classifier must not come in twice that way either.
-        var sources = folders.Select((f, k) => infos[k].Members?.Select(m => m.Source).OfType<string>().Distinct().ToList() is { Count: > 0 } s ? s : [Path.GetFullPath(f)]).ToList();
+        var sources = folders.Select((f, k) => infos[k].Members?.Select(m => m.Source).OfType<string>().Select(FolderPath).Distinct().ToList() is { Count: > 0 } s ? s : [FolderPath(f)]).ToList();
         var twice = sources.SelectMany(s => s).GroupBy(s => s).FirstOrDefault(g => g.Count() > 1);
         if (twice is not null) throw new ArgumentException($"the classifier {twice.Key} is in more than one of these: its networks would count double in the ensemble");
         int count = infos.Sum(i => i.Members?.Count ?? 1);
@@ -57,9 +57,9 @@ public sealed partial class Classifier
                 {
                     // Each network alone, at no shift: its member scores are its own, whatever its classifier had chosen.
                     var network = part.Networks[k];
-                    progress?.Invoke($"member {members.Count + 1} of {count}: {Path.GetFileName(Path.GetFullPath(folders[p]).TrimEnd(Path.DirectorySeparatorChar))}");
-                    var validationProbabilities = part.NetworkProbabilities(network, validation);
-                    var testProbabilities = test is null ? null : part.NetworkProbabilities(network, test);
+                    progress?.Invoke($"member {members.Count + 1} of {count}: {Path.GetFileName(FolderPath(folders[p]))}");
+                    var validationProbabilities = NetworkProbabilities(network, validation, part.standardize);
+                    var testProbabilities = test is null ? null : NetworkProbabilities(network, test, part.standardize);
                     Accumulate(ref validationSum, validationProbabilities);
                     if (testProbabilities is not null) Accumulate(ref testSum, testProbabilities);
                     var trained = part.Info.Members?[k] ?? new ClassifierMember
@@ -74,7 +74,7 @@ public sealed partial class Classifier
                     // A member of an ensemble joined before keeps the folder, run and mode it came from.
                     members.Add(trained with
                     {
-                        Source = trained.Source ?? Path.GetFullPath(folders[p]),
+                        Source = trained.Source ?? FolderPath(folders[p]),
                         Run = trained.Run ?? part.Info.Run,
                         Mode = trained.Mode ?? part.Info.Mode,
                         Validation = ClassifierScores.Compute(EncoderEvaluator.Validation, validationProbabilities, classes, validationLabels),
@@ -147,11 +147,4 @@ public sealed partial class Classifier
     }
 
     static string Draw(ClassifierOptions o) => o.Labels.IsAll || o.Labels.Ids is not null ? o.Labels.ToString() : $"{o.Labels} (drawn with seed {o.Seed})";
-
-    /// <summary>One network's calibrated probabilities of every record, N×C row-major, at no test-time shift.</summary>
-    float[] NetworkProbabilities(ClassifierNetwork network, IRecordSet records)
-    {
-        using var logits = FineTuner.Logits(network, records, standardize);
-        return CalibratedProbabilities(logits, network.Temperature);
-    }
 }
